@@ -1,0 +1,3 @@
+from mltune.cli import main
+
+main()

@@ -1,0 +1,175 @@
+"""The ``mltune`` command line. Heavy imports (MLflow, TensorFlow) happen inside the commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from mltune.errors import ConfigError
+
+EXIT_CONFIG = 2
+EXIT_NO_COMPLETE_TRIAL = 3
+
+
+class _Group(click.Group):
+    """Prints a :class:`ConfigError` as one message and exits with code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            click.echo(f"mltune: error: {error}", err=True)
+            ctx.exit(EXIT_CONFIG)
+
+
+def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """MLproject parameters default to empty strings: treat them as not given."""
+    if value == "" or value == ():
+        return None
+    if isinstance(value, str) and param.type is not click.STRING:
+        try:
+            return param.type.convert(value, param, ctx)  # type: ignore[union-attr]
+        except click.BadParameter as error:
+            raise ConfigError(f"--{param.name.replace('_', '-')}: {error.message}") from None  # type: ignore[union-attr]
+    return value
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import logging
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+
+
+recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override a recipe value by dot path, e.g. --set data.target=quality. Repeatable.")
+study_options = [
+    click.option("--n-trials", type=str, default=None, callback=_blank_is_none,
+                 help="Total trials the study should have (resuming runs only the missing ones)."),
+    click.option("--timeout", type=str, default=None, callback=_blank_is_none,
+                 help="Stop starting new trials after this many seconds."),
+    click.option("--study-name", default=None, callback=_blank_is_none, help="Defaults to the recipe's name."),
+    click.option("--storage", default=None, callback=_blank_is_none,
+                 help="Optuna storage: journal:PATH (default journal:optuna-journal.log) or a database URL."),
+    click.option("--experiment-name", default=None, callback=_blank_is_none,
+                 help="MLflow experiment; defaults to the one `mlflow run` set, else the recipe's name."),
+]
+
+
+def _apply(options: Sequence[Any]) -> Any:
+    def decorate(function: Any) -> Any:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _number(text: str | None, flag: str, kind: type) -> Any:
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: must be a{'n integer' if kind is int else ' number'}, but got {text!r}") from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="mltune")
+def main() -> None:
+    """Tune Keras models with Optuna; every trial is a nested MLflow run."""
+
+
+@main.command()
+@recipe_argument
+@_apply(study_options)
+@set_option
+@click.option("--promote/--no-promote", "then_promote", default=False, help="Promote the best model afterwards.")
+def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
+         experiment_name: str | None, overrides: tuple[str, ...], then_promote: bool) -> None:
+    """Run (or resume) the study a RECIPE describes."""
+    from mltune.recipe import load_recipe
+
+    parsed = load_recipe(recipe, overrides)
+    trials = _number(n_trials, "--n-trials", int)
+    seconds = _number(timeout, "--timeout", float)
+    _quiet_libraries()
+    from mltune.study import tune as run_study
+    from mltune.tracking import Tracker, tracking_ui_hint
+
+    result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
+                       experiment_name=experiment_name, source=recipe, on_trial=_print_trial(parsed.metric))
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
+    click.echo(f"study {result.study_name!r}: {counts} in {result.seconds:.1f}s")
+    if result.best_trial is None:
+        click.echo("no trial completed: nothing to promote", err=True)
+        sys.exit(EXIT_NO_COMPLETE_TRIAL)
+    click.echo(f"best: trial {result.best_trial}, {result.metric}={result.best_value:.6g}, {result.best_params}")
+    for line in tracking_ui_hint(Tracker(), result.experiment_id, result.parent_run_id):
+        click.echo(line)
+    if then_promote:
+        _promote(run_id=result.parent_run_id)
+
+
+@main.command()
+@click.option("--study-name", default=None, callback=_blank_is_none, help="The study to promote.")
+@click.option("--storage", default=None, callback=_blank_is_none, help="The study's Optuna storage.")
+@click.option("--run-id", default=None, callback=_blank_is_none, help="The study's parent run id.")
+def promote(study_name: str | None, storage: str | None, run_id: str | None) -> None:
+    """Register a study's best model; move alias `champion` only if it beats the champion."""
+    if bool(study_name) == bool(run_id):
+        raise ConfigError("promote: give exactly one of --study-name NAME or --run-id PARENT_RUN_ID, "
+                          f"but got study_name={study_name!r}, run_id={run_id!r}")
+    _quiet_libraries()
+    _promote(study_name=study_name, storage=storage, run_id=run_id)
+
+
+def _promote(**kwargs: Any) -> None:
+    from mltune.promotion import promote as run_promotion
+
+    result = run_promotion(**kwargs)
+    click.echo(f"promotion: {result.decision} — {result.reason}")
+    click.echo(f"model {result.model_name} version {result.version}; champion is version {result.champion_after}")
+
+
+@main.command()
+@recipe_argument
+@set_option
+@click.option("--from-run", default=None, callback=_blank_is_none,
+              help="Take the hyperparameters of this run (e.g. a trial's run) before applying --set.")
+@click.option("--experiment-name", default=None, callback=_blank_is_none, help="MLflow experiment.")
+def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, experiment_name: str | None) -> None:
+    """Train and log one configuration of a RECIPE (every search value fixed, e.g. to reproduce a trial)."""
+    from mltune.recipe import load_recipe
+
+    parsed = load_recipe(recipe, overrides)
+    _quiet_libraries()
+    from mltune.configuration import train_configuration
+
+    result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, source=recipe)
+    click.echo(f"run {result.run_id}: {parsed.metric}={result.value:.6g} after {result.epochs} epochs "
+               f"({result.seconds:.1f}s); model at runs:/{result.run_id}/model")
+
+
+def _print_trial(metric: str) -> Any:
+    def callback(study: Any, trial: Any) -> None:
+        value = "" if trial.value is None else f" {metric}={trial.value:.6g}"
+        try:
+            best = f"  best={study.best_value:.6g} (trial {study.best_trial.number})"
+        except ValueError:
+            best = ""
+        click.echo(f"trial {trial.number} {trial.state.name}{value}{best}")
+
+    return callback
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,123 @@
+"""One trial: sample a configuration, train it on every fold, report each epoch, log it as a nested run."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from mltune.data import Splits, Table
+from mltune.errors import TrialDiverged
+from mltune.metrics import is_better
+from mltune.recipe import Recipe
+from mltune.space import SearchSpace
+from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
+
+RUN_ID_ATTR = "mlflow_run_id"
+"""Trial user attribute that holds the trial's MLflow run id."""
+
+
+@dataclass(frozen=True)
+class TrialSetting:
+    """What every trial of a study shares."""
+
+    recipe: Recipe
+    table: Table
+    splits: Splits
+    space: SearchSpace
+    tracker: Tracker
+    experiment_id: str
+    parent_run_id: str
+    study_name: str
+
+
+class Objective:
+    """The Optuna objective. It owns the trial: it trains, reports per epoch and decides when to prune.
+
+    Under k-fold cross-validation the folds train one after the other; only the first fold reports to the
+    pruner (steps are its epochs), so a trial is pruned early or runs all folds. The objective is the mean of
+    the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
+    """
+
+    def __init__(self, setting: TrialSetting) -> None:
+        self.setting = setting
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        s = self.setting
+        params = s.space.sample(trial)
+        tags = {"mltune.enqueued": "true"} if "fixed_params" in trial.system_attrs else {}
+        run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
+                                    study_name=s.study_name, number=trial.number, params=params, tags=tags)
+        trial.set_user_attr(RUN_ID_ATTR, run.run_id)
+        final: dict[str, Any] = {}
+        try:
+            value = self._train(trial, params, run)
+            final[TRIAL_STATE] = "COMPLETE"
+            return value
+        except optuna.TrialPruned as pruned:
+            final.update({TRIAL_STATE: "PRUNED", "mltune.pruned": str(pruned)})
+            raise
+        except Exception as error:
+            final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
+            raise
+        finally:
+            run.flush(tags=final)
+
+    def _train(self, trial: optuna.Trial, params: dict[str, Any], run: TrialRun) -> float:
+        from mltune.training import fit_fold
+
+        s = self.setting
+        metric, folds = s.recipe.metric, s.splits.folds
+        monitor = f"val_{metric}"
+        values, seconds = [], 0.0
+        for k, fold in enumerate(folds):
+            prefix = f"fold_{k}/" if len(folds) > 1 else ""
+
+            def on_epoch(epoch: int, logs: dict[str, float], k: int = k, prefix: str = prefix) -> None:
+                run.log_epoch(epoch, logs, prefix=prefix)
+                if k == 0:
+                    trial.report(logs[monitor], epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at epoch {epoch} with {monitor}={logs[monitor]:.6g}")
+
+            result = fit_fold(recipe=s.recipe, params=params, table=s.table, fold=fold,
+                              seed=s.recipe.seed + trial.number, on_epoch=on_epoch)
+            values.append(result.value)
+            seconds += result.seconds
+            if len(folds) > 1:
+                run.log_value(f"fold_{monitor}", result.value, step=k)
+        value = statistics.fmean(values)
+        if not math.isfinite(value):
+            raise TrialDiverged(f"the objective {monitor} is {value}")
+        run.log_value("objective", value)
+        run.log_value("training_time_s", seconds)
+        if len(folds) > 1:
+            run.log_value(f"cv_mean_{monitor}", value)
+            run.log_value(f"cv_std_{monitor}", statistics.pstdev(values))
+        elif self._is_best_so_far(trial, value):
+            run.log_keras_model(result.model, result.encoding)
+        summary: list[str] = []
+        result.model.summary(print_fn=lambda line, **_: summary.append(line))
+        run.log_text("\n".join(summary), "model_summary.txt")
+        return value
+
+    def _is_best_so_far(self, trial: optuna.Trial, value: float) -> bool:
+        try:
+            best = trial.study.best_value
+        except ValueError:  # no complete trial yet
+            return True
+        return not is_better(best, value, direction=self.setting.recipe.direction)
+
+
+def close_trial_run(tracker: Tracker):  # type: ignore[no-untyped-def]
+    """An Optuna callback that closes a trial's run once Optuna has recorded the trial's final state."""
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id:
+            tracker.end_trial(run_id, trial.state.name)
+
+    return callback

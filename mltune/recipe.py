@@ -1,0 +1,446 @@
+"""Recipes: the YAML description of a study, parsed into typed, frozen objects and validated once.
+
+Every error names the file, the field path, the broken rule and the bad value, e.g.
+``recipes/x.yaml: search.learning_rate: low must be > 0 for a log-scale float, but got low=0.0``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mltune.errors import ConfigError
+from mltune.families import FAMILIES
+from mltune.metrics import DEFAULT_METRIC, METRICS
+
+Scalar = Union[bool, int, float, str, None]
+DATASETS = {
+    "digits": "classification",
+    "iris": "classification",
+    "wine": "classification",
+    "breast_cancer": "classification",
+    "diabetes": "regression",
+}
+TASKS = ("classification", "regression", "autoencoder")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- search space
+
+
+class _Param(_Frozen):
+    when: dict[str, Union[Scalar, list[Scalar]]] | None = None
+    """Sample this parameter only when each named, earlier parameter has (one of) the given value(s)."""
+    per_layer: str | None = None
+    """Name of the layer-count parameter: one value per layer, as ``<name>_0``, ``<name>_1``, ..."""
+    grid: tuple[Scalar, ...] | None = None
+    """The values the grid sampler tries (defaults to the choices, or every step of an int range)."""
+
+
+class FloatParam(_Param):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log)
+        if self.step is not None and (self.step <= 0 or self.log):
+            raise ValueError(f"step must be > 0 and cannot be combined with log, but got step={self.step}")
+        return self
+
+
+class IntParam(_Param):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> IntParam:
+        _check_range(self.low, self.high, self.log)
+        if self.step < 1 or (self.log and self.step != 1):
+            raise ValueError(f"step must be >= 1 (and 1 with log), but got step={self.step}")
+        return self
+
+
+class CategoricalParam(_Param):
+    type: Literal["categorical"]
+    choices: tuple[Scalar, ...] = Field(min_length=1)
+
+
+class FixedParam(_Param):
+    type: Literal["fixed"]
+    value: Scalar
+
+
+ParamSpec = Annotated[Union[FloatParam, IntParam, CategoricalParam, FixedParam], Field(discriminator="type")]
+
+
+def _check_range(low: float, high: float, log: bool) -> None:
+    if low >= high:
+        raise ValueError(f"low must be < high, but got low={low}, high={high}")
+    if log and low <= 0:
+        raise ValueError(f"low must be > 0 for a log scale, but got low={low}")
+
+
+# ---------------------------------------------------------------- samplers and pruners
+
+
+class TPESamplerSpec(_Frozen):
+    name: Literal["tpe"]
+    n_startup_trials: int = Field(10, ge=0)
+    multivariate: bool = True
+    constant_liar: bool = True
+
+
+class RandomSamplerSpec(_Frozen):
+    name: Literal["random"]
+
+
+class GridSamplerSpec(_Frozen):
+    name: Literal["grid"]
+
+
+class GPSamplerSpec(_Frozen):
+    name: Literal["gp"]
+    n_startup_trials: int = Field(10, ge=0)
+
+
+class CmaEsSamplerSpec(_Frozen):
+    name: Literal["cmaes"]
+    n_startup_trials: int = Field(1, ge=0)
+    restart_strategy: Literal["ipop", "bipop"] | None = None
+
+
+SamplerSpec = Annotated[
+    Union[TPESamplerSpec, RandomSamplerSpec, GridSamplerSpec, GPSamplerSpec, CmaEsSamplerSpec],
+    Field(discriminator="name"),
+]
+
+
+class NoPrunerSpec(_Frozen):
+    name: Literal["none"]
+
+
+class MedianPrunerSpec(_Frozen):
+    name: Literal["median"]
+    n_startup_trials: int = Field(5, ge=0)
+    n_warmup_steps: int = Field(2, ge=0)
+
+
+class SuccessiveHalvingPrunerSpec(_Frozen):
+    name: Literal["successive_halving"]
+    min_resource: int = Field(1, ge=1)
+    reduction_factor: int = Field(3, ge=2)
+
+
+class HyperbandPrunerSpec(_Frozen):
+    name: Literal["hyperband"]
+    min_resource: int = Field(1, ge=1)
+    max_resource: Union[int, Literal["auto"]] = "auto"
+    reduction_factor: int = Field(3, ge=2)
+
+
+PrunerSpec = Annotated[
+    Union[NoPrunerSpec, MedianPrunerSpec, SuccessiveHalvingPrunerSpec, HyperbandPrunerSpec],
+    Field(discriminator="name"),
+]
+
+# ---------------------------------------------------------------- the rest of a recipe
+
+
+class DataSpec(_Frozen):
+    dataset: str | None = None
+    """A scikit-learn bundled dataset: digits, iris, wine, breast_cancer or diabetes."""
+    path: Path | None = None
+    """A CSV or Parquet file (relative paths are taken from the working directory)."""
+    target: str | None = None
+    features: tuple[str, ...] | None = None
+    """Feature columns; by default every column but the target."""
+    separator: str = ","
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str | None) -> str | None:
+        if value is not None and value not in DATASETS:
+            raise ValueError(f"must be one of {', '.join(DATASETS)}, but got {value!r}")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if (self.dataset is None) == (self.path is None):
+            raise ValueError(
+                f"give exactly one of `dataset` or `path`, but got dataset={self.dataset!r}, path={self.path}"
+            )
+        if self.path is not None and self.path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise ValueError(f"path must end in .csv or .parquet, but got {self.path.name!r}")
+        return self
+
+
+class SplitSpec(_Frozen):
+    validation: float = Field(0.2, gt=0, lt=1)
+    """Fraction of the development rows used to validate each trial (ignored with `folds`)."""
+    folds: int | None = Field(None, ge=2)
+    """k-fold cross-validation inside each trial."""
+    test: float = Field(0.2, gt=0, lt=1)
+    """Fraction held out for promotion only; trials never see it."""
+    stratify: bool = True
+    """Keep class proportions in every split (classification)."""
+
+
+class ModelSpec(_Frozen):
+    family: str = "mlp"
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise ValueError(f"must be one of {', '.join(FAMILIES)}, but got {value!r}")
+        return value
+
+
+class ObjectiveSpec(_Frozen):
+    metric: str | None = None
+    """Defaults to accuracy (classification), rmse (regression) or mse (autoencoder)."""
+    direction: Literal["maximize", "minimize"] | None = None
+    """Defaults to the metric's natural direction."""
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in METRICS:
+            raise ValueError(f"must be one of {', '.join(METRICS)}, but got {value!r}")
+        return value
+
+
+class BudgetSpec(_Frozen):
+    n_trials: int | None = Field(20, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    """Seconds; the study stops starting new trials after this."""
+
+
+class PromotionSpec(_Frozen):
+    model_name: str | None = None
+    """Registered model name; defaults to the recipe's name."""
+    margin: float = Field(0.0, ge=0)
+    """The challenger must beat the champion by more than this on the test split."""
+
+
+class Recipe(_Frozen):
+    """A validated study description. Build it with :func:`load_recipe`."""
+
+    name: str
+    seed: int = 0
+    experiment_name: str | None = None
+    study_name: str | None = None
+    task: Literal["classification", "regression", "autoencoder"] = "classification"
+    data: DataSpec
+    split: SplitSpec = SplitSpec()
+    model: ModelSpec = ModelSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+    search: dict[str, ParamSpec] = Field(default_factory=dict)
+    sampler: SamplerSpec = TPESamplerSpec(name="tpe")
+    pruner: PrunerSpec = HyperbandPrunerSpec(name="hyperband")
+    budget: BudgetSpec = BudgetSpec()
+    promotion: PromotionSpec = PromotionSpec()
+
+    @field_validator("search", mode="before")
+    @classmethod
+    def _scalars_are_fixed(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v if isinstance(v, dict) else {"type": "fixed", "value": v} for k, v in value.items()}
+        return value
+
+    @field_validator("sampler", "pruner", mode="before")
+    @classmethod
+    def _name_alone(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        family = FAMILIES[self.model.family]
+        if self.task not in family.tasks:
+            raise _at(("model", "family"), f"family {self.model.family!r} cannot do task {self.task!r}")
+        if self.data.dataset and self.task != "autoencoder" and DATASETS[self.data.dataset] != self.task:
+            raise _at(("data", "dataset"), f"{self.data.dataset!r} is a {DATASETS[self.data.dataset]} dataset, "
+                      f"but task is {self.task!r}")
+        if self.data.path is not None and self.task != "autoencoder" and not self.data.target:
+            raise _at(("data", "target"), f"a {self.task} recipe with `data.path` needs `data.target`")
+        if self.objective.metric and self.task not in METRICS[self.objective.metric].tasks:
+            raise _at(("objective", "metric"), f"{self.objective.metric!r} does not apply to task {self.task!r}")
+        self._check_search(family.hyperparameters)
+        if self.budget.n_trials is None and self.budget.timeout is None and self.sampler.name != "grid":
+            raise _at(("budget",), "give n_trials or timeout (or both)")
+        return self
+
+    def _check_search(self, known: dict[str, Any]) -> None:
+        seen: dict[str, ParamSpec] = {}
+        for name, spec in self.search.items():
+            where = ("search", name)
+            if name not in known:
+                raise _at(where, f"unknown hyperparameter for family {self.model.family!r}, "
+                          f"known: {', '.join(known)}")
+            rule = known[name]
+            for label, value in _values(spec):
+                broken = rule.check(value)
+                if broken:
+                    raise _at(where, f"{label} {broken}, but got {label}={value!r}")
+            for other, wanted in (spec.when or {}).items():
+                if other not in seen:
+                    raise _at((*where, "when"), f"refers to {other!r}, which must be declared before {name!r}")
+                for value in wanted if isinstance(wanted, list) else [wanted]:
+                    broken = known[other].check(value)
+                    if broken:
+                        raise _at((*where, "when"), f"{other} {broken}, but got {value!r}")
+            if spec.per_layer is not None:
+                if name != "units":
+                    raise _at((*where, "per_layer"), f"only `units` can vary per layer, but got {name!r}")
+                if spec.per_layer != "n_layers" or "n_layers" not in seen:
+                    raise _at((*where, "per_layer"),
+                              f"must be 'n_layers', declared before {name!r}, but got {spec.per_layer!r}")
+            if self.sampler.name == "grid" and not isinstance(spec, FixedParam):
+                if isinstance(spec, FloatParam) and spec.grid is None and spec.step is None:
+                    raise _at(where, "the grid sampler needs `grid` values or a `step` for a float")
+            seen[name] = spec
+
+    # ------------------------------------------------------------ derived values
+
+    @property
+    def metric(self) -> str:
+        """The objective metric's name, with the task's default filled in."""
+        return self.objective.metric or DEFAULT_METRIC[self.task]
+
+    @property
+    def direction(self) -> str:
+        return self.objective.direction or METRICS[self.metric].direction
+
+    @property
+    def model_name(self) -> str:
+        return self.promotion.model_name or self.name
+
+    def to_yaml(self) -> str:
+        """The resolved recipe, with every default written out."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _values(spec: ParamSpec) -> list[tuple[str, Any]]:
+    if isinstance(spec, FixedParam):
+        values = [("value", spec.value)]
+    elif isinstance(spec, CategoricalParam):
+        values = [("choice", c) for c in spec.choices]
+    else:
+        values = [("low", spec.low), ("high", spec.high)]
+    return values + [("grid value", g) for g in spec.grid or ()]
+
+
+class _FieldError(ValueError):
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _at(loc: tuple[str, ...], message: str) -> _FieldError:
+    return _FieldError(loc, message)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Reads, overrides and validates a recipe.
+
+    Args:
+        path: the YAML file.
+        overrides: ``KEY=VALUE`` strings; KEY is a dot path into the recipe, VALUE is parsed as YAML.
+
+    Raises:
+        ConfigError: the file is missing or invalid, or an override or field breaks a rule.
+    """
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot read the recipe ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a recipe must be a mapping, but got {type(raw).__name__}")
+    raw.setdefault("name", source.stem)
+    return parse_recipe(apply_overrides(raw, overrides, source=source), source=str(source))
+
+
+def parse_recipe(raw: dict[str, Any], *, source: str = "<recipe>") -> Recipe:
+    """Validates an already-read recipe mapping."""
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError("\n".join(_describe(source, e) for e in error.errors())) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Path) -> dict[str, Any]:
+    """Returns a copy of ``raw`` with each ``a.b.c=value`` override applied."""
+    result = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"{source}: --set {item!r}: must look like KEY=VALUE with a dot path as KEY")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{source}: --set {item!r}: the value is not valid YAML: {error}") from None
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"{source}: --set {item!r}: {where} is a value, not a section, "
+                                  f"so it has no field {parts[depth + 1]!r}")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+_TAGS = {"float", "int", "categorical", "fixed", "tpe", "random", "grid", "gp", "cmaes", "none", "median",
+         "successive_halving", "hyperband"}
+
+
+def _describe(source: str, error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    inner = ctx.get("error")
+    loc = [str(p) for p in error["loc"] if str(p) not in _TAGS]
+    if isinstance(inner, _FieldError):
+        return f"{source}: {'.'.join(inner.loc)}: {inner}"
+    where = ".".join(loc) or "recipe"
+    message = str(inner) if isinstance(inner, ValueError) else error["msg"]
+    if error["type"] == "extra_forbidden":
+        return f"{source}: {where}: unknown field"
+    if error["type"] == "missing":
+        return f"{source}: {where}: required field is missing"
+    if error["type"] == "union_tag_invalid":
+        return f"{source}: {where}: {ctx.get('discriminator')} must be one of {ctx.get('expected_tags')}, " \
+               f"but got {ctx.get('tag')!r}"
+    if error["type"] == "union_tag_not_found":
+        return f"{source}: {where}: needs a {ctx.get('discriminator')} field"
+    if "but got" in message:
+        return f"{source}: {where}: {message}"
+    return f"{source}: {where}: {message}, but got {error['input']!r}"

@@ -1,0 +1,182 @@
+"""Study orchestration: validate, open or resume the Optuna study and its parent run, run trials, summarize."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from mltune.data import load_table, make_splits
+from mltune.errors import ConfigError
+from mltune.objective import RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
+from mltune.recipe import Recipe
+from mltune.space import SearchSpace
+from mltune.storage import open_storage, redact
+from mltune.strategies import build_pruner, build_sampler
+from mltune.tracking import BEST_RUN_ID, Tracker
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+EXPERIMENT_ATTR = "mlflow_experiment_id"
+FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                   optuna.trial.TrialState.FAIL)
+
+log = logging.getLogger("mltune")
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a finished :func:`tune` call reports."""
+
+    study_name: str
+    parent_run_id: str
+    experiment_id: str
+    metric: str
+    direction: str
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def tune(
+    recipe: Recipe,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    study_name: str | None = None,
+    storage: str | None = None,
+    experiment_name: str | None = None,
+    tracking_uri: str | None = None,
+    source: str = "recipe",
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> StudyResult:
+    """Runs (or resumes) the recipe's study and logs every trial as a nested MLflow run.
+
+    ``n_trials`` is the study's total: a rerun with the same study name and storage resumes it and runs only the
+    trials still missing. Everything that can be wrong with the recipe or the data raises :class:`ConfigError`
+    before a run is created or a trial trains.
+    """
+    started = time.perf_counter()
+    name = study_name or recipe.study_name or recipe.name
+    n_trials = n_trials if n_trials is not None else recipe.budget.n_trials
+    timeout = timeout if timeout is not None else recipe.budget.timeout
+    if n_trials is not None and n_trials < 1:
+        raise ConfigError(f"--n-trials: must be >= 1, but got {n_trials}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout: must be > 0 seconds, but got {timeout}")
+    table = load_table(recipe, source=source)
+    splits = make_splits(recipe, table, source=source)
+    sampler, pruner = build_sampler(recipe), build_pruner(recipe)
+    optuna_storage = open_storage(storage)
+
+    study = optuna.create_study(storage=optuna_storage, sampler=sampler, pruner=pruner, study_name=name,
+                                direction=recipe.direction, load_if_exists=True)
+    if study.direction.name.lower() != recipe.direction:
+        raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
+                          f"but the recipe asks to {recipe.direction}; choose another study name")
+    tracker = Tracker(tracking_uri)
+    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage)
+    setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
+                           tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
+                           study_name=name)
+
+    done = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
+    remaining = None if n_trials is None else max(n_trials - done, 0)
+    callbacks = [close_trial_run(tracker), *([on_trial] if on_trial else [])]
+    status = "FAILED"
+    try:
+        if remaining != 0:
+            study.optimize(Objective(setting), n_trials=remaining, timeout=timeout, catch=(Exception,),
+                           callbacks=callbacks)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table, splits)
+        tracker.finish(parent_run_id, status)
+    return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started})
+
+
+def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, experiment_name: str | None,
+                     storage: str | None) -> tuple[str, str]:
+    """The study's parent run: the one it already has (resume), or a new one."""
+    project_run = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run` for the entry point's process
+    known = study.user_attrs.get(PARENT_RUN_ATTR)
+    if known and tracker.run_exists(known):
+        tracker.reopen(known)
+        if project_run and project_run != known:
+            tracker.set_tags(project_run, {"mltune.study_parent_run_id": known, "mltune.study_name":
+                                           study.study_name})
+        tracker.log_text(known, recipe.to_yaml(), "recipe.yaml")
+        return known, str(study.user_attrs[EXPERIMENT_ATTR])
+
+    experiment_id = _experiment_id(tracker, recipe, experiment_name, project_run)
+    adopt = project_run if project_run and _run_experiment(tracker, project_run) == experiment_id else None
+    parent = tracker.start_study_run(
+        experiment_id=experiment_id, study_name=study.study_name, adopt_run_id=adopt,
+        tags={"mltune.storage": redact(storage or "default journal file"), "mltune.recipe": recipe.name},
+    )
+    tracker.log_params(parent, {
+        "recipe": recipe.name, "task": recipe.task, "family": recipe.model.family, "metric": recipe.metric,
+        "direction": recipe.direction, "sampler": recipe.sampler.name, "pruner": recipe.pruner.name,
+        "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
+    })
+    tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")
+    study.set_user_attr(PARENT_RUN_ATTR, parent)
+    study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+    return parent, experiment_id
+
+
+def _experiment_id(tracker: Tracker, recipe: Recipe, name: str | None, project_run: str | None) -> str:
+    if name:
+        return tracker.experiment_id(name)
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        return tracker.experiment_id(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    if project_run:
+        return _run_experiment(tracker, project_run)
+    return tracker.experiment_id(recipe.experiment_name or recipe.name)
+
+
+def _run_experiment(tracker: Tracker, run_id: str) -> str:
+    return str(tracker.client.get_run(run_id).info.experiment_id)
+
+
+def _summarize(study: optuna.Study, recipe: Recipe, tracker: Tracker, parent_run_id: str, experiment_id: str,
+               table: Any, splits: Any) -> StudyResult:
+    """Writes the study's state to its parent run and makes the best trial's model loadable."""
+    trials = study.get_trials(deepcopy=False)
+    counts = dict(Counter(t.state.name for t in trials))
+    tracker.log_metrics(parent_run_id, {f"n_{s.lower()}": counts.get(s, 0)
+                                        for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")})
+    if trials:
+        tracker.log_table(parent_run_id, study.trials_dataframe(), "trials.csv")
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return StudyResult(study.study_name, parent_run_id, experiment_id, recipe.metric, recipe.direction,
+                           None, None, {}, counts)
+    best = study.best_trial
+    best_run = best.user_attrs.get(RUN_ID_ATTR, "")
+    tracker.log_metrics(parent_run_id, {"best_value": float(best.value or 0.0), "best_trial": best.number})
+    tracker.set_tags(parent_run_id, {BEST_RUN_ID: best_run, "mltune.best_trial": best.number,
+                                     **{f"mltune.best.{k}": v for k, v in best.params.items()}})
+    tracker.log_text(parent_run_id, _json(best.params), "best_params.json")
+    if best_run and len(splits.folds) == 1 and not tracker.has_model(best_run):
+        tracker.log_pyfunc_model(best_run, input_example=table.frame[list(table.features)].head(5))
+    return StudyResult(study.study_name, parent_run_id, experiment_id, recipe.metric, recipe.direction,
+                       best.value, best.number, dict(best.params), counts)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True)

@@ -1,0 +1,250 @@
+"""MLflow tracking: the only module that writes runs, params, metrics, tags and artifacts.
+
+Every call goes through :class:`mlflow.MlflowClient` with explicit run ids, never the fluent active-run stack,
+so several threads or processes can log trials under one parent. A trial costs three store calls (create,
+one batch, terminate); per-epoch metrics are buffered and written in that one batch.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mltune.serving import Encoding
+
+# Tags mltune reads back; their names are part of the interface.
+STUDY_NAME = "mltune.study_name"
+ROLE = "mltune.role"
+TRIAL_NUMBER = "mltune.trial_number"
+TRIAL_STATE = "mltune.trial_state"
+ERROR = "mltune.error"
+BEST_RUN_ID = "mltune.best_run_id"
+PARENT_RUN_ID = "mlflow.parentRunId"
+
+MODEL_PATH = "model"
+KERAS_FILE = "keras/model.keras"
+ENCODING_FILE = "keras/encoding.json"
+
+# What an Optuna trial state becomes in MLflow.
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(value: Any) -> str:
+    return str(value)[:6000]
+
+
+@dataclass
+class TrialRun:
+    """A trial's nested run; epochs are buffered and written with the final batch."""
+
+    client: MlflowClient
+    run_id: str
+    params: dict[str, Any]
+    metrics: list[Metric] = field(default_factory=list)
+
+    def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
+        now = _now_ms()
+        self.metrics.extend(Metric(f"{prefix}{k}", float(v), now, step) for k, v in values.items())
+
+    def log_value(self, key: str, value: float, *, step: int = 0) -> None:
+        self.metrics.append(Metric(key, float(value), _now_ms(), step))
+
+    def flush(self, *, tags: dict[str, Any] | None = None) -> None:
+        """Writes the params, buffered metrics and given tags (in batches within MLflow's limits)."""
+        params = [Param(k, _text(v)) for k, v in self.params.items()]
+        run_tags = [RunTag(k, _text(v)) for k, v in (tags or {}).items()]
+        self.params = {}
+        metrics, self.metrics = self.metrics, []
+        while params or run_tags or metrics:
+            self.client.log_batch(self.run_id, metrics=metrics[:1000], params=params[:100], tags=run_tags[:100])
+            metrics, params, run_tags = metrics[1000:], params[100:], run_tags[100:]
+
+    def log_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def log_keras_model(self, model: Any, encoding: Encoding) -> None:
+        """Saves the Keras model and its encoding; the MLflow model is built from them at the end."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp, "keras")
+            folder.mkdir()
+            model.save(folder / "model.keras")
+            (folder / "encoding.json").write_text(encoding.to_json())
+            self.client.log_artifacts(self.run_id, str(folder), "keras")
+
+
+class Tracker:
+    """Writes a study's parent run and its trials' nested runs to one tracking server."""
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = mlflow.get_tracking_uri() if tracking_uri is None else tracking_uri
+
+    # ------------------------------------------------------------ the study's parent run
+
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        return str(self.client.create_experiment(name))
+
+    def run_exists(self, run_id: str) -> bool:
+        try:
+            self.client.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            return False
+        return True
+
+    def start_study_run(self, *, experiment_id: str, study_name: str, adopt_run_id: str | None,
+                        tags: dict[str, Any]) -> str:
+        """Creates the study's parent run, or adopts the run ``mlflow run`` started for this process."""
+        tags = {ROLE: "study", STUDY_NAME: study_name, **tags}
+        if adopt_run_id:
+            self.client.set_tag(adopt_run_id, "mlflow.runName", study_name)
+            self.set_tags(adopt_run_id, tags)
+            return adopt_run_id
+        return str(self.client.create_run(experiment_id, run_name=study_name, tags=tags).info.run_id)
+
+    def reopen(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        items = [Param(k, _text(v)) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start:start + 100])
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        items = [RunTag(k, _text(v)) for k, v in tags.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, tags=items[start:start + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
+        now = _now_ms()
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        self.client.log_text(run_id, buffer.getvalue(), path)
+
+    def finish(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+
+    # ------------------------------------------------------------ trials
+
+    def start_run(self, *, experiment_id: str, run_name: str, params: dict[str, Any],
+                  tags: dict[str, Any]) -> TrialRun:
+        run = self.client.create_run(experiment_id, run_name=run_name, tags=tags)
+        return TrialRun(self.client, str(run.info.run_id), dict(params))
+
+    def start_trial(self, *, experiment_id: str, parent_run_id: str, study_name: str, number: int,
+                    params: dict[str, Any], tags: dict[str, Any] | None = None) -> TrialRun:
+        return self.start_run(
+            experiment_id=experiment_id, run_name=f"trial-{number}", params=params,
+            tags={PARENT_RUN_ID: parent_run_id, ROLE: "trial", STUDY_NAME: study_name,
+                  TRIAL_NUMBER: str(number), TRIAL_STATE: "RUNNING", **(tags or {})},
+        )
+
+    def end_trial(self, run_id: str, state: str) -> None:
+        """Closes a trial's run with the status its Optuna state calls for (the objective tagged the state)."""
+        self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
+
+    def trial_runs(self, parent_run_id: str, *, experiment_id: str) -> list[Any]:
+        return list(self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'", max_results=10000,
+        ))
+
+    def close_stale(self, runs: Iterable[Any], *, reason: str) -> int:
+        """Marks runs still RUNNING as KILLED, with the reason as a tag. Returns how many it closed."""
+        closed = 0
+        for run in runs:
+            if run.info.status == "RUNNING":
+                self.set_tags(run.info.run_id, {TRIAL_STATE: "FAIL", ERROR: reason})
+                self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+                closed += 1
+        return closed
+
+    # ------------------------------------------------------------ models
+
+    def has_model(self, run_id: str) -> bool:
+        return any(a.path == MODEL_PATH for a in self.client.list_artifacts(run_id))
+
+    def log_pyfunc_model(self, run_id: str, *, input_example: pd.DataFrame) -> None:
+        """Turns a trial's saved Keras model into an MLflow pyfunc model (``runs:/<id>/model``).
+
+        The pyfunc takes raw rows; its signature is inferred from them. Pip requirements are given, not
+        inferred: inference starts a subprocess and costs seconds.
+        """
+        from mltune.serving import KerasTabularModel
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client.download_artifacts(run_id, "keras", tmp)
+            wrapper = KerasTabularModel()
+            wrapper.load_context(_Context({"keras_model": f"{local}/model.keras",
+                                           "encoding": f"{local}/encoding.json"}))
+            output = wrapper.predict(None, input_example)
+            signature = mlflow.models.infer_signature(input_example, output)
+            del wrapper
+            target = os.path.join(tmp, MODEL_PATH)
+            mlflow.pyfunc.save_model(
+                target,
+                python_model=KerasTabularModel(),
+                artifacts={"keras_model": f"{local}/model.keras", "encoding": f"{local}/encoding.json"},
+                code_paths=[str(Path(__file__).parent)],
+                signature=signature,
+                pip_requirements=_requirements(),
+            )
+            self.client.log_artifacts(run_id, target, MODEL_PATH)
+
+
+@dataclass(frozen=True)
+class _Context:
+    artifacts: dict[str, str]
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pandas", "scikit-learn"):
+        try:
+            pins.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def model_uri(run_id: str) -> str:
+    return f"runs:/{run_id}/{MODEL_PATH}"
+
+
+def tracking_ui_hint(tracker: Tracker, experiment_id: str, parent_run_id: str) -> Sequence[str]:
+    """Lines that tell a user where to find the study in the MLflow UI."""
+    from mltune.storage import redact
+
+    uri = redact(tracker.tracking_uri)
+    return (
+        f"MLflow tracking URI: {uri}",
+        f"Trials: run `mlflow ui --backend-store-uri {uri}` and open "
+        f"#/experiments/{experiment_id}/runs (expand the parent run)",
+        f"Parent run: #/experiments/{experiment_id}/runs/{parent_run_id}",
+    )

@@ -1,0 +1,199 @@
+"""Training one configuration on one fold with Keras: the only module that calls ``fit``.
+
+The trial (``objective.py``), ``mltune train`` and the promotion refit all go through :func:`fit_fold`, so a
+configuration trains the same way wherever it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from mltune.data import Fold, Table
+from mltune.errors import TrialDiverged
+from mltune.families import FAMILIES, InputShape
+from mltune.metrics import keras_metrics, unit_factor
+from mltune.recipe import Recipe
+from mltune.serving import EPSILON, Encoding
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    """A trained model and what it did.
+
+    Attributes:
+        model: the Keras model; it takes raw feature rows.
+        encoding: how to turn its outputs into labels or target units.
+        history: per-epoch values (``loss``, ``val_loss``, ``<metric>``, ``val_<metric>``) in target units.
+        value: the objective metric on the validation rows, at the epoch whose weights the model holds.
+        seconds: wall time of ``fit``.
+    """
+
+    model: Any
+    encoding: Encoding
+    history: dict[str, list[float]] = field(default_factory=dict)
+    value: float = math.nan
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("loss", []))
+
+
+class MacroAverage(keras.metrics.Metric):  # type: ignore[misc]
+    """Macro-averaged precision, recall or F1 from a confusion matrix, matching scikit-learn's."""
+
+    def __init__(self, kind: str, *, n_classes: int, name: str, **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.kind, self.n_classes = kind, n_classes
+        self.matrix = self.add_variable(shape=(n_classes, n_classes), initializer="zeros", name="matrix")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        ops = keras.ops
+        truth = ops.one_hot(ops.argmax(y_true, axis=-1), self.n_classes)
+        guess = ops.one_hot(ops.argmax(y_pred, axis=-1), self.n_classes)
+        self.matrix.assign_add(ops.matmul(ops.transpose(truth), guess))
+
+    def result(self) -> Any:
+        ops = keras.ops
+        hits = ops.diagonal(self.matrix)
+        precision = ops.divide_no_nan(hits, ops.sum(self.matrix, axis=0))
+        recall = ops.divide_no_nan(hits, ops.sum(self.matrix, axis=1))
+        if self.kind == "precision":
+            return ops.mean(precision)
+        if self.kind == "recall":
+            return ops.mean(recall)
+        return ops.mean(ops.divide_no_nan(2 * precision * recall, precision + recall))
+
+    def reset_state(self) -> None:
+        self.matrix.assign(keras.ops.zeros((self.n_classes, self.n_classes)))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kind": self.kind, "n_classes": self.n_classes}
+
+
+class _EpochCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Converts Keras logs to target units, stops on NaN, and hands each epoch to the caller."""
+
+    def __init__(self, factors: dict[str, float], hook: EpochHook | None) -> None:
+        super().__init__()
+        self.factors, self.hook = factors, hook
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = {k: float(v) * self.factors.get(k, 1.0) for k, v in (logs or {}).items() if k != "learning_rate"}
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
+        loss = values.get("loss", math.nan)
+        if not math.isfinite(loss):
+            raise TrialDiverged(f"training loss became {loss} at epoch {epoch + 1}")
+        if self.hook is not None:
+            self.hook(epoch + 1, values)
+
+
+def encoding_for(recipe: Recipe, table: Table, fold: Fold) -> Encoding:
+    """The encoding fitted on the fold's training rows (labels come from the whole table)."""
+    if recipe.task == "classification":
+        return Encoding(task="classification", features=list(table.features), labels=np.unique(table.y()).tolist())
+    if recipe.task == "regression":
+        y = table.y(fold.train).astype(np.float64)
+        return Encoding(task="regression", features=list(table.features), target_mean=float(y.mean()),
+                        target_std=float(max(y.std(), EPSILON)))
+    x = table.x(fold.train).astype(np.float64)
+    return Encoding(task="autoencoder", features=list(table.features), feature_mean=x.mean(axis=0).tolist(),
+                    feature_std=np.maximum(x.std(axis=0), EPSILON).tolist())
+
+
+def _targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
+    if encoding.task == "classification":
+        assert encoding.labels is not None
+        index = np.searchsorted(np.asarray(encoding.labels), table.y(rows))
+        return np.eye(len(encoding.labels), dtype=np.float32)[index]
+    if encoding.task == "regression":
+        return ((table.y(rows).astype(np.float64) - encoding.target_mean) / encoding.target_std).astype(np.float32)
+    return encoding.standardize_features(table.x(rows).astype(np.float64)).astype(np.float32)
+
+
+def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer:
+    rate: Any = float(params["learning_rate"])
+    if params["lr_schedule"] == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(steps, 1))
+    name = params["optimizer"]
+    if name == "sgd":
+        return keras.optimizers.SGD(rate, momentum=float(params["momentum"]))
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(rate, momentum=float(params["momentum"]))
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=float(params["weight_decay"]))
+    return {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam,
+            "adagrad": keras.optimizers.Adagrad}[name](rate)
+
+
+def fit_fold(
+    *,
+    recipe: Recipe,
+    params: dict[str, Any],
+    table: Table,
+    fold: Fold,
+    seed: int,
+    on_epoch: EpochHook | None = None,
+) -> FitResult:
+    """Builds, compiles and trains one configuration on one fold.
+
+    Args:
+        recipe: the study's recipe (task, family, metric).
+        params: the full configuration (every hyperparameter of the family).
+        table: the raw rows.
+        fold: which rows train and which validate.
+        seed: seeds Python, NumPy and TensorFlow for this fit.
+        on_epoch: called after each epoch with the 1-based epoch and its values in target units; it may raise
+            (e.g. ``optuna.TrialPruned``) to stop training.
+
+    Raises:
+        TrialDiverged: the training loss became NaN or infinite.
+    """
+    keras.utils.set_random_seed(seed)
+    encoding = encoding_for(recipe, table, fold)
+    x_train, x_val = table.x(fold.train), table.x(fold.validation)
+    y_train, y_val = _targets(encoding, table, fold.train), _targets(encoding, table, fold.validation)
+    n_outputs = len(encoding.labels) if encoding.labels is not None else (1 if recipe.task == "regression"
+                                                                           else x_train.shape[1])
+    shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
+                       mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
+    model = FAMILIES[recipe.model.family].build(params, shape)
+
+    batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
+    steps = math.ceil(len(x_train) / batch_size) * epochs
+    loss = "categorical_crossentropy" if recipe.task == "classification" else "mse"
+    model.compile(optimizer=_optimizer(params, steps), loss=loss,
+                  metrics=keras_metrics(recipe.metric, task=recipe.task, n_classes=n_outputs))
+
+    factor = unit_factor(recipe.metric, encoding.target_std)
+    recorder = _EpochCallback({recipe.metric: factor, f"val_{recipe.metric}": factor}, on_epoch)
+    callbacks: list[keras.callbacks.Callback] = [recorder]
+    stopper = None
+    if params["patience"]:
+        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(params["patience"]),
+                                                restore_best_weights=True)
+        callbacks.append(stopper)
+    if params["lr_schedule"] == "reduce_on_plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=2, factor=0.5))
+
+    start = time.perf_counter()
+    model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
+              callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+
+    curve = recorder.history[f"val_{recipe.metric}"]
+    at = len(curve) - 1
+    if stopper is not None and stopper.stopped_epoch > 0:
+        at = int(np.argmin(recorder.history["val_loss"]))  # the weights EarlyStopping restored
+    return FitResult(model=model, encoding=encoding, history=recorder.history, value=curve[at], seconds=seconds)
