@@ -39,8 +39,12 @@ def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> An
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*input example was not provided.*")
 
     import optuna
 
@@ -123,8 +127,15 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
 @click.option("--study-name", default=None, callback=_blank_is_none, help="The study to promote.")
 @click.option("--storage", default=None, callback=_blank_is_none, help="The study's Optuna storage.")
 @click.option("--run-id", default=None, callback=_blank_is_none, help="The study's parent run id.")
-def promote(study_name: str | None, storage: str | None, run_id: str | None) -> None:
+@click.option("--recipe", default=None, callback=_blank_is_none,
+              help="Without --study-name: promote the study named by this recipe.")
+def promote(study_name: str | None, storage: str | None, run_id: str | None, recipe: str | None) -> None:
     """Register a study's best model; move alias `champion` only if it beats the champion."""
+    if recipe and not study_name and not run_id:
+        from mltune.recipe import load_recipe
+
+        parsed = load_recipe(recipe)
+        study_name = parsed.study_name or parsed.name
     if bool(study_name) == bool(run_id):
         raise ConfigError("promote: give exactly one of --study-name NAME or --run-id PARENT_RUN_ID, "
                           f"but got study_name={study_name!r}, run_id={run_id!r}")
@@ -145,12 +156,14 @@ def _promote(**kwargs: Any) -> None:
 @set_option
 @click.option("--from-run", default=None, callback=_blank_is_none,
               help="Take the hyperparameters of this run (e.g. a trial's run) before applying --set.")
+@click.option("--sets", default="", help="Overrides separated by spaces (for MLproject), e.g. 'a.b=1 c=2'.")
 @click.option("--experiment-name", default=None, callback=_blank_is_none, help="MLflow experiment.")
-def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, experiment_name: str | None) -> None:
+def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, sets: str,
+          experiment_name: str | None) -> None:
     """Train and log one configuration of a RECIPE (every search value fixed, e.g. to reproduce a trial)."""
     from mltune.recipe import load_recipe
 
-    parsed = load_recipe(recipe, overrides)
+    parsed = load_recipe(recipe, [*sets.split(), *overrides])
     _quiet_libraries()
     from mltune.configuration import train_configuration
 

@@ -18,6 +18,8 @@ from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
 
 RUN_ID_ATTR = "mlflow_run_id"
 """Trial user attribute that holds the trial's MLflow run id."""
+ENQUEUED_ATTR = "mltune_enqueued"
+"""Trial user attribute given to ``study.enqueue_trial(..., user_attrs=...)``: why the trial was enqueued."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
         params = s.space.sample(trial)
-        tags = {"mltune.enqueued": "true"} if "fixed_params" in trial.system_attrs else {}
+        enqueued = trial.user_attrs.get(ENQUEUED_ATTR)
+        tags = {"mltune.enqueued": enqueued} if enqueued else {}
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params=params, tags=tags)
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)

@@ -1,0 +1,114 @@
+"""A real study on digits: nested runs, per-epoch metrics, true states, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR
+from mltune.recipe import Recipe, load_recipe
+from mltune.storage import open_storage
+from mltune.study import tune
+from mltune.tracking import PARENT_RUN_ID
+
+from .conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+
+def runs_of(parent_run_id: str) -> list[Any]:
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    found = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'")
+    return sorted(found, key=lambda r: int(r.data.tags["mltune.trial_number"]))
+
+
+def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str) -> None:
+    recipe = load_recipe(TINY)
+    result = tune(recipe, storage=storage, study_name="s")
+
+    client = MlflowClient()
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert PARENT_RUN_ID not in parent.data.tags
+    assert parent.data.params["sampler"] == "random" and parent.data.params["metric"] == "accuracy"
+    assert parent.data.metrics["n_complete"] == 3
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"recipe.yaml", "trials.csv",
+                                                                            "best_params.json"}
+    children = runs_of(result.parent_run_id)
+    assert [r.info.run_name for r in children] == ["trial-0", "trial-1", "trial-2"]
+    study = optuna.load_study(study_name="s", storage=open_storage(storage))
+    for run, trial in zip(children, study.trials):
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mltune.trial_state"] == "COMPLETE"
+        assert trial.user_attrs[RUN_ID_ATTR] == run.info.run_id
+        assert run.data.tags["mltune.study_name"] == "s"
+        for name, value in trial.params.items():
+            assert run.data.params[name] == str(value)
+        assert run.data.params["epochs"] == "2" and run.data.params["batch_size"] == "64"  # fixed values
+        for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
+        assert run.data.metrics["objective"] == pytest.approx(trial.value)
+        assert run.data.metrics["training_time_s"] > 0
+    best = client.get_run(parent.data.tags["mltune.best_run_id"])
+    assert best.data.tags["mltune.trial_number"] == str(study.best_trial.number)
+    assert "MLmodel" in {a.path.split("/")[-1] for a in client.list_artifacts(best.info.run_id, "model")}
+
+    # Same study name and storage: the study resumes under the same parent run and adds what is missing.
+    again = tune(recipe, storage=storage, study_name="s", n_trials=4)
+    assert again.parent_run_id == result.parent_run_id
+    assert [r.info.run_name for r in runs_of(result.parent_run_id)] == [f"trial-{i}" for i in range(4)]
+    assert client.get_run(result.parent_run_id).info.status == "FINISHED"
+
+
+def enqueue(storage: str, name: str, recipe: Recipe, rows: list[dict[str, Any]]) -> None:
+    study = optuna.create_study(storage=open_storage(storage), study_name=name, direction=recipe.direction)
+    for row in rows:
+        study.enqueue_trial(row, user_attrs={ENQUEUED_ATTR: "test"})
+
+
+def test_diverging_trial_is_failed_and_the_study_goes_on(storage: str) -> None:
+    recipe = load_recipe(TINY, ["search.optimizer=sgd", "search.momentum=0.99", "search.n_layers=1",
+                                "search.learning_rate={type: categorical, choices: [0.005, 10.0]}"])
+    enqueue(storage, "nan", recipe, [{"learning_rate": 0.005}, {"learning_rate": 10.0}, {"learning_rate": 0.005}])
+    result = tune(recipe, storage=storage, study_name="nan")
+
+    assert result.counts == {"COMPLETE": 2, "FAIL": 1}
+    runs = runs_of(result.parent_run_id)
+    assert [r.info.status for r in runs] == ["FINISHED", "FAILED", "FINISHED"]
+    assert runs[1].data.tags["mltune.trial_state"] == "FAIL"
+    assert "loss became nan" in runs[1].data.tags["mltune.error"]
+    assert runs[1].data.tags["mltune.enqueued"] == "test"
+
+
+def test_pruned_trial_is_killed(storage: str) -> None:
+    recipe = load_recipe(TINY, ["search.epochs=3", "search.optimizer=adam", "search.n_layers=1",
+                                "pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
+                                "search.learning_rate={type: categorical, choices: [0.01, 0.000001]}"])
+    enqueue(storage, "prune", recipe, [{"learning_rate": 0.01}, {"learning_rate": 0.000001}])
+    result = tune(recipe, storage=storage, study_name="prune", n_trials=2)
+
+    runs = runs_of(result.parent_run_id)
+    assert [r.info.status for r in runs] == ["FINISHED", "KILLED"]
+    assert runs[1].data.tags["mltune.trial_state"] == "PRUNED"
+    assert runs[1].data.tags["mltune.pruned"].startswith("pruned at epoch 1")
+    assert [m.step for m in MlflowClient().get_metric_history(runs[1].info.run_id, "val_accuracy")] == [1]
+
+
+def test_cross_validation_logs_every_fold(storage: str) -> None:
+    recipe = load_recipe(Path(TINY).parent.parent.parent / "recipes" / "diabetes_regression.yaml",
+                         ["split.folds=3", "search.epochs=2", "budget.n_trials=1"])
+    result = tune(recipe, storage=storage, study_name="cv")
+
+    (run,) = runs_of(result.parent_run_id)
+    client = MlflowClient()
+    for k in range(3):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, f"fold_{k}/val_rmse")] == [1, 2]
+    folds = client.get_metric_history(run.info.run_id, "fold_val_rmse")
+    assert [m.step for m in folds] == [0, 1, 2]
+    assert run.data.metrics["objective"] == pytest.approx(sum(m.value for m in folds) / 3)
+    assert run.data.metrics["cv_std_val_rmse"] >= 0
