@@ -1,0 +1,101 @@
+"""Promotion: registry versions, the champion/challenger gate, and models that take raw rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from mltune.promotion import promote
+from mltune.recipe import load_recipe
+from mltune.study import tune
+
+from .conftest import RECIPES, TINY
+
+pytestmark = pytest.mark.slow
+
+
+def test_gate_keeps_a_better_champion_and_promoting_twice_adds_no_version(storage: str) -> None:
+    adam = ["search.epochs=3", "search.optimizer=adam", "search.learning_rate=0.01"]
+    good = tune(load_recipe(TINY, adam), storage=storage, study_name="good", n_trials=2)
+    first = promote(study_name="good", storage=storage)
+    assert (first.decision, first.version, first.champion_after) == ("first champion", "1", "1")
+
+    again = promote(run_id=good.parent_run_id)
+    assert again.decision == "already champion" and again.version == "1"
+    client = MlflowClient()
+    assert len(client.search_model_versions("name = 'tiny-digits'")) == 1
+
+    worse_recipe = load_recipe(TINY, ["search.epochs=1", "search.optimizer=sgd", "search.momentum=0.0",
+                                      "search.learning_rate=0.0001", "search.n_layers=1", "search.units=16"])
+    tune(worse_recipe, storage=storage, study_name="worse", n_trials=1)
+    second = promote(study_name="worse", storage=storage)
+    assert second.decision == "kept" and second.version == "2"
+    assert second.champion_score is not None and second.challenger_score < second.champion_score
+    assert "does not beat champion v1" in second.reason
+    assert client.get_model_version_by_alias("tiny-digits", "champion").version == 1
+    assert client.get_model_version_by_alias("tiny-digits", "challenger").version == 2
+    parent = client.get_run(client.get_model_version("tiny-digits", "2").tags["mltune.parent_run_id"])
+    assert parent.data.tags["mltune.promotion.decision"] == "kept"
+    assert parent.data.metrics["champion_test_accuracy"] == pytest.approx(second.champion_score)
+    version = client.get_model_version("tiny-digits", "2")
+    assert len(version.tags["mltune.data_fingerprint"]) == 16 and version.tags["mltune.study_name"] == "worse"
+
+    # A zero margin lets the better model back in; the one it replaced keeps `previous`.
+    third = tune(load_recipe(TINY, [*adam, "seed=11"]), storage=storage, study_name="better",
+                 n_trials=2)
+    result = promote(run_id=third.parent_run_id)
+    if result.decision == "promoted":
+        assert client.get_model_version_by_alias("tiny-digits", "previous").version == 1
+
+
+def test_champion_takes_raw_rows_with_string_labels(workdir: Path, storage: str) -> None:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    frame = iris.frame.rename(columns={"target": "species"})
+    frame["species"] = np.asarray(iris.target_names)[iris.target]
+    frame.to_csv(workdir / "iris.csv", index=False)
+    recipe = load_recipe(TINY, [f"data={{path: {workdir / 'iris.csv'}, target: species}}", "search.epochs=3",
+                                "promotion.model_name=iris"])
+    tune(recipe, storage=storage, study_name="iris", n_trials=1)
+    promote(study_name="iris", storage=storage)
+
+    model = mlflow.pyfunc.load_model("models:/iris@champion")
+    predicted = model.predict(frame.drop(columns=["species"]).head(20))
+    assert set(predicted) <= {"setosa", "versicolor", "virginica"}
+    assert model.metadata.signature.inputs.input_names() == list(frame.columns[:-1])
+
+
+def test_regression_answers_in_target_units_and_cv_study_refits_for_promotion(storage: str) -> None:
+    recipe = load_recipe(RECIPES / "diabetes_regression.yaml",
+                         ["split.folds=2", "search.epochs=3", "budget.n_trials=1", "search.learning_rate=0.01"])
+    tune(recipe, storage=storage, study_name="diabetes")
+    result = promote(study_name="diabetes", storage=storage)
+    assert result.decision == "first champion"
+
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame
+    predicted = mlflow.pyfunc.load_model("models:/diabetes-mlp@champion").predict(frame.drop(columns="target"))
+    assert abs(float(np.mean(predicted)) - frame["target"].mean()) < 60  # raw units (target mean ~152), not z-scores
+    version = MlflowClient().get_model_version("diabetes-mlp", result.version)
+    run = MlflowClient().get_run(version.run_id)
+    assert run.data.tags["mltune.model_fit"].startswith("refit on all development rows")
+
+
+def test_autoencoder_reconstructs_raw_columns(storage: str) -> None:
+    recipe = load_recipe(RECIPES / "digits_autoencoder.yaml", ["search.epochs=2", "budget.n_trials=1"])
+    tune(recipe, storage=storage, study_name="ae")
+    promote(study_name="ae", storage=storage)
+
+    from sklearn.datasets import load_digits
+
+    rows = load_digits(as_frame=True).frame.drop(columns="target").head(5)
+    output = mlflow.pyfunc.load_model("models:/digits-autoencoder@champion").predict(rows)
+    assert isinstance(output, pd.DataFrame) and list(output.columns) == list(rows.columns)
+    assert output.shape == rows.shape
