@@ -125,7 +125,7 @@ def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, expe
         tags={"mltune.storage": redact(storage or "default journal file"), "mltune.recipe": recipe.name},
     )
     tracker.log_params(parent, {
-        "recipe": recipe.name, "task": recipe.task, "family": recipe.model.family, "metric": recipe.metric,
+        "recipe_name": recipe.name, "task": recipe.task, "family": recipe.model.family, "metric": recipe.metric,
         "direction": recipe.direction, "sampler": recipe.sampler.name, "pruner": recipe.pruner.name,
         "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
     })

@@ -1,0 +1,88 @@
+"""The command line and the MLflow Project, run as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from mltune.cli import main
+
+from .conftest import TINY
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_help_does_not_import_tensorflow_or_mlflow() -> None:
+    code = ("import sys; from click.testing import CliRunner; from mltune.cli import main; "
+            "r = CliRunner().invoke(main, ['tune', '--help']); assert r.exit_code == 0, r.output; "
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'mlflow', 'optuna') if m in sys.modules); "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "search.learning_rate.low=0"], "search.learning_rate: low must be > 0 for a log scale, but got low=0.0"),
+        (["--set", "data.dataset=mnist"], "data.dataset: must be one of digits, iris, wine, breast_cancer, diabetes, but got 'mnist'"),
+        (["--set", "data={path: nope.csv, target: y}"], "data.path: file not found, but got"),
+        (["--set", "seed.x=1"], "--set 'seed.x=1': seed is a value, not a section, so it has no field 'x'"),
+        (["--n-trials", "many"], "--n-trials: must be an integer, but got 'many'"),
+        (["--storage", "ftp://host/x"], "--storage: must be journal:PATH or a database URL"),
+    ],
+)
+def test_config_errors_exit_2_and_write_nothing(workdir: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["tune", str(TINY), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
+
+
+def test_promote_needs_a_study_or_a_run(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["promote"])
+    assert result.exit_code == 2
+    assert "give exactly one of --study-name NAME or --run-id PARENT_RUN_ID" in result.output
+
+
+@pytest.mark.slow
+def test_train_reproduces_a_configuration(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["train", str(TINY), "--set", "search.learning_rate=0.01",
+                                       "--set", "search.n_layers=1", "--set", "search.units=32",
+                                       "--set", "search.optimizer=adam"])
+    assert result.exit_code == 0, result.output
+    run_id = re.search(r"^run ([0-9a-f]{32}):", result.output, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    run = MlflowClient().get_run(run_id)
+    assert run.data.params["learning_rate"] == "0.01" and run.data.params["units"] == "32"
+    assert [m.step for m in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2]
+    assert any(a.path == "model" for a in MlflowClient().list_artifacts(run_id))
+
+    missing = CliRunner().invoke(main, ["train", str(TINY)])
+    assert missing.exit_code == 2 and "needs a value for every searched parameter" in missing.output
+
+
+@pytest.mark.slow
+def test_mlflow_run_tunes_and_promotes(workdir: Path) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    command = ["mlflow", "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "e2e",
+               "-P", f"recipe={TINY}", "-P", "n_trials=2", "-P", f"storage=journal:{workdir / 'j.log'}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "promotion: first champion" in done.stdout
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1  # the run `mlflow run` made is the study's parent
+    (parent,) = parents
+    assert parent.data.tags["mltune.promotion.decision"] == "first champion"
+    assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]) == 2
+    assert client.get_model_version_by_alias("tiny-digits", "champion").version == 1
