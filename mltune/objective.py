@@ -100,11 +100,9 @@ class Objective:
         if len(folds) > 1:
             run.log_value(f"cv_mean_{monitor}", value)
             run.log_value(f"cv_std_{monitor}", statistics.pstdev(values))
-        elif self._is_best_so_far(trial, value):
-            run.log_keras_model(result.model, result.encoding)
-        summary: list[str] = []
-        result.model.summary(print_fn=lambda line, **_: summary.append(line))
-        run.log_text("\n".join(summary), "model_summary.txt")
+        if self._is_best_so_far(trial, value):
+            # Only a trial that may end up best pays for saving; under CV promotion refits, so no weights.
+            run.log_keras_model(result.model, result.encoding if len(folds) == 1 else None)
         return value
 
     def _is_best_so_far(self, trial: optuna.Trial, value: float) -> bool:

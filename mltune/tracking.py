@@ -35,8 +35,6 @@ BEST_RUN_ID = "mltune.best_run_id"
 PARENT_RUN_ID = "mlflow.parentRunId"
 
 MODEL_PATH = "model"
-KERAS_FILE = "keras/model.keras"
-ENCODING_FILE = "keras/encoding.json"
 
 # What an Optuna trial state becomes in MLflow.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -76,16 +74,20 @@ class TrialRun:
             self.client.log_batch(self.run_id, metrics=metrics[:1000], params=params[:100], tags=run_tags[:100])
             metrics, params, run_tags = metrics[1000:], params[100:], run_tags[100:]
 
-    def log_text(self, text: str, path: str) -> None:
-        self.client.log_text(self.run_id, text, path)
+    def log_keras_model(self, model: Any, encoding: Encoding | None) -> None:
+        """Saves the model summary and, given the encoding, the Keras model and its encoding too.
 
-    def log_keras_model(self, model: Any, encoding: Encoding) -> None:
-        """Saves the Keras model and its encoding; the MLflow model is built from them at the end."""
+        The MLflow pyfunc model is built from these files once, at the end of the study.
+        """
+        summary: list[str] = []
+        model.summary(print_fn=lambda line, **_: summary.append(line))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp, "keras")
             folder.mkdir()
-            model.save(folder / "model.keras")
-            (folder / "encoding.json").write_text(encoding.to_json())
+            (folder / "summary.txt").write_text("\n".join(summary))
+            if encoding is not None:
+                model.save(folder / "model.keras")
+                (folder / "encoding.json").write_text(encoding.to_json())
             self.client.log_artifacts(self.run_id, str(folder), "keras")
 
 
