@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         overhead = wall - in_fit + in_hooks - bare_setup
         rows.append((i, configs[i]["epochs"], bare_total, wall, overhead))
     bare_sum, wall_sum, overhead_sum = (sum(r[k] for r in rows) for k in (2, 3, 4))
-    spread = statistics.fmean(abs(b[0] - a[0]) / ((b[0] + a[0]) / 2) for b, a in zip(before, after))
+    spread = statistics.fmean(abs(b[0] - a[0]) / ((b[0] + a[0]) / 2) for b, a in zip(before, after, strict=False))
 
     print(f"recipe {args.recipe}, {args.trials} configurations, {result.counts}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

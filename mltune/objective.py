@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -16,10 +16,23 @@ from mltune.recipe import Recipe
 from mltune.space import SearchSpace
 from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
 
+if TYPE_CHECKING:
+    from mltune.serving import Encoding
+
 RUN_ID_ATTR = "mlflow_run_id"
 """Trial user attribute that holds the trial's MLflow run id."""
 ENQUEUED_ATTR = "mltune_enqueued"
 """Trial user attribute given to ``study.enqueue_trial(..., user_attrs=...)``: why the trial was enqueued."""
+
+
+@dataclass(frozen=True)
+class KeptModel:
+    """A trial's trained model, held until the study knows whether it is the best."""
+
+    trial_number: int
+    run_id: str
+    model: Any
+    encoding: Encoding
 
 
 @dataclass(frozen=True)
@@ -42,10 +55,14 @@ class Objective:
     Under k-fold cross-validation the folds train one after the other; only the first fold reports to the
     pruner (steps are its epochs), so a trial is pruned early or runs all folds. The objective is the mean of
     the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
+
+    The model of the best trial this process has run stays in memory (``kept``) and is saved once, by
+    :meth:`save_kept_model` at the end of the study, instead of after every trial that is the best so far.
     """
 
     def __init__(self, setting: TrialSetting) -> None:
         self.setting = setting
+        self.kept: KeptModel | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -100,10 +117,15 @@ class Objective:
         if len(folds) > 1:
             run.log_value(f"cv_mean_{monitor}", value)
             run.log_value(f"cv_std_{monitor}", statistics.pstdev(values))
-        if self._is_best_so_far(trial, value):
-            # Only a trial that may end up best pays for saving; under CV promotion refits, so no weights.
-            run.log_keras_model(result.model, result.encoding if len(folds) == 1 else None)
+        if len(folds) == 1 and self._is_best_so_far(trial, value):
+            self.kept = KeptModel(trial.number, run.run_id, result.model, result.encoding)
         return value
+
+    def save_kept_model(self, study: optuna.Study) -> None:
+        """Saves the kept model if its trial is the study's best (under CV, promotion refits instead)."""
+        kept = self.kept
+        if kept is not None and study.best_trial.number == kept.trial_number:
+            TrialRun(self.setting.tracker.client, kept.run_id, {}).log_keras_model(kept.model, kept.encoding)
 
     def _is_best_so_far(self, trial: optuna.Trial, value: float) -> bool:
         try:

@@ -145,10 +145,10 @@ def _parent_of(study_name: str | None, storage: str | None) -> str:
 
 
 def _read_recipe(tracker: Tracker, run_id: str) -> dict[str, Any]:
-    import yaml
-
     import tempfile
     from pathlib import Path
+
+    import yaml
 
     with tempfile.TemporaryDirectory() as tmp:
         return dict(yaml.safe_load(Path(tracker.client.download_artifacts(run_id, "recipe.yaml", tmp)).read_text()))
@@ -161,7 +161,11 @@ def _score(uri: str, recipe: Recipe, table: Table, test: Any) -> float:
 
 
 def _refit_on_development(recipe: Recipe, table: Table, splits: Any, tracker: Tracker, run_id: str) -> None:
-    """Under k-fold CV no single fold's model is the trial's: train its configuration on all development rows."""
+    """Trains the trial's configuration on all development rows.
+
+    Under k-fold CV no single fold's model is the trial's; without CV this happens only when the trial's model
+    was never saved (its process died before the end of the study).
+    """
     from mltune.data import Fold
     from mltune.tracking import TrialRun
     from mltune.training import fit_fold
@@ -170,7 +174,7 @@ def _refit_on_development(recipe: Recipe, table: Table, splits: Any, tracker: Tr
     everything = Fold(train=splits.development, validation=splits.development)
     result = fit_fold(recipe=recipe, params=params, table=table, fold=everything, seed=recipe.seed)
     TrialRun(tracker.client, run_id, {}).log_keras_model(result.model, result.encoding)
-    tracker.set_tags(run_id, {"mltune.model_fit": "refit on all development rows (k-fold study)"})
+    tracker.set_tags(run_id, {"mltune.model_fit": "refit on all development rows"})
     tracker.log_pyfunc_model(run_id, input_example=table.frame[list(table.features)].head(5))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,7 +18,7 @@ from mltune.errors import ConfigError
 from mltune.families import FAMILIES
 from mltune.metrics import DEFAULT_METRIC, METRICS
 
-Scalar = Union[bool, int, float, str, None]
+Scalar = bool | int | float | str | None
 DATASETS = {
     "digits": "classification",
     "iris": "classification",
@@ -37,7 +37,7 @@ class _Frozen(BaseModel):
 
 
 class _Param(_Frozen):
-    when: dict[str, Union[Scalar, list[Scalar]]] | None = None
+    when: dict[str, Scalar | list[Scalar]] | None = None
     """Sample this parameter only when each named, earlier parameter has (one of) the given value(s)."""
     per_layer: str | None = None
     """Name of the layer-count parameter: one value per layer, as ``<name>_0``, ``<name>_1``, ..."""
@@ -85,7 +85,7 @@ class FixedParam(_Param):
     value: Scalar
 
 
-ParamSpec = Annotated[Union[FloatParam, IntParam, CategoricalParam, FixedParam], Field(discriminator="type")]
+ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")]
 
 
 def _check_range(low: float, high: float, log: bool) -> None:
@@ -121,11 +121,10 @@ class GPSamplerSpec(_Frozen):
 class CmaEsSamplerSpec(_Frozen):
     name: Literal["cmaes"]
     n_startup_trials: int = Field(1, ge=0)
-    restart_strategy: Literal["ipop", "bipop"] | None = None
 
 
 SamplerSpec = Annotated[
-    Union[TPESamplerSpec, RandomSamplerSpec, GridSamplerSpec, GPSamplerSpec, CmaEsSamplerSpec],
+    TPESamplerSpec | RandomSamplerSpec | GridSamplerSpec | GPSamplerSpec | CmaEsSamplerSpec,
     Field(discriminator="name"),
 ]
 
@@ -149,12 +148,12 @@ class SuccessiveHalvingPrunerSpec(_Frozen):
 class HyperbandPrunerSpec(_Frozen):
     name: Literal["hyperband"]
     min_resource: int = Field(1, ge=1)
-    max_resource: Union[int, Literal["auto"]] = "auto"
+    max_resource: int | Literal["auto"] = "auto"
     reduction_factor: int = Field(3, ge=2)
 
 
 PrunerSpec = Annotated[
-    Union[NoPrunerSpec, MedianPrunerSpec, SuccessiveHalvingPrunerSpec, HyperbandPrunerSpec],
+    NoPrunerSpec | MedianPrunerSpec | SuccessiveHalvingPrunerSpec | HyperbandPrunerSpec,
     Field(discriminator="name"),
 ]
 
@@ -312,12 +311,13 @@ class Recipe(_Frozen):
             if spec.per_layer is not None:
                 if name != "units":
                     raise _at((*where, "per_layer"), f"only `units` can vary per layer, but got {name!r}")
-                if spec.per_layer != "n_layers" or "n_layers" not in seen:
-                    raise _at((*where, "per_layer"),
-                              f"must be 'n_layers', declared before {name!r}, but got {spec.per_layer!r}")
-            if self.sampler.name == "grid" and not isinstance(spec, FixedParam):
-                if isinstance(spec, FloatParam) and spec.grid is None and spec.step is None:
-                    raise _at(where, "the grid sampler needs `grid` values or a `step` for a float")
+                if spec.per_layer != "n_layers":
+                    raise _at((*where, "per_layer"), f"must be 'n_layers', but got {spec.per_layer!r}")
+                if "n_layers" not in seen:
+                    raise _at((*where, "per_layer"), f"needs `n_layers` declared before {name!r} in `search`")
+            if self.sampler.name == "grid" and isinstance(spec, FloatParam) and spec.grid is None \
+                    and spec.step is None:
+                raise _at(where, "the grid sampler needs `grid` values or a `step` for a float")
             seen[name] = spec
 
     # ------------------------------------------------------------ derived values
@@ -420,6 +420,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Pa
     return result
 
 
+# Where pydantic puts the tag of a tagged union in an error's location (e.g. search.lr.float.low).
+_TAG_POSITION = {"search": 2, "sampler": 1, "pruner": 1}
 _TAGS = {"float", "int", "categorical", "fixed", "tpe", "random", "grid", "gp", "cmaes", "none", "median",
          "successive_halving", "hyperband"}
 
@@ -427,7 +429,10 @@ _TAGS = {"float", "int", "categorical", "fixed", "tpe", "random", "grid", "gp", 
 def _describe(source: str, error: Any) -> str:
     ctx = error.get("ctx") or {}
     inner = ctx.get("error")
-    loc = [str(p) for p in error["loc"] if str(p) not in _TAGS]
+    loc = [str(p) for p in error["loc"]]
+    tag_at = _TAG_POSITION.get(loc[0]) if loc else None
+    if tag_at is not None and len(loc) > tag_at and loc[tag_at] in _TAGS:
+        del loc[tag_at]
     if isinstance(inner, _FieldError):
         return f"{source}: {'.'.join(inner.loc)}: {inner}"
     where = ".".join(loc) or "recipe"

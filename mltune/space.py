@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,11 @@ class SearchSpace:
         Inactive parameters keep their default and are not part of the trial.
         """
         config = dict(self.defaults)
+        active: set[str] = set()
         for name, spec in self.params.items():
-            if not _active(spec, config):
+            if not _active(spec, config, active):
                 continue
+            active.add(name)
             if spec.per_layer is not None:
                 for i in range(int(config[spec.per_layer])):
                     config[f"{name}_{i}"] = _suggest(trial, f"{name}_{i}", spec)
@@ -60,10 +63,11 @@ class SearchSpace:
         return grid
 
 
-def _active(spec: ParamSpec, config: dict[str, Any]) -> bool:
+def _active(spec: ParamSpec, config: dict[str, Any], active: set[str]) -> bool:
+    """Whether every parameter named in ``when`` was itself active and took one of the listed values."""
     for other, wanted in (spec.when or {}).items():
         allowed = wanted if isinstance(wanted, list) else [wanted]
-        if config.get(other) not in allowed:
+        if other not in active or config[other] not in allowed:
             return False
     return True
 
@@ -88,5 +92,5 @@ def _grid_values(spec: ParamSpec) -> list[Any]:
     if isinstance(spec, IntParam):
         return list(range(spec.low, spec.high + 1, spec.step))
     assert isinstance(spec, FloatParam) and spec.step is not None  # the recipe checked this
-    count = int(round((spec.high - spec.low) / spec.step))
+    count = math.floor((spec.high - spec.low) / spec.step + 1e-9)  # never past `high`
     return [round(spec.low + i * spec.step, 12) for i in range(count + 1)]

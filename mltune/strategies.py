@@ -32,8 +32,7 @@ def build_sampler(recipe: Recipe) -> optuna.samplers.BaseSampler:
             raise ConfigError("sampler.name: 'gp' needs PyTorch; install it with `pip install mltune[gp]`, "
                               "but got no module 'torch'") from None
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
-    return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=spec.n_startup_trials,
-                                        restart_strategy=spec.restart_strategy)
+    return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
 
 
 def build_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:

@@ -90,16 +90,18 @@ def tune(
     done = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
     remaining = None if n_trials is None else max(n_trials - done, 0)
     callbacks = [close_trial_run(tracker), *([on_trial] if on_trial else [])]
+    objective = Objective(setting)
     status = "FAILED"
     try:
         if remaining != 0:
-            study.optimize(Objective(setting), n_trials=remaining, timeout=timeout, catch=(Exception,),
+            study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(Exception,),
                            callbacks=callbacks)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        objective.save_kept_model(study)
         result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table, splits)
         tracker.finish(parent_run_id, status)
     return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started})
@@ -170,7 +172,7 @@ def _summarize(study: optuna.Study, recipe: Recipe, tracker: Tracker, parent_run
     tracker.set_tags(parent_run_id, {BEST_RUN_ID: best_run, "mltune.best_trial": best.number,
                                      **{f"mltune.best.{k}": v for k, v in best.params.items()}})
     tracker.log_text(parent_run_id, _json(best.params), "best_params.json")
-    if best_run and len(splits.folds) == 1 and not tracker.has_model(best_run):
+    if best_run and tracker.has_keras_model(best_run) and not tracker.has_model(best_run):
         tracker.log_pyfunc_model(best_run, input_example=table.frame[list(table.features)].head(5))
     return StudyResult(study.study_name, parent_run_id, experiment_id, recipe.metric, recipe.direction,
                        best.value, best.number, dict(best.params), counts)

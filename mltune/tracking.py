@@ -35,6 +35,7 @@ BEST_RUN_ID = "mltune.best_run_id"
 PARENT_RUN_ID = "mlflow.parentRunId"
 
 MODEL_PATH = "model"
+KERAS_MODEL = "keras/model.keras"
 
 # What an Optuna trial state becomes in MLflow.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -74,20 +75,16 @@ class TrialRun:
             self.client.log_batch(self.run_id, metrics=metrics[:1000], params=params[:100], tags=run_tags[:100])
             metrics, params, run_tags = metrics[1000:], params[100:], run_tags[100:]
 
-    def log_keras_model(self, model: Any, encoding: Encoding | None) -> None:
-        """Saves the model summary and, given the encoding, the Keras model and its encoding too.
-
-        The MLflow pyfunc model is built from these files once, at the end of the study.
-        """
+    def log_keras_model(self, model: Any, encoding: Encoding) -> None:
+        """Saves the Keras model, its encoding and its summary; the MLflow pyfunc model is built from them."""
         summary: list[str] = []
         model.summary(print_fn=lambda line, **_: summary.append(line))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp, "keras")
             folder.mkdir()
+            model.save(folder / "model.keras")
+            (folder / "encoding.json").write_text(encoding.to_json())
             (folder / "summary.txt").write_text("\n".join(summary))
-            if encoding is not None:
-                model.save(folder / "model.keras")
-                (folder / "encoding.json").write_text(encoding.to_json())
             self.client.log_artifacts(self.run_id, str(folder), "keras")
 
 
@@ -188,7 +185,12 @@ class Tracker:
     # ------------------------------------------------------------ models
 
     def has_model(self, run_id: str) -> bool:
+        """Whether the run holds the MLflow pyfunc model."""
         return any(a.path == MODEL_PATH for a in self.client.list_artifacts(run_id))
+
+    def has_keras_model(self, run_id: str) -> bool:
+        """Whether the run holds a saved Keras model (the best trial's, unless its process died first)."""
+        return any(a.path == KERAS_MODEL for a in self.client.list_artifacts(run_id, "keras"))
 
     def log_pyfunc_model(self, run_id: str, *, input_example: pd.DataFrame) -> None:
         """Turns a trial's saved Keras model into an MLflow pyfunc model (``runs:/<id>/model``).

@@ -31,8 +31,10 @@ def test_help_does_not_import_tensorflow_or_mlflow() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--set", "search.learning_rate.low=0"], "search.learning_rate: low must be > 0 for a log scale, but got low=0.0"),
-        (["--set", "data.dataset=mnist"], "data.dataset: must be one of digits, iris, wine, breast_cancer, diabetes, but got 'mnist'"),
+        (["--set", "search.learning_rate.low=0"],
+         "search.learning_rate: low must be > 0 for a log scale, but got low=0.0"),
+        (["--set", "data.dataset=mnist"],
+         "data.dataset: must be one of digits, iris, wine, breast_cancer, diabetes, but got 'mnist'"),
         (["--set", "data={path: nope.csv, target: y}"], "data.path: file not found, but got"),
         (["--set", "seed.x=1"], "--set 'seed.x=1': seed is a value, not a section, so it has no field 'x'"),
         (["--n-trials", "many"], "--n-trials: must be an integer, but got 'many'"),
@@ -70,7 +72,9 @@ def test_train_reproduces_a_configuration(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_mlflow_run_tunes_and_promotes(workdir: Path) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    # As in an activated virtual environment: `mlflow` and the entry point's `python` are this interpreter's.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
     command = ["mlflow", "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "e2e",
                "-P", f"recipe={TINY}", "-P", "n_trials=2", "-P", f"storage=journal:{workdir / 'j.log'}"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

@@ -331,13 +331,13 @@ BAD = [
     pytest.param(
         put("search.units.per_layer", "layers"),
         (),
-        "search.units.per_layer: must be 'n_layers', declared before 'units', but got 'layers'",
+        "search.units.per_layer: must be 'n_layers', but got 'layers'",
         id="per-layer-wrong-count",
     ),
     pytest.param(
         drop("search.n_layers"),
         (),
-        "search.units.per_layer: must be 'n_layers', declared before 'units', but got 'n_layers'",
+        "search.units.per_layer: needs `n_layers` declared before 'units' in `search`",
         id="per-layer-count-not-declared",
     ),
     # ------------------------------------------------------------ --set overrides
@@ -380,15 +380,11 @@ BAD = [
         "<path>: colour: unknown field",
         id="two-errors-two-lines",
     ),
-    # ------------------------------------------------------------ known bugs (see the report)
     pytest.param(
         put("search.units.grid", "abc"),
         (),
         "search.units.grid: Input should be a valid tuple, but got 'abc'",
         id="error-in-grid-field",
-        marks=pytest.mark.xfail(
-            strict=True, reason="recipe._describe drops every loc part named like a union tag, 'grid' included"
-        ),
     ),
 ]
 

@@ -42,7 +42,7 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
     children = runs_of(result.parent_run_id)
     assert [r.info.run_name for r in children] == ["trial-0", "trial-1", "trial-2"]
     study = optuna.load_study(study_name="s", storage=open_storage(storage))
-    for run, trial in zip(children, study.trials):
+    for run, trial in zip(children, study.trials, strict=False):
         assert run.info.status == "FINISHED"
         assert run.data.tags["mltune.trial_state"] == "COMPLETE"
         assert trial.user_attrs[RUN_ID_ATTR] == run.info.run_id
