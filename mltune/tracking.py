@@ -215,6 +215,7 @@ class Tracker:
                 artifacts={"keras_model": f"{local}/model.keras", "encoding": f"{local}/encoding.json"},
                 code_paths=[str(Path(__file__).parent)],
                 signature=signature,
+                input_example=input_example,
                 pip_requirements=_requirements(),
             )
             self.client.log_artifacts(run_id, target, MODEL_PATH)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -51,6 +59,10 @@ def test_gate_keeps_a_better_champion_and_promoting_twice_adds_no_version(storag
     result = promote(run_id=third.parent_run_id)
     if result.decision == "promoted":
         assert client.get_model_version_by_alias("tiny-digits", "previous").version == 1
+        assert client.get_model_version_by_alias("tiny-digits", "champion").version == 3
+    else:
+        assert result.decision == "kept"
+        assert client.get_model_version_by_alias("tiny-digits", "challenger").version == 3
 
 
 def test_champion_takes_raw_rows_with_string_labels(workdir: Path, storage: str) -> None:
@@ -66,9 +78,44 @@ def test_champion_takes_raw_rows_with_string_labels(workdir: Path, storage: str)
     promote(study_name="iris", storage=storage)
 
     model = mlflow.pyfunc.load_model("models:/iris@champion")
-    predicted = model.predict(frame.drop(columns=["species"]).head(20))
+    rows = frame.drop(columns=["species"]).head(20)
+    predicted = model.predict(rows)
     assert set(predicted) <= {"setosa", "versicolor", "virginica"}
     assert model.metadata.signature.inputs.input_names() == list(frame.columns[:-1])
+
+    # `mlflow models serve` answers raw rows with labels too.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", "models:/iris@champion", "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "PATH": path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        answer = _post_when_up(f"http://127.0.0.1:{port}", {"dataframe_split": rows.to_dict(orient="split")})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert answer["predictions"] == list(predicted)
+
+
+def _post_when_up(url: str, body: dict[str, Any], *, within: float = 120.0) -> Any:
+    """POSTs to ``url/invocations`` once ``url/ping`` answers."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body, default=str).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
 
 
 def test_regression_answers_in_target_units_and_cv_study_refits_for_promotion(storage: str) -> None:

@@ -42,7 +42,7 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
     children = runs_of(result.parent_run_id)
     assert [r.info.run_name for r in children] == ["trial-0", "trial-1", "trial-2"]
     study = optuna.load_study(study_name="s", storage=open_storage(storage))
-    for run, trial in zip(children, study.trials, strict=False):
+    for run, trial in zip(children, study.trials, strict=True):
         assert run.info.status == "FINISHED"
         assert run.data.tags["mltune.trial_state"] == "COMPLETE"
         assert trial.user_attrs[RUN_ID_ATTR] == run.info.run_id
@@ -57,6 +57,10 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
     best = client.get_run(parent.data.tags["mltune.best_run_id"])
     assert best.data.tags["mltune.trial_number"] == str(study.best_trial.number)
     assert "MLmodel" in {a.path.split("/")[-1] for a in client.list_artifacts(best.info.run_id, "model")}
+    saved = {a.path for a in client.list_artifacts(best.info.run_id, "keras")}
+    assert saved == {"keras/model.keras", "keras/encoding.json", "keras/summary.txt"}
+    others = [r for r in children if r.info.run_id != best.info.run_id]
+    assert all(not client.list_artifacts(r.info.run_id) for r in others)  # one model saved per study
 
     # Same study name and storage: the study resumes under the same parent run and adds what is missing.
     again = tune(recipe, storage=storage, study_name="s", n_trials=4)
