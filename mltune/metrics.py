@@ -8,12 +8,14 @@ targets; ``unit_power`` converts the Keras value back to the target's own units.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:
     import keras
+
+Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Metric:
 
     name: str
     tasks: tuple[str, ...]
-    direction: str
+    direction: Direction
     unit_power: int = 0
 
 

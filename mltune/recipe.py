@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mltune.errors import ConfigError
 from mltune.families import FAMILIES
-from mltune.metrics import DEFAULT_METRIC, METRICS
+from mltune.metrics import DEFAULT_METRIC, METRICS, Direction
 
 Scalar = bool | int | float | str | None
 DATASETS = {
@@ -328,7 +328,7 @@ class Recipe(_Frozen):
         return self.objective.metric or DEFAULT_METRIC[self.task]
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Direction:
         return self.objective.direction or METRICS[self.metric].direction
 
     @property

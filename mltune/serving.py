@@ -57,7 +57,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else str(value)
 
 
-class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """MLflow pyfunc around a Keras model and its :class:`Encoding`."""
 
     def load_context(self, context: Any) -> None:

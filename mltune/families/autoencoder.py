@@ -14,8 +14,8 @@ class Autoencoder:
     The model reconstructs standardized features; the serving wrapper maps them back to raw units.
     """
 
-    tasks = ("autoencoder",)
-    hyperparameters = {
+    tasks: tuple[str, ...] = ("autoencoder",)
+    hyperparameters: dict[str, Hyperparameter] = {
         **TRAINING,
         **DENSE,
         "latent_dim": Hyperparameter("int", 8, low=1, high=65_536),

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mltune.families._base import InputShape, layer_units, regularizer
-from mltune.hyperparameters import DENSE, TRAINING
+from mltune.hyperparameters import DENSE, TRAINING, Hyperparameter
 
 
 class MLP:
     """Dense layers with dropout and L1/L2, a softmax head for classes or a linear head for a number."""
 
-    tasks = ("classification", "regression")
-    hyperparameters = {**TRAINING, **DENSE}
+    tasks: tuple[str, ...] = ("classification", "regression")
+    hyperparameters: dict[str, Hyperparameter] = {**TRAINING, **DENSE}
 
     def build(self, params: dict[str, Any], shape: InputShape) -> Any:
         import keras
