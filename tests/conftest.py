@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import optuna
 import pytest
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -12,6 +13,7 @@ TINY = Path(__file__).resolve().parent / "recipes" / "tiny_digits.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 @pytest.fixture

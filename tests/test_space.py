@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -19,14 +18,6 @@ from .conftest import RECIPES, TINY
 SAMPLERS = ["tpe", "random", "grid", "cmaes", "gp"]
 GRID_READY = ("search.learning_rate.grid=[0.001, 0.003, 0.01]", "search.momentum.step=0.3")
 """Overrides that give tiny_digits' two continuous floats grid values."""
-
-
-@pytest.fixture(autouse=True)
-def quiet_optuna() -> Iterator[None]:
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    yield
-    optuna.logging.set_verbosity(before)
 
 
 def tiny(*overrides: str) -> Recipe:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -32,14 +31,6 @@ PRUNERS = {
 GRID_READY = ("search.learning_rate.grid=[0.001, 0.01]", "search.momentum.step=0.3")
 STEPS = 9
 N_TRIALS = 20
-
-
-@pytest.fixture(autouse=True)
-def quiet_optuna() -> Iterator[None]:
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    yield
-    optuna.logging.set_verbosity(before)
 
 
 def tiny(sampler: str = "random", pruner: str = "none", *overrides: str) -> Recipe:
