@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
 
-from mltune.errors import ConfigError
-
-EXIT_CONFIG = 2
-EXIT_NO_COMPLETE_TRIAL = 3
+from mltune.errors import ConfigError, MltuneError, NoCompleteTrial
 
 
 class _Group(click.Group):
-    """Prints a :class:`ConfigError` as one message and exits with code 2."""
+    """Prints an :class:`MltuneError` as one message and exits with its code (2 for configuration errors)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as error:
+        except MltuneError as error:
             click.echo(f"mltune: error: {error}", err=True)
-            ctx.exit(EXIT_CONFIG)
+            ctx.exit(error.exit_code)
 
 
 def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -114,13 +112,12 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
     click.echo(f"study {result.study_name!r}: {counts} in {result.seconds:.1f}s")
     if result.best_trial is None:
-        click.echo("no trial completed: nothing to promote", err=True)
-        sys.exit(EXIT_NO_COMPLETE_TRIAL)
+        raise NoCompleteTrial(f"no trial of study {result.study_name!r} completed: nothing to promote")
     click.echo(f"best: trial {result.best_trial}, {result.metric}={result.best_value:.6g}, {result.best_params}")
     for line in tracking_ui_hint(Tracker(), result.experiment_id, result.parent_run_id):
         click.echo(line)
     if then_promote:
-        _promote(run_id=result.parent_run_id)
+        _promote(run_id=result.parent_run_id, storage=storage)
 
 
 @main.command()
@@ -146,7 +143,8 @@ def promote(study_name: str | None, storage: str | None, run_id: str | None, rec
 def _promote(**kwargs: Any) -> None:
     from mltune.promotion import promote as run_promotion
 
-    result = run_promotion(**kwargs)
+    with tracking_errors():
+        result = run_promotion(**kwargs)
     click.echo(f"promotion: {result.decision} — {result.reason}")
     click.echo(f"model {result.model_name} version {result.version}; champion is version {result.champion_after}")
 
@@ -172,16 +170,105 @@ def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, sets: s
                f"({result.seconds:.1f}s); model at runs:/{result.run_id}/model")
 
 
-def _print_trial(metric: str) -> Any:
+@contextlib.contextmanager
+def tracking_errors() -> Iterator[None]:
+    """Turns MLflow's errors (server down, registry refusing) into :class:`TrackingError` (exit code 4)."""
+    from mlflow.exceptions import MlflowException
+
+    from mltune.errors import TrackingError
+
+    try:
+        yield
+    except MlflowException as error:
+        raise TrackingError(f"MLflow: {error.message}") from error
+
+
+def _print_trial(metric: str, *, err: bool = False) -> Any:
     def callback(study: Any, trial: Any) -> None:
         value = "" if trial.value is None else f" {metric}={trial.value:.6g}"
         try:
             best = f"  best={study.best_value:.6g} (trial {study.best_trial.number})"
         except ValueError:
             best = ""
-        click.echo(f"trial {trial.number} {trial.state.name}{value}{best}")
+        click.echo(f"trial {trial.number} {trial.state.name}{value}{best}", err=err)
 
     return callback
+
+
+output_option = click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                             callback=lambda ctx, param, value: value or "text",
+                             help="json: print one JSON object on stdout (errors too) and progress on stderr.")
+
+
+@contextlib.contextmanager
+def _reporting(output: str) -> Iterator[None]:
+    """With ``--output json``, an error becomes one JSON object on stdout, with its exit code."""
+    if output != "json":
+        yield
+        return
+    try:
+        yield
+    except MltuneError as error:
+        click.echo(json.dumps({"status": "error", "error": error.kind, "message": str(error),
+                               "exit_code": error.exit_code}))
+        raise click.exceptions.Exit(error.exit_code) from None
+
+
+def _print_result(payload: dict[str, Any], output: str, text: str) -> None:
+    click.echo(json.dumps(payload, default=str) if output == "json" else text)
+
+
+@main.command()
+@recipe_argument
+@_apply(study_options)
+@set_option
+@output_option
+@click.option("--run-key", default=None, callback=_blank_is_none,
+              help="Idempotency key (e.g. the schedule's date): a rerun with the same key reports the first "
+                   "result instead of tuning again.")
+@click.option("--skip-if-unchanged", type=click.BOOL, is_flag=False, flag_value=True, default=False,
+              callback=lambda ctx, param, value: bool(value),
+              help="Do nothing when the data's fingerprint equals the champion's.")
+def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
+           experiment_name: str | None, overrides: tuple[str, ...], output: str, run_key: str | None,
+           skip_if_unchanged: bool) -> None:
+    """Retune a RECIPE on today's data: warm start, fair gate against the champion, one JSON result."""
+    with _reporting(output):
+        from mltune.recipe import load_recipe
+
+        parsed = load_recipe(recipe, overrides)
+        trials = _number(n_trials, "--n-trials", int)
+        seconds = _number(timeout, "--timeout", float)
+        _quiet_libraries()
+        from mltune.retune import retune as run_retune
+
+        with tracking_errors():
+            result = run_retune(parsed, run_key=run_key, skip_if_unchanged=skip_if_unchanged, n_trials=trials,
+                                timeout=seconds, study_name=study_name, storage=storage,
+                                experiment_name=experiment_name, source=recipe,
+                                on_trial=_print_trial(parsed.metric, err=output == "json"))
+        repeated = " (reported by an earlier run with this key)" if result.repeated else ""
+        _print_result(result.as_dict(), output,
+                      f"retune: {result.decision}{repeated} — {result.reason}\n"
+                      f"model {result.model_name}: champion v{result.champion_before} -> v{result.champion_after}")
+
+
+@main.command()
+@click.argument("model_name")
+@click.option("--reason", default="", help="Why; written on both versions with who and when.")
+@click.option("--storage", default=None, callback=_blank_is_none,
+              help="The Optuna storage whose promotion lock guards this model (as given to tune/retune).")
+@output_option
+def rollback(model_name: str, reason: str, storage: str | None, output: str) -> None:
+    """Move alias `champion` of MODEL_NAME back to the version with alias `previous`."""
+    with _reporting(output):
+        _quiet_libraries()
+        from mltune.promotion import rollback as run_rollback
+
+        with tracking_errors():
+            result = run_rollback(model_name=model_name, reason=reason, storage=storage)
+        _print_result(result.as_dict(), output,
+                      f"rollback: {model_name} champion v{result.champion_before} -> v{result.champion_after}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,51 @@
-"""Errors that mltune reports to the user instead of a traceback."""
+"""Errors that mltune reports to the user instead of a traceback; each kind has its own exit code."""
 
 from __future__ import annotations
 
 
-class ConfigError(ValueError):
+class MltuneError(Exception):
+    """An error the CLI reports as one message, exiting with :attr:`exit_code`."""
+
+    exit_code = 1
+    kind = "error"
+
+
+class ConfigError(MltuneError, ValueError):
     """A recipe, a command-line value or the data does not fit the rules.
 
-    The CLI prints the message and exits with code 2. It is raised before anything trains or writes.
+    Raised before anything trains or writes. Exit code 2.
     """
+
+    exit_code = 2
+    kind = "config"
+
+
+class NoCompleteTrial(MltuneError):
+    """The study has no completed trial, so there is no model to promote. Exit code 3."""
+
+    exit_code = 3
+    kind = "no_complete_trial"
+
+
+class TrackingError(MltuneError):
+    """The MLflow tracking server or model registry refused or could not be reached. Exit code 4."""
+
+    exit_code = 4
+    kind = "tracking"
+
+
+class LockTimeout(MltuneError):
+    """Another promotion held the model's promotion lock for too long. Exit code 5."""
+
+    exit_code = 5
+    kind = "lock_timeout"
+
+
+class NothingToRollBack(MltuneError):
+    """``mltune rollback`` found no version with alias ``previous``. Exit code 6."""
+
+    exit_code = 6
+    kind = "nothing_to_roll_back"
 
 
 class TrialDiverged(RuntimeError):

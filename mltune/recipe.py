@@ -242,6 +242,13 @@ class PromotionSpec(_Frozen):
     """The challenger must beat the champion by more than this on the test split."""
 
 
+class RetuneSpec(_Frozen):
+    warm_start_best: int = Field(3, ge=0)
+    """``mltune retune`` first tries the best k configurations of this recipe's previous study."""
+    warm_start_champion: bool = True
+    """``mltune retune`` first tries the current champion's configuration."""
+
+
 class Recipe(_Frozen):
     """A validated study description. Build it with :func:`load_recipe`."""
 
@@ -259,6 +266,7 @@ class Recipe(_Frozen):
     pruner: PrunerSpec = HyperbandPrunerSpec(name="hyperband")
     budget: BudgetSpec = BudgetSpec()
     promotion: PromotionSpec = PromotionSpec()
+    retune: RetuneSpec = RetuneSpec()
 
     @field_validator("search", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,21 @@ class SearchSpace:
                 config[name] = _suggest(trial, name, spec)
         return config
 
+    def sampled(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of a configuration that this space samples, for ``study.enqueue_trial``.
+
+        Values this space could not have sampled (a changed range, a removed choice) are left out, so the
+        sampler chooses them afresh.
+        """
+        kept = {}
+        for name, spec in self.params.items():
+            if isinstance(spec, FixedParam):
+                continue
+            names = [k for k in values if k.startswith(f"{name}_") and k[len(name) + 1:].isdigit()] \
+                if spec.per_layer is not None else [name]
+            kept.update({k: values[k] for k in names if k in values and _admits(spec, values[k])})
+        return kept
+
     def grid(self) -> dict[str, list[Any]]:
         """Values for Optuna's GridSampler, per-layer parameters expanded up to the largest layer count."""
         grid: dict[str, list[Any]] = {}
@@ -70,6 +86,18 @@ def _active(spec: ParamSpec, config: dict[str, Any], active: set[str]) -> bool:
         if other not in active or config[other] not in allowed:
             return False
     return True
+
+
+def _admits(spec: ParamSpec, value: Any) -> bool:
+    if isinstance(spec, CategoricalParam):
+        return value in spec.choices
+    if isinstance(spec, FixedParam) or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if not spec.low <= value <= spec.high:
+        return False
+    if isinstance(spec, IntParam):
+        return float(value).is_integer() and (int(value) - spec.low) % spec.step == 0
+    return spec.step is None or math.isclose((value - spec.low) / spec.step, round((value - spec.low) / spec.step))
 
 
 def _suggest(trial: optuna.trial.BaseTrial, name: str, spec: ParamSpec) -> Any:

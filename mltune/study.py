@@ -6,15 +6,15 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from mltune.data import load_table, make_splits
+from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
-from mltune.objective import RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
+from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
 from mltune.recipe import Recipe
 from mltune.space import SearchSpace
 from mltune.storage import open_storage, redact
@@ -23,6 +23,8 @@ from mltune.tracking import BEST_RUN_ID, Tracker
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
+RECIPE_ATTR = "mltune_recipe"
+"""Study user attribute: the recipe's name, so that a retune finds the earlier studies of its recipe."""
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                    optuna.trial.TrialState.FAIL)
 
@@ -56,12 +58,19 @@ def tune(
     tracking_uri: str | None = None,
     source: str = "recipe",
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    enqueue: Sequence[tuple[dict[str, Any], str]] = (),
+    table: Table | None = None,
 ) -> StudyResult:
     """Runs (or resumes) the recipe's study and logs every trial as a nested MLflow run.
 
     ``n_trials`` is the study's total: a rerun with the same study name and storage resumes it and runs only the
     trials still missing. Everything that can be wrong with the recipe or the data raises :class:`ConfigError`
     before a run is created or a trial trains.
+
+    Args:
+        enqueue: ``(params, why)`` pairs to try first when the study is new (a warm start); ``why`` becomes the
+            trial runs' ``mltune.enqueued`` tag.
+        table: the recipe's rows, when the caller has loaded them already.
     """
     started = time.perf_counter()
     name = study_name or recipe.study_name or recipe.name
@@ -71,7 +80,7 @@ def tune(
         raise ConfigError(f"--n-trials: must be >= 1, but got {n_trials}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout: must be > 0 seconds, but got {timeout}")
-    table = load_table(recipe, source=source)
+    table = table or load_table(recipe, source=source)
     splits = make_splits(recipe, table, source=source)
     sampler, pruner = build_sampler(recipe), build_pruner(recipe)
     optuna_storage = open_storage(storage)
@@ -81,8 +90,11 @@ def tune(
     if study.direction.name.lower() != recipe.direction:
         raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
                           f"but the recipe asks to {recipe.direction}; choose another study name")
+    if enqueue and not study.get_trials(deepcopy=False):
+        for params, why in enqueue:
+            study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
     tracker = Tracker(tracking_uri)
-    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage)
+    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, table)
     setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
                            tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
                            study_name=name)
@@ -108,7 +120,7 @@ def tune(
 
 
 def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, experiment_name: str | None,
-                     storage: str | None) -> tuple[str, str]:
+                     storage: str | None, table: Table) -> tuple[str, str]:
     """The study's parent run: the one it already has (resume), or a new one."""
     project_run = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run` for the entry point's process
     known = study.user_attrs.get(PARENT_RUN_ATTR)
@@ -132,8 +144,10 @@ def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, expe
         "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
     })
     tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")
+    tracker.log_dataset(parent, table, name=recipe.name)
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+    study.set_user_attr(RECIPE_ATTR, recipe.name)
     return parent, experiment_id
 
 

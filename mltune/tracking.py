@@ -11,6 +11,7 @@ import io
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mltune.data import Table
     from mltune.serving import Encoding
 
 # Tags mltune reads back; their names are part of the interface.
@@ -144,6 +146,22 @@ class Tracker:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         self.client.log_text(run_id, buffer.getvalue(), path)
+
+    def log_dataset(self, run_id: str, table: Table, *, name: str, context: str = "training") -> None:
+        """Records the rows as the run's input in MLflow's dataset tracking; the digest is the data fingerprint."""
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.pandas_dataset import from_pandas
+        from mlflow.entities import DatasetInput, InputTag
+
+        # A file is its own source; a bundled scikit-learn dataset comes from code.
+        source: Any = CodeDatasetSource({"mltune.source": table.source}) if table.source.startswith(
+            "sklearn:") else table.source
+        with warnings.catch_warnings():  # MLflow's hints about integer columns and ambiguous local sources
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = from_pandas(table.frame, source=source, targets=table.target, name=name,
+                                  digest=table.fingerprint)
+        entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+        self.client.log_inputs(run_id, datasets=[entity])
 
     def finish(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
