@@ -177,4 +177,8 @@ def _warm_start(recipe: Recipe, space: SearchSpace, client: MlflowClient, champi
         ranked = sorted(complete, key=lambda t: t.value or 0.0, reverse=recipe.direction == "maximize")
         for trial in ranked[:k]:
             found.append((space.sampled(trial.params), f"study {latest.study_name} trial {trial.number}"))
-    return [(params, why) for params, why in found if params]
+    unique: list[tuple[dict[str, Any], str]] = []
+    for params, why in found:
+        if params and all(params != seen for seen, _ in unique):
+            unique.append((params, why))
+    return unique

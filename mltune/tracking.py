@@ -213,10 +213,13 @@ class Tracker:
     def log_pyfunc_model(self, run_id: str, *, input_example: pd.DataFrame) -> None:
         """Turns a trial's saved Keras model into an MLflow pyfunc model (``runs:/<id>/model``).
 
-        The pyfunc takes raw rows; its signature is inferred from them. Pip requirements are given, not
-        inferred: inference starts a subprocess and costs seconds.
+        The pyfunc takes raw rows; its signature is inferred from them, with every feature a double, so that
+        a request may send 3 or 3.0 for a column that held integers. Pip requirements are given, not inferred:
+        inference starts a subprocess and costs seconds.
         """
         from mltune.serving import KerasTabularModel
+
+        input_example = input_example.astype("float64")
 
         with tempfile.TemporaryDirectory() as tmp:
             local = self.client.download_artifacts(run_id, "keras", tmp)
