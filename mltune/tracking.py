@@ -160,7 +160,7 @@ class Tracker:
             warnings.simplefilter("ignore", UserWarning)
             dataset = from_pandas(table.frame, source=source, targets=table.target, name=name,
                                   digest=table.fingerprint)
-        entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+            entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
         self.client.log_inputs(run_id, datasets=[entity])
 
     def finish(self, run_id: str, status: str) -> None:
@@ -227,18 +227,20 @@ class Tracker:
             wrapper.load_context(_Context({"keras_model": f"{local}/model.keras",
                                            "encoding": f"{local}/encoding.json"}))
             output = wrapper.predict(None, input_example)
-            signature = mlflow.models.infer_signature(input_example, output)
-            del wrapper
             target = os.path.join(tmp, MODEL_PATH)
-            mlflow.pyfunc.save_model(
-                target,
-                python_model=KerasTabularModel(),
-                artifacts={"keras_model": f"{local}/model.keras", "encoding": f"{local}/encoding.json"},
-                code_paths=[str(Path(__file__).parent)],
-                signature=signature,
-                input_example=input_example,
-                pip_requirements=_requirements(),
-            )
+            with warnings.catch_warnings():  # integer labels are meant: they have no missing values
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                signature = mlflow.models.infer_signature(input_example, output)
+                del wrapper
+                mlflow.pyfunc.save_model(
+                    target,
+                    python_model=KerasTabularModel(),
+                    artifacts={"keras_model": f"{local}/model.keras", "encoding": f"{local}/encoding.json"},
+                    code_paths=[str(Path(__file__).parent)],
+                    signature=signature,
+                    input_example=input_example,
+                    pip_requirements=_requirements(),
+                )
             self.client.log_artifacts(run_id, target, MODEL_PATH)
 
 
