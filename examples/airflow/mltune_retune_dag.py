@@ -35,13 +35,13 @@ except ImportError:  # Airflow 2
 DAG_ID = "mltune_retune"
 NEW_CHAMPION = ("promoted", "first champion")
 
-# XCom keeps the last line of stdout, so the result is printed again on one line. `result="$(...)"` under `set -e`
-# ends the script with mltune's own exit code when it fails.
+# XCom keeps the last line of stdout, so the result is printed again on one line. When mltune fails, its output goes
+# to the log and the task fails with mltune's own exit code.
 RETUNE_COMMAND = """\
 set -euo pipefail
 cd "${MLTUNE_HOME:-/opt/mltune}"
 result="$(.venv/bin/mltune retune {{ params.recipe }} --storage "$MLTUNE_STORAGE_URL" \
---output json --run-key {{ ds }})"
+--output json --run-key {{ ds }})" || { status=$?; echo "$result"; exit "$status"; }
 .venv/bin/python -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1])))' "$result"
 """
 
