@@ -95,20 +95,25 @@ def main() -> None:
 @_apply(study_options)
 @set_option
 @click.option("--promote/--no-promote", "then_promote", default=False, help="Promote the best model afterwards.")
+@click.option("--workers", type=str, default=None, callback=_blank_is_none,
+              help="Run the trials in this many supervised worker processes on this machine.")
 def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
-         experiment_name: str | None, overrides: tuple[str, ...], then_promote: bool) -> None:
+         experiment_name: str | None, overrides: tuple[str, ...], then_promote: bool, workers: str | None) -> None:
     """Run (or resume) the study a RECIPE describes."""
     from mltune.recipe import load_recipe
 
     parsed = load_recipe(recipe, overrides)
     trials = _number(n_trials, "--n-trials", int)
     seconds = _number(timeout, "--timeout", float)
+    processes = _number(workers, "--workers", int)
     _quiet_libraries()
     from mltune.study import tune as run_study
     from mltune.tracking import Tracker, tracking_ui_hint
 
-    result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
-                       experiment_name=experiment_name, source=recipe, on_trial=_print_trial(parsed.metric))
+    with tracking_errors():
+        result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
+                           experiment_name=experiment_name, source=recipe, on_trial=_print_trial(parsed.metric),
+                           workers=processes)
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
     click.echo(f"study {result.study_name!r}: {counts} in {result.seconds:.1f}s")
     if result.best_trial is None:
@@ -118,6 +123,34 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
         click.echo(line)
     if then_promote:
         _promote(run_id=result.parent_run_id, storage=storage)
+
+
+@main.command()
+@click.option("--study-name", required=True, help="The study to join (made by `mltune tune`).")
+@click.option("--storage", default=None, envvar="MLTUNE_STORAGE", callback=_blank_is_none,
+              help="The study's Optuna storage, e.g. postgresql://... (or set MLTUNE_STORAGE, which keeps a "
+                   "password off the command line).")
+@click.option("--n-trials", type=str, default=None, callback=_blank_is_none,
+              help="Stop when the study holds this many trials (a total shared with every worker).")
+@click.option("--timeout", type=str, default=None, callback=_blank_is_none,
+              help="Stop starting new trials after this many seconds.")
+@click.option("--threads", type=int, default=None, envvar="MLTUNE_THREADS",
+              help="TensorFlow threads per operation (default: TensorFlow's choice).")
+def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: str | None,
+           threads: int | None) -> None:
+    """Join an existing study as one more worker, from this or any machine that reaches its storage."""
+    trials = _number(n_trials, "--n-trials", int)
+    seconds = _number(timeout, "--timeout", float)
+    _quiet_libraries()
+    from mltune.study import work
+    from mltune.workers import configure_threads
+
+    configure_threads(threads)
+    with tracking_errors():
+        result = work(study_name=study_name, storage=storage, n_trials=trials, timeout=seconds,
+                      on_trial=_print_trial("value"))
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
+    click.echo(f"worker done; study {study_name!r} now has {counts}")
 
 
 @main.command()
@@ -269,6 +302,38 @@ def rollback(model_name: str, reason: str, storage: str | None, output: str) -> 
             result = run_rollback(model_name=model_name, reason=reason, storage=storage)
         _print_result(result.as_dict(), output,
                       f"rollback: {model_name} champion v{result.champion_before} -> v{result.champion_after}")
+
+
+@main.command()
+@click.option("--storage", default=None, callback=_blank_is_none,
+              help="Optuna storage: journal:PATH (default journal:optuna-journal.log) or a database URL.")
+@output_option
+def studies(storage: str | None, output: str) -> None:
+    """List the studies in a storage: trials by state, best value, MLflow parent run."""
+    with _reporting(output):
+        from mltune.report import list_studies, studies_text
+        from mltune.storage import DEFAULT_STORAGE, redact
+
+        rows = list_studies(storage)
+        payload = {"status": "ok", "storage": redact(storage or DEFAULT_STORAGE),
+                   "studies": [row.as_dict() for row in rows]}
+        _print_result(payload, output, studies_text(rows))
+
+
+@main.command()
+@click.option("--study-name", required=True, help="The study to report on (see `mltune studies`).")
+@click.option("--storage", default=None, callback=_blank_is_none,
+              help="Optuna storage: journal:PATH (default journal:optuna-journal.log) or a database URL.")
+@click.option("--top", type=click.IntRange(min=0), default=5, show_default=True,
+              help="How many of the best complete trials to show.")
+@output_option
+def report(study_name: str, storage: str | None, top: int, output: str) -> None:
+    """Show a study: trials by state, and its best complete trials with their hyperparameters and MLflow runs."""
+    with _reporting(output):
+        from mltune.report import study_report
+
+        result = study_report(study_name, storage, top=top)
+        _print_result({"status": "ok", **result.as_dict()}, output, result.to_text())
 
 
 if __name__ == "__main__":  # pragma: no cover

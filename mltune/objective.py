@@ -15,6 +15,7 @@ from mltune.metrics import is_better
 from mltune.recipe import Recipe
 from mltune.space import SearchSpace
 from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
+from mltune.workers import WORKER_ATTR, worker_id
 
 if TYPE_CHECKING:
     from mltune.serving import Encoding
@@ -72,6 +73,7 @@ class Objective:
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params=params, tags=tags)
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)
+        trial.set_user_attr(WORKER_ATTR, worker_id())
         final: dict[str, Any] = {}
         try:
             value = self._train(trial, params, run)
@@ -82,6 +84,12 @@ class Objective:
             raise
         except Exception as error:
             final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
+            raise
+        except BaseException as stop:  # SIGTERM/SIGINT: Optuna fails the trial and skips the callbacks
+            final.update({TRIAL_STATE: "FAIL", ERROR: f"interrupted: {stop or type(stop).__name__}"})
+            run.flush(tags=final)
+            final.clear()
+            s.tracker.end_trial(run.run_id, "FAIL")
             raise
         finally:
             run.flush(tags=final)

@@ -19,12 +19,22 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle"
 _PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<tail>@)", re.IGNORECASE)
 
 
-def open_storage(url: str | None) -> optuna.storages.BaseStorage:
+HEARTBEAT_INTERVAL_S = 10
+"""A database storage records each running trial's heartbeat this often."""
+GRACE_PERIOD_S = 30
+"""A running trial whose heartbeat is older than this is failed (and retried) by the next trial to start."""
+
+
+def open_storage(url: str | None, *,
+                 on_lost_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+                 ) -> optuna.storages.BaseStorage:
     """Opens an Optuna storage.
 
     Args:
         url: an SQLAlchemy URL (``sqlite:///x.db``, ``postgresql://user:pw@host/db``), ``journal:PATH`` for a
             journal file, or None/empty for :data:`DEFAULT_STORAGE`.
+        on_lost_trial: for a database storage, called with each trial whose worker stopped sending heartbeats
+            (killed, lost its machine) after Optuna failed it.
     """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -38,7 +48,8 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
 
         raise ConfigError(f"--storage: must be journal:PATH or a database URL ({', '.join(_RDB_SCHEMES)}), "
                           f"but got {redact(url)!r}")
-    return optuna.storages.RDBStorage(url)
+    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
+                                      heartbeat_stale_trial_callback=on_lost_trial)
 
 
 def redact(text: str) -> str:
@@ -46,86 +57,119 @@ def redact(text: str) -> str:
     return _PASSWORD.sub(r"\g<head>***\g<tail>", text)
 
 
+class StorageLock:
+    """An exclusive lock that lives where a study lives, so that every process sharing the storage shares it.
+
+    A PostgreSQL advisory lock or a MySQL named lock for a database storage; an exclusive ``flock`` on a file
+    beside a journal file or an SQLite database. ``release`` may be called early and more than once.
+    """
+
+    def __init__(self, url: str | None, name: str) -> None:
+        url = url or DEFAULT_STORAGE
+        self.where = redact(url)
+        self.key = name
+        scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+        self._engine: Any = None
+        self._connection: Any = None
+        self._handle: Any = None
+        self._held = False
+        if scheme in ("postgresql", "postgres", "mysql", "mariadb"):
+            import sqlalchemy
+
+            self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            self._mysql = scheme in ("mysql", "mariadb")
+            self._number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        elif url.startswith("journal:") or scheme == "sqlite":
+            path = url.removeprefix("journal:") if url.startswith("journal:") else url.split(":///", 1)[-1]
+            digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+            self._path = f"{path or 'optuna.db'}.{digest}.lock"
+        else:
+            from mltune.errors import ConfigError
+
+            raise ConfigError(f"--storage: locks need a journal file, SQLite, PostgreSQL or MySQL, "
+                              f"but got {self.where!r}")
+
+    def acquire(self, *, timeout: float = 600.0) -> None:
+        """Waits for the lock.
+
+        Raises:
+            LockTimeout: the lock stayed taken for ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while not self._try():
+            if time.monotonic() > deadline:
+                from mltune.errors import LockTimeout
+
+                raise LockTimeout(f"the lock {self.key!r} at {self.where} stayed taken for {timeout:g}s")
+            time.sleep(0.05)
+        self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        if self._engine is not None:
+            self._connection.execute(self._statement("RELEASE_LOCK", "pg_advisory_unlock"))
+            self._connection.commit()
+        else:
+            import fcntl
+
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Releases the lock and whatever holds it open (the database connection, the lock file)."""
+        self.release()
+        if self._connection is not None:
+            self._connection.close()
+            self._engine.dispose()
+            self._connection = None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> StorageLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _try(self) -> bool:
+        if self._engine is not None:
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            taken = self._connection.execute(self._statement("GET_LOCK", "pg_try_advisory_lock")).scalar()
+            self._connection.commit()
+            return bool(taken)
+        import fcntl
+
+        if self._handle is None:
+            self._handle = open(self._path, "a+")  # noqa: SIM115 (held open across acquire and release)
+        try:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _statement(self, mysql: str, postgres: str) -> Any:
+        import sqlalchemy
+
+        if self._mysql:
+            arguments = "(:key, 0)" if mysql == "GET_LOCK" else "(:key)"
+            return sqlalchemy.text(f"SELECT {mysql}{arguments}").bindparams(key=self.key[:64])
+        return sqlalchemy.text(f"SELECT {postgres}(:key)").bindparams(key=self._number)
+
+
 @contextlib.contextmanager
 def promotion_lock(url: str | None, name: str, *, timeout: float = 600.0) -> Iterator[None]:
     """Holds the lock under which a model's registry aliases are read and moved: one promotion at a time.
 
-    The lock lives where the study lives, so every worker and pipeline that shares a storage shares it:
-    a PostgreSQL advisory lock or a MySQL named lock for a database storage, an exclusive ``flock`` on a file
-    beside a journal file or an SQLite database.
-
     Raises:
-        LockTimeout: the lock stayed taken for ``timeout`` seconds.
+        LockTimeout: another promotion held it for ``timeout`` seconds.
     """
-    url = url or DEFAULT_STORAGE
-    key = f"mltune-promotion:{name}"
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme in ("postgresql", "postgres", "mysql", "mariadb"):
-        with _database_lock(url, key, mysql=scheme in ("mysql", "mariadb"), timeout=timeout):
-            yield
-        return
-    if url.startswith("journal:"):
-        path = url.removeprefix("journal:")
-    elif scheme == "sqlite":
-        path = url.split(":///", 1)[-1] or "optuna.db"
-    else:
-        from mltune.errors import ConfigError
-
-        raise ConfigError(f"--storage: promotion locks need a journal file, SQLite, PostgreSQL or MySQL, "
-                          f"but got {redact(url)!r}")
-    with _file_lock(f"{path}.promotion.lock", timeout=timeout):
+    lock = StorageLock(url, f"mltune-promotion:{name}")
+    try:
+        lock.acquire(timeout=timeout)
         yield
-
-
-@contextlib.contextmanager
-def _file_lock(path: str, *, timeout: float) -> Iterator[None]:
-    import fcntl
-
-    with open(path, "a+") as handle:
-        _retry(lambda: _try_flock(handle.fileno(), fcntl), path, timeout)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _try_flock(fd: int, fcntl: Any) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _database_lock(url: str, key: str, *, mysql: bool, timeout: float) -> Iterator[None]:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-    try:
-        with engine.connect() as connection:
-            if mysql:
-                take = sqlalchemy.text("SELECT GET_LOCK(:key, 0)").bindparams(key=key[:64])
-                release = sqlalchemy.text("SELECT RELEASE_LOCK(:key)").bindparams(key=key[:64])
-            else:
-                take = sqlalchemy.text("SELECT pg_try_advisory_lock(:key)").bindparams(key=number)
-                release = sqlalchemy.text("SELECT pg_advisory_unlock(:key)").bindparams(key=number)
-            _retry(lambda: bool(connection.execute(take).scalar()), redact(url), timeout)
-            try:
-                yield
-            finally:
-                connection.execute(release)
     finally:
-        engine.dispose()
-
-
-def _retry(attempt: Callable[[], bool], where: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not attempt():
-        if time.monotonic() > deadline:
-            from mltune.errors import LockTimeout
-
-            raise LockTimeout(f"the promotion lock at {where} stayed taken for {timeout:g}s; "
-                              "another promotion of this model is still running")
-        time.sleep(0.2)
+        lock.close()

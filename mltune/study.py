@@ -11,19 +11,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+import yaml
 
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
-from mltune.recipe import Recipe
+from mltune.recipe import Recipe, parse_recipe
 from mltune.space import SearchSpace
-from mltune.storage import open_storage, redact
+from mltune.storage import StorageLock, open_storage, redact
 from mltune.strategies import build_pruner, build_sampler
 from mltune.tracking import BEST_RUN_ID, Tracker
+from mltune.workers import RetryLostTrial, fail_dead_local_trials, run_trials, run_workers, signals_interrupt
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
 RECIPE_ATTR = "mltune_recipe"
+RECIPE_YAML_ATTR = "mltune_recipe_yaml"
+"""Study user attribute: the resolved recipe, from which `mltune worker` builds its trials."""
 """Study user attribute: the recipe's name, so that a retune finds the earlier studies of its recipe."""
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
                    optuna.trial.TrialState.FAIL)
@@ -60,6 +64,7 @@ def tune(
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     enqueue: Sequence[tuple[dict[str, Any], str]] = (),
     table: Table | None = None,
+    workers: int | None = None,
 ) -> StudyResult:
     """Runs (or resumes) the recipe's study and logs every trial as a nested MLflow run.
 
@@ -71,6 +76,8 @@ def tune(
         enqueue: ``(params, why)`` pairs to try first when the study is new (a warm start); ``why`` becomes the
             trial runs' ``mltune.enqueued`` tag.
         table: the recipe's rows, when the caller has loaded them already.
+        workers: run the trials in this many ``mltune worker`` processes (supervised, TensorFlow's threads
+            split between them) instead of in this process.
     """
     started = time.perf_counter()
     name = study_name or recipe.study_name or recipe.name
@@ -80,10 +87,12 @@ def tune(
         raise ConfigError(f"--n-trials: must be >= 1, but got {n_trials}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout: must be > 0 seconds, but got {timeout}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, but got {workers}")
     table = table or load_table(recipe, source=source)
     splits = make_splits(recipe, table, source=source)
     sampler, pruner = build_sampler(recipe), build_pruner(recipe)
-    optuna_storage = open_storage(storage)
+    optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial())
 
     study = optuna.create_study(storage=optuna_storage, sampler=sampler, pruner=pruner, study_name=name,
                                 direction=recipe.direction, load_if_exists=True)
@@ -93,30 +102,76 @@ def tune(
     if enqueue and not study.get_trials(deepcopy=False):
         for params, why in enqueue:
             study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
+    study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # what `mltune worker` runs
     tracker = Tracker(tracking_uri)
     parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, table)
-    setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
-                           tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
-                           study_name=name)
+    fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did"))
 
-    done = len(study.get_trials(deepcopy=False, states=FINISHED_STATES))
-    remaining = None if n_trials is None else max(n_trials - done, 0)
-    callbacks = [close_trial_run(tracker), *([on_trial] if on_trial else [])]
-    objective = Objective(setting)
     status = "FAILED"
     try:
-        if remaining != 0:
-            study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(Exception,),
-                           callbacks=callbacks)
+        if workers:
+            run_workers(study=study, storage=storage, workers=workers, n_trials=n_trials, timeout=timeout)
+        else:
+            _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
+                      n_trials=n_trials, timeout=timeout, on_trial=on_trial)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        objective.save_kept_model(study)
-        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table, splits)
+        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table)
         tracker.finish(parent_run_id, status)
     return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started})
+
+
+def work(*, study_name: str, storage: str | None, n_trials: int | None = None, timeout: float | None = None,
+         tracking_uri: str | None = None,
+         on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> StudyResult:
+    """Joins an existing study as one more worker: runs its trials until the study holds ``n_trials``.
+
+    The recipe, the parent run and the experiment come from the study (``mltune tune`` stored them), so a
+    worker on another machine needs only the storage URL, the tracking URI and the same data path.
+    """
+    optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial())
+    try:
+        study = optuna.load_study(study_name=study_name, storage=optuna_storage)
+    except KeyError:
+        raise ConfigError(f"--study-name: no such study in {redact(storage or 'the default storage')}, "
+                          f"but got {study_name!r}; create it with `mltune tune`") from None
+    raw = study.user_attrs.get(RECIPE_YAML_ATTR)
+    if not raw:
+        raise ConfigError(f"--study-name: study {study_name!r} was not made by `mltune tune`")
+    recipe = parse_recipe(yaml.safe_load(raw), source=f"study {study_name}")
+    study.sampler, study.pruner = build_sampler(recipe), build_pruner(recipe)
+    table = load_table(recipe, source=f"study {study_name}")
+    splits = make_splits(recipe, table, source=f"study {study_name}")
+    tracker = Tracker(tracking_uri)
+    parent_run_id, experiment_id = study.user_attrs[PARENT_RUN_ATTR], str(study.user_attrs[EXPERIMENT_ATTR])
+    try:
+        _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
+                  n_trials=n_trials, timeout=timeout, on_trial=on_trial)
+    finally:
+        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table)
+    return result
+
+
+def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tracker: Tracker,
+              parent_run_id: str, experiment_id: str, *, storage: str | None, n_trials: int | None,
+              timeout: float | None, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+              ) -> None:
+    """Runs trials in this process until the study's budget is spent; SIGTERM fails the running trial."""
+    setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
+                           tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
+                           study_name=study.study_name)
+    objective = Objective(setting)
+    callbacks = [close_trial_run(tracker), *([on_trial] if on_trial else [])]
+    lock = StorageLock(storage, f"mltune-trials:{study.study_name}")
+    try:
+        with signals_interrupt():
+            run_trials(study, objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks, lock=lock)
+    finally:
+        lock.close()
+        objective.save_kept_model(study)
 
 
 def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, experiment_name: str | None,
@@ -168,7 +223,7 @@ def _run_experiment(tracker: Tracker, run_id: str) -> str:
 
 
 def _summarize(study: optuna.Study, recipe: Recipe, tracker: Tracker, parent_run_id: str, experiment_id: str,
-               table: Any, splits: Any) -> StudyResult:
+               table: Any) -> StudyResult:
     """Writes the study's state to its parent run and makes the best trial's model loadable."""
     trials = study.get_trials(deepcopy=False)
     counts = dict(Counter(t.state.name for t in trials))

@@ -12,14 +12,14 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunTag
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -190,15 +190,10 @@ class Tracker:
             [experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'", max_results=10000,
         ))
 
-    def close_stale(self, runs: Iterable[Any], *, reason: str) -> int:
-        """Marks runs still RUNNING as KILLED, with the reason as a tag. Returns how many it closed."""
-        closed = 0
-        for run in runs:
-            if run.info.status == "RUNNING":
-                self.set_tags(run.info.run_id, {TRIAL_STATE: "FAIL", ERROR: reason})
-                self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-                closed += 1
-        return closed
+    def close_lost(self, run_id: str, *, reason: str) -> None:
+        """Closes the run of a trial whose worker is gone: KILLED, with the reason."""
+        self.set_tags(run_id, {TRIAL_STATE: "FAIL", ERROR: reason})
+        self.client.set_terminated(run_id, "KILLED")
 
     # ------------------------------------------------------------ models
 

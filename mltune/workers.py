@@ -1,0 +1,218 @@
+"""Several processes on one study: the shared trial budget, lost trials, signals, and the local supervisor.
+
+Optuna's storage is the only coordinator. Before each trial a worker takes the study's trial lock (held in
+the storage, see :class:`~mltune.storage.StorageLock`), counts the trials the study has or has queued, and starts
+one only if the budget allows; the lock is released as soon as the trial exists. A trial whose worker died is
+failed (by heartbeat on a database storage, by the local supervisor for a journal file), its MLflow run is
+closed as KILLED, and it is queued again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from mltune.errors import ConfigError
+from mltune.storage import StorageLock
+
+WORKER_ATTR = "mltune_worker"
+"""Trial user attribute: ``host:pid`` of the process running the trial."""
+MAX_RETRY = 2
+"""How many times a lost trial is queued again."""
+
+Callback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: the running trial is failed with this reason and the process stops."""
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Turns SIGTERM and SIGINT into :class:`Interrupted` in the main thread (what schedulers send to stop)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(number: int, frame: Any) -> None:
+        raise Interrupted(f"stopped by {signal.Signals(number).name}")
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class RetryLostTrial:
+    """Handles a trial whose worker is gone: closes its MLflow run as KILLED and queues it again (bounded)."""
+
+    def __init__(self, *, max_retry: int = MAX_RETRY, reason: str = "its worker stopped (killed or lost)") -> None:
+        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        self.reason = reason
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from mltune.objective import RUN_ID_ATTR
+        from mltune.tracking import Tracker
+
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id:
+            Tracker().close_lost(run_id, reason=f"trial {trial.number} failed: {self.reason}; queued again "
+                                                f"(at most {MAX_RETRY} times)")
+        self.retry(study, trial)
+
+
+def fail_dead_local_trials(study: optuna.Study, on_lost: Callback) -> int:
+    """Fails the RUNNING trials of processes on this machine that no longer exist. Returns how many."""
+    host = socket.gethostname()
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            changed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        if changed:
+            failed += 1
+            on_lost(study, copy.deepcopy(study._storage.get_trial(trial._trial_id)))
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive
+        return stat.read().split(") ", 1)[-1][:1] != "Z"
+    return True
+
+
+def trials_counted(study: optuna.Study) -> int:
+    """Trials that count against the budget: finished or running. A lost trial that was queued again does not
+    count (its retry will); queued trials count once they run."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    return sum(1 for t in trials if t.state != TrialState.WAITING
+               and not (t.state == TrialState.FAIL and t._trial_id in retried))
+
+
+def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *, n_trials: int | None,
+               timeout: float | None, callbacks: Sequence[Callback], lock: StorageLock) -> None:
+    """Runs trials until the study holds ``n_trials`` (its total, shared by every worker) or time is up."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def start(trial: optuna.Trial) -> float:
+        lock.release()  # the trial exists now: others may count it
+        return objective(trial)
+
+    while deadline is None or time.monotonic() < deadline:
+        lock.acquire()
+        try:
+            if n_trials is not None and trials_counted(study) >= n_trials:
+                break
+            if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
+                break
+            study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
+        finally:
+            lock.release()
+
+
+def configure_threads(threads: int | None) -> None:
+    """Gives TensorFlow this many threads for each operation (and one between operations)."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_trials: int | None,
+                timeout: float | None, max_restarts: int | None = None) -> int:
+    """Runs ``workers`` processes of ``mltune worker`` on this study and supervises them.
+
+    TensorFlow's threads are split between them. A worker that dies (killed, out of memory, a crash in native
+    code) has its running trial failed and queued again and is started again while the budget is not spent,
+    up to ``max_restarts`` times in all (3 per worker by default). SIGTERM or SIGINT is passed on to every worker.
+    Returns how many times a worker was restarted.
+    """
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    env = {**os.environ, "MLTUNE_THREADS": str(threads)}
+    if storage:
+        env["MLTUNE_STORAGE"] = storage  # not on the command line, where `ps` would show a password
+    deadline = None if timeout is None else time.monotonic() + timeout
+    budget = 3 * workers if max_restarts is None else max_restarts
+
+    def spawn() -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "mltune", "worker", "--study-name", study.study_name]
+        if n_trials is not None:
+            command += ["--n-trials", str(n_trials)]
+        if deadline is not None:
+            command += ["--timeout", f"{max(deadline - time.monotonic(), 0.001):.3f}"]
+        return subprocess.Popen(command, env=env)
+
+    running = [spawn() for _ in range(workers)]
+    restarts = 0
+    try:
+        with signals_interrupt():
+            while running:
+                time.sleep(0.2)
+                for process in [p for p in running if p.poll() is not None]:
+                    running.remove(process)
+                    if process.returncode == 0:
+                        continue
+                    fail_dead_local_trials(study, RetryLostTrial())
+                    if process.returncode == ConfigError.exit_code:
+                        raise ConfigError(f"worker {process.pid} found a configuration error (see above)")
+                    left = n_trials is None or trials_counted(study) < n_trials
+                    in_time = deadline is None or time.monotonic() < deadline
+                    if left and in_time and restarts < budget:
+                        restarts += 1
+                        print(f"mltune: worker {process.pid} ended with {_describe(process.returncode)}; "
+                              f"starting another ({restarts}/{budget})", file=sys.stderr)
+                        running.append(spawn())
+    except BaseException:
+        _stop(running)
+        raise
+    finally:
+        fail_dead_local_trials(study, RetryLostTrial())
+    return restarts
+
+
+def _describe(code: int) -> str:
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], *, grace: float = 8.0) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
