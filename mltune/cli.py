@@ -22,6 +22,9 @@ class _Group(click.Group):
         except MltuneError as error:
             click.echo(f"mltune: error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except KeyboardInterrupt as stop:  # SIGTERM/SIGINT: the running trials were recorded as failed
+            click.echo(f"mltune: {stop or 'interrupted'}; the running trial was recorded FAIL", err=True)
+            ctx.exit(128 + getattr(stop, "signum", 2))
 
 
 def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

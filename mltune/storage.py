@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,10 @@ _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle"
 _PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<tail>@)", re.IGNORECASE)
 
 
-HEARTBEAT_INTERVAL_S = 10
-"""A database storage records each running trial's heartbeat this often."""
-GRACE_PERIOD_S = 30
-"""A running trial whose heartbeat is older than this is failed (and retried) by the next trial to start."""
+HEARTBEAT_INTERVAL_S = int(os.environ.get("MLTUNE_HEARTBEAT_INTERVAL", "10"))
+"""A database storage records each running trial's heartbeat this often (seconds)."""
+GRACE_PERIOD_S = int(os.environ.get("MLTUNE_HEARTBEAT_GRACE", "30"))
+"""A running trial whose heartbeat is older than this is failed (and queued again) by another worker."""
 
 
 def open_storage(url: str | None, *,
@@ -48,8 +50,10 @@ def open_storage(url: str | None, *,
 
         raise ConfigError(f"--storage: must be journal:PATH or a database URL ({', '.join(_RDB_SCHEMES)}), "
                           f"but got {redact(url)!r}")
-    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=GRACE_PERIOD_S,
-                                      heartbeat_stale_trial_callback=on_lost_trial)
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                                          grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=on_lost_trial)
 
 
 def redact(text: str) -> str:

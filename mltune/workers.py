@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -42,6 +43,10 @@ def worker_id() -> str:
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGINT arrived: the running trial is failed with this reason and the process stops."""
 
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
 
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
@@ -51,7 +56,7 @@ def signals_interrupt() -> Iterator[None]:
         return
 
     def interrupt(number: int, frame: Any) -> None:
-        raise Interrupted(f"stopped by {signal.Signals(number).name}")
+        raise Interrupted(number)
 
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -65,7 +70,9 @@ class RetryLostTrial:
     """Handles a trial whose worker is gone: closes its MLflow run as KILLED and queues it again (bounded)."""
 
     def __init__(self, *, max_retry: int = MAX_RETRY, reason: str = "its worker stopped (killed or lost)") -> None:
-        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        with warnings.catch_warnings():  # experimental since Optuna 2.8, and what Optuna's docs recommend
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         self.reason = reason
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -113,9 +120,9 @@ def trials_counted(study: optuna.Study) -> int:
     """Trials that count against the budget: finished or running. A lost trial that was queued again does not
     count (its retry will); queued trials count once they run."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.system_attrs.get("failed_trial") for t in trials} - {None}
+    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
     return sum(1 for t in trials if t.state != TrialState.WAITING
-               and not (t.state == TrialState.FAIL and t._trial_id in retried))
+               and not (t.state == TrialState.FAIL and t.number in retried))
 
 
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *, n_trials: int | None,
@@ -130,13 +137,22 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
     while deadline is None or time.monotonic() < deadline:
         lock.acquire()
         try:
-            if n_trials is not None and trials_counted(study) >= n_trials:
-                break
             if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
                 break
-            study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
+            if n_trials is None or trials_counted(study) < n_trials:
+                study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
+                continue
         finally:
             lock.release()
+        # The budget is spent, but a running trial may belong to a worker that died: wait until the other
+        # workers' trials finish, failing (and so queueing again) those whose worker is gone.
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            break
+        fail_dead_local_trials(study, RetryLostTrial())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        time.sleep(1.0)
 
 
 def configure_threads(threads: int | None) -> None:

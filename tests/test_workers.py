@@ -1,0 +1,210 @@
+"""Many workers on one study, and faults: kill -9, SIGTERM, crash and rerun, a server outage, secrets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from mltune.storage import open_storage
+
+from .conftest import TINY
+from .servers import needs_postgres, postgres_database, start_mlflow_server  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+SLOW_TRIALS = ["--set", "search.epochs=40", "--set", "search.batch_size=16"]  # a few seconds per trial
+
+
+def mltune(workdir: Path, *args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "mltune", *args], cwd=workdir, env=environment, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, stdout, stderr
+
+
+def wait_for_running_trial(storage: str, study_name: str, *, within: float = 180) -> optuna.trial.FrozenTrial:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            if running and "mltune_worker" in running[0].user_attrs:
+                time.sleep(1.0)  # well inside the trial's training
+                return running[0]
+        except KeyError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no trial started")
+
+
+def child_runs(experiment: str) -> list[Any]:
+    client = MlflowClient()
+    found = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return [r for r in found if "mlflow.parentRunId" in r.data.tags]
+
+
+def test_killed_worker_is_replaced_and_its_trial_run_again(workdir: Path, storage: str) -> None:
+    tune = mltune(workdir, "tune", str(TINY), "--storage", storage, "--n-trials", "4", "--workers", "2",
+                  "--experiment-name", "kill", *SLOW_TRIALS)
+    victim = wait_for_running_trial(storage, "tiny_digits")
+    os.kill(int(victim.user_attrs["mltune_worker"].rpartition(":")[2]), signal.SIGKILL)
+    code, _, stderr = finish(tune)
+    assert code == 0, stderr
+    assert "ended with signal SIGKILL; starting another" in stderr
+
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1 and "RUNNING" not in states
+    lost = next(t for t in study.trials if t.state.name == "FAIL")
+    assert lost.number == victim.number
+    assert any(t.system_attrs.get("failed_trial") == lost.number for t in study.trials)  # queued again
+    runs = {r.info.run_id: r for r in child_runs("kill")}
+    assert len(runs) == 5 and {r.info.status for r in runs.values()} == {"FINISHED", "KILLED"}
+    killed = runs[lost.user_attrs["mlflow_run_id"]]
+    assert killed.info.status == "KILLED" and "its worker stopped" in killed.data.tags["mltune.error"]
+
+
+def test_sigterm_fails_the_running_trial_and_stops_within_seconds(workdir: Path, storage: str) -> None:
+    tune = mltune(workdir, "tune", str(TINY), "--storage", storage, "--n-trials", "3", "--experiment-name", "term",
+                  *SLOW_TRIALS)
+    wait_for_running_trial(storage, "tiny_digits")
+    sent = time.monotonic()
+    tune.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(tune)
+    assert time.monotonic() - sent < 10
+    assert code == 128 + signal.SIGTERM, stderr
+
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+    assert study.trials[-1].state.name == "FAIL"
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("term").experiment_id])
+    assert "RUNNING" not in {r.info.status for r in runs}
+    trial_run = next(r for r in runs if r.data.tags.get("mltune.trial_number") == str(study.trials[-1].number))
+    assert trial_run.info.status == "FAILED"
+    assert trial_run.data.tags["mltune.error"] == "interrupted: stopped by SIGTERM"
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.status == "KILLED"
+
+
+def test_crash_and_rerun_resumes_without_duplicates(workdir: Path, storage: str) -> None:
+    args = ["tune", str(TINY), "--storage", storage, "--n-trials", "3", "--experiment-name", "crash", *SLOW_TRIALS]
+    first = mltune(workdir, *args)
+    # Let one trial complete, then kill the whole process in the middle of the next.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+            done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+            running = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            if done and running and "mltune_worker" in running[0].user_attrs:
+                break
+        except KeyError:
+            pass
+        time.sleep(0.2)
+    time.sleep(1.0)
+    first.kill()
+    finish(first)
+
+    code, _, stderr = finish(mltune(workdir, *args))
+    assert code == 0, stderr
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1 and "RUNNING" not in states
+    runs = child_runs("crash")
+    assert len(runs) == len(study.trials)  # one run per trial: none duplicated
+    assert len({r.data.tags["mltune.trial_number"] for r in runs}) == len(runs)
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1  # the parent run was reused
+    assert "RUNNING" not in {r.info.status for r in runs}
+    crashed = next(r for r in runs if r.info.status == "KILLED")
+    assert "its process ended before the trial did" in crashed.data.tags["mltune.error"]
+
+
+@needs_postgres
+def test_workers_on_postgres_and_a_basic_auth_mlflow_server_keep_secrets(
+        workdir: Path, postgres_database: str) -> None:  # noqa: F811
+    from sqlalchemy.engine import make_url
+
+    password = make_url(postgres_database).password
+    assert password
+    admin_password = "mlflow-Admin-7c1e"
+    server = start_mlflow_server(workdir, f"{postgres_database}?application_name=mlflow", admin_password=admin_password)
+    try:
+        env = {"MLFLOW_TRACKING_URI": server.url, "MLFLOW_TRACKING_USERNAME": "admin",
+               "MLFLOW_TRACKING_PASSWORD": admin_password}
+        tune = mltune(workdir, "tune", str(TINY), "--storage", postgres_database, "--n-trials", "20",
+                      "--workers", "4", "--experiment-name", "scale", "--promote", env=env)
+        code, stdout, stderr = finish(tune)
+        assert code == 0, stderr
+
+        study = optuna.load_study(study_name="tiny_digits", storage=open_storage(postgres_database))
+        assert len(study.trials) == 20 and {t.state.name for t in study.trials} == {"COMPLETE"}
+        assert sorted(t.number for t in study.trials) == list(range(20))
+        assert len({t.user_attrs["mltune_worker"] for t in study.trials}) == 4  # four processes shared them
+
+        os.environ.update(env)
+        try:
+            client = MlflowClient()
+            experiment = client.get_experiment_by_name("scale").experiment_id
+            runs = client.search_runs([experiment], max_results=1000)
+            parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+            children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+            assert len(parents) == 1 and len(children) == 20
+            assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+
+            # Neither password appears in any param, tag, artifact or console line.
+            logged: list[str] = [stdout, stderr]
+            for run in runs:
+                logged += [*run.data.params.values(), *run.data.tags.values()]
+                logged += _artifact_texts(client, run.info.run_id, workdir / "download" / run.info.run_id)
+            for secret in (password, admin_password):
+                assert not [text for text in logged if secret in text]
+            assert parents[0].data.tags["mltune.storage"].count("***") == 1
+        finally:
+            for key in env:
+                os.environ.pop(key, None)
+    finally:
+        server.stop()
+
+
+@needs_postgres
+def test_a_killed_workers_trial_is_failed_and_run_again_on_postgres(workdir: Path, postgres_database: str) -> None:  # noqa: F811
+    env = {"MLTUNE_HEARTBEAT_INTERVAL": "1", "MLTUNE_HEARTBEAT_GRACE": "4"}
+    code, _, stderr = finish(mltune(workdir, "tune", str(TINY), "--storage", postgres_database, "--n-trials", "1",
+                                    "--experiment-name", "beat", *SLOW_TRIALS, env=env))
+    assert code == 0, stderr
+    worker_args = ["worker", "--study-name", "tiny_digits", "--n-trials", "5", "--storage", postgres_database]
+    slow = {**env, "MLTUNE_THREADS": "1"}
+    victim_process = mltune(workdir, *worker_args, env=slow)
+    victim = wait_for_running_trial(postgres_database, "tiny_digits")
+    survivor = mltune(workdir, *worker_args, env=slow)
+    victim_process.kill()
+    finish(victim_process)
+    code, _, stderr = finish(survivor)
+    assert code == 0, stderr
+
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(postgres_database))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 5 and "RUNNING" not in states
+    lost = next(t for t in study.trials if t.number == victim.number)
+    assert lost.state.name == "FAIL"
+    run = MlflowClient().get_run(lost.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED" and "its worker stopped" in run.data.tags["mltune.error"]
+
+
+def _artifact_texts(client: MlflowClient, run_id: str, folder: Path) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    local = Path(client.download_artifacts(run_id, "", str(folder)))
+    return [path.read_bytes().decode("utf-8", "replace") for path in local.rglob("*") if path.is_file()]
