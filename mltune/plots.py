@@ -43,6 +43,8 @@ STUDY_PLOTS_HTML = "study_plots.html"
 
 # A contour plot of k params is a k x k grid; past 3 the panels get small and the PNG takes most of the time.
 MAX_CONTOUR_PARAMS = 3
+# Slice and parallel-coordinate plots grow by a panel or an axis per param; past 8 they stop being readable.
+MAX_PLOTTED_PARAMS = 8
 STUDY_DPI = 90
 SMALL_DPI = 80
 
@@ -62,21 +64,27 @@ class _StudyPlot:
 def write_study_plots(study: optuna.Study, folder: Path) -> list[Path]:
     """Writes Optuna's visualizations of ``study`` as PNGs and as one self-contained HTML page.
 
-    A single-objective study gets the optimization history, parameter importances, parallel coordinates, a slice
-    plot and a contour plot of its :data:`MAX_CONTOUR_PARAMS` most important parameters; a study with two or three
-    objectives gets its Pareto front instead. Plots the trials so far cannot support are left out rather than drawn
-    empty: importances need two complete trials and a parameter with more than one possible value, a contour two
-    such parameters, everything at least one complete trial with a finite value. The page
-    ``study_plots.html`` holds every plot with plotly.js inlined once (about 5 MB), so it opens without a network.
+    A single-objective study gets its optimization history, parameter importances, parallel coordinates and slice
+    plot of its :data:`MAX_PLOTTED_PARAMS` most important params, and a contour plot of its
+    :data:`MAX_CONTOUR_PARAMS` most important params that every complete trial has. A study with two or three
+    objectives gets its Pareto front instead (more objectives: nothing). A plot the trials so far cannot support is
+    left out rather than drawn empty: everything needs a complete trial with finite values and all but the history
+    a param with more than one possible value; importances need two different values, a contour two complete
+    trials and two params. ``study_plots.html`` holds every plot drawn, with plotly.js (about 5 MB) inlined once,
+    so it opens without a network.
 
     Args:
-        study: The study to draw; running, pruned and failed trials are ignored except in the history.
-        folder: Where the files go (created if missing); existing files of the same names are replaced.
+        study: The study to draw; only complete trials with finite values are drawn.
+        folder: Where the files go (created if missing); files of the same names are replaced, so two calls must
+            not share a folder at the same time.
 
     Returns:
         The written paths: ``<name>.png`` for each plot drawn (``optimization_history``, ``param_importances``,
-        ``parallel_coordinate``, ``slice``, ``contour``, ``pareto_front``), then ``study_plots.html``. Empty when
-        nothing can be drawn yet; no HTML page is written then.
+        ``parallel_coordinate``, ``slice``, ``contour``; or ``pareto_front``), then ``study_plots.html``. Empty,
+        with nothing written, when there is nothing to draw yet.
+
+    Raises:
+        OSError: ``folder`` cannot be created or written.
     """
     plots = _study_plots(study)
     if not plots:
@@ -114,9 +122,10 @@ def _study_plots(study: optuna.Study) -> list[_StudyPlot]:
         ranked = _params_by_importance(study, names)
         plots.append(_StudyPlot("param_importances", "Parameter importances", "plot_param_importances",
                                 {"params": ranked}))
+    shown = ranked[:MAX_PLOTTED_PARAMS]
     plots.append(_StudyPlot("parallel_coordinate", "Parallel coordinates", "plot_parallel_coordinate",
-                            {"params": names}))
-    plots.append(_StudyPlot("slice", "Slice", "plot_slice", {"params": names}))
+                            {"params": shown}))
+    plots.append(_StudyPlot("slice", "Slice", "plot_slice", {"params": shown}))
     # Conditional params are left out of the contour: a pair that never shares a trial draws an empty panel.
     everywhere = [name for name in ranked if all(name in trial.params for trial in complete)]
     if len(everywhere) >= 2 and len(complete) >= 2:
@@ -148,10 +157,15 @@ def _write_matplotlib_plot(study: optuna.Study, plot: _StudyPlot, path: Path) ->
         axes = draw(study, **plot.kwargs)
         figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).get_figure(root=True)
         assert figure is not None  # Optuna's axes always belong to a figure
-        if plot.name == "contour":  # Optuna keeps the default size for its k x k grid; give each panel room
+        # Optuna keeps the default size for its k x k contour grid, and gives each slice panel 3.2 inches.
+        if plot.name == "contour":
             side = 2.6 * len(plot.kwargs["params"])
             figure.set_size_inches(side + 1.2, side)
-        figure.savefig(path, dpi=STUDY_DPI, bbox_inches="tight")  # tight: the history's legend sits outside
+        elif plot.name == "slice":
+            figure.set_size_inches(2.8 * len(plot.kwargs["params"]) + 1.2, 3.6)
+        # Tight, except for the contour: the history's legend and the parallel axes' labels reach outside the
+        # figure, and the slice plot has wide margins. It costs a second draw.
+        figure.savefig(path, dpi=STUDY_DPI, bbox_inches=None if plot.name == "contour" else "tight")
         plt.close(figure)
     return path
 
@@ -272,7 +286,8 @@ def write_learning_curve(history: dict[str, list[float]], *, metric: str, path: 
     figure.savefig(path)
 
 
-def write_confusion_matrix(y_true: Sequence[Any], y_pred: Sequence[Any], *, labels: Sequence[Any], path: Path) -> None:
+def write_confusion_matrix(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray, *,
+                           labels: Sequence[Any] | np.ndarray, path: Path) -> None:
     """Writes a PNG confusion matrix: true labels down, predicted labels across, the count in every cell.
 
     Args:
@@ -310,23 +325,25 @@ def write_confusion_matrix(y_true: Sequence[Any], y_pred: Sequence[Any], *, labe
     figure.savefig(path)
 
 
-def _confusion_counts(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any]) -> np.ndarray:
+def _confusion_counts(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray,
+                      labels: Sequence[Any] | np.ndarray) -> np.ndarray:
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true and y_pred must have the same length, but got {len(y_true)=} and {len(y_pred)=}.")
-    index = {_plain(label): i for i, label in enumerate(labels)}
-    if not index or len(index) != len(labels):
-        raise ValueError(f"labels must be non-empty and distinct, but got labels={list(labels)!r}.")
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    plain_labels = [_plain(label) for label in labels]
+    index = {label: i for i, label in enumerate(plain_labels)}
+    if not index or len(index) != len(plain_labels):
+        raise ValueError(f"labels must be non-empty and distinct, but got labels={plain_labels!r}.")
+    counts = np.zeros((len(index), len(index)), dtype=np.int64)
     unknown: set[Any] = set()
     for true, predicted in zip(y_true, y_pred, strict=True):
         row, column = index.get(_plain(true)), index.get(_plain(predicted))
         if row is None or column is None:
-            unknown.update(value for value, i in ((true, row), (predicted, column)) if i is None)
+            unknown.update(_plain(value) for value, i in ((true, row), (predicted, column)) if i is None)
             continue
         counts[row, column] += 1
     if unknown:
         shown = sorted(map(repr, unknown))[:10]
-        raise ValueError(f"Every value in y_true and y_pred must be one of labels={list(labels)!r}, but got {shown}.")
+        raise ValueError(f"Every value in y_true and y_pred must be one of labels={plain_labels!r}, but got {shown}.")
     return counts
 
 

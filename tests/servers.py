@@ -7,6 +7,7 @@ PostgreSQL itself is Debian's, installed and started by `.ci/run` (or by you), w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -30,8 +31,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
+@contextlib.contextmanager
+def _new_database() -> Iterator[str]:
     """A new, empty database; its URL (with the password) is yielded and the database dropped afterwards."""
     import sqlalchemy
 
@@ -47,6 +48,20 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the test's Optuna storage."""
+    with _new_database() as url:
+        yield url
+
+
+@pytest.fixture
+def mlflow_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the backend store of the test's `mlflow server`."""
+    with _new_database() as url:
+        yield url
 
 
 @dataclass
@@ -96,6 +111,7 @@ def start_mlflow_server(folder: Path, backend_url: str, *, admin_password: str |
                           f"admin_username = admin\nadmin_password = {admin_password}\n"
                           "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(config)
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = uuid.uuid4().hex
         command += ["--app-name", "basic-auth"]
     server = MlflowServer(f"http://127.0.0.1:{port}", None, command, env, folder / "mlflow-server.log")  # type: ignore[arg-type]
     server.start()

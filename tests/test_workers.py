@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mltune.storage import open_storage
 
 from .conftest import TINY
-from .servers import needs_postgres, postgres_database, start_mlflow_server  # noqa: F401 (fixture)
+from .servers import mlflow_database, needs_postgres, postgres_database, start_mlflow_server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -134,13 +134,13 @@ def test_crash_and_rerun_resumes_without_duplicates(workdir: Path, storage: str)
 
 @needs_postgres
 def test_workers_on_postgres_and_a_basic_auth_mlflow_server_keep_secrets(
-        workdir: Path, postgres_database: str) -> None:  # noqa: F811
+        workdir: Path, postgres_database: str, mlflow_database: str) -> None:  # noqa: F811
     from sqlalchemy.engine import make_url
 
     password = make_url(postgres_database).password
     assert password
     admin_password = "mlflow-Admin-7c1e"
-    server = start_mlflow_server(workdir, f"{postgres_database}?application_name=mlflow", admin_password=admin_password)
+    server = start_mlflow_server(workdir, mlflow_database, admin_password=admin_password)
     try:
         env = {"MLFLOW_TRACKING_URI": server.url, "MLFLOW_TRACKING_USERNAME": "admin",
                "MLFLOW_TRACKING_PASSWORD": admin_password}
