@@ -66,6 +66,8 @@ study_options = [
                  help="Optuna storage: journal:PATH (default journal:optuna-journal.log) or a database URL."),
     click.option("--experiment-name", default=None, callback=_blank_is_none,
                  help="MLflow experiment; defaults to the one `mlflow run` set, else the recipe's name."),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="No progress on stderr (a bar on a terminal, a line per trial elsewhere)."),
 ]
 
 
@@ -101,7 +103,8 @@ def main() -> None:
 @click.option("--workers", type=str, default=None, callback=_blank_is_none,
               help="Run the trials in this many supervised worker processes on this machine.")
 def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
-         experiment_name: str | None, overrides: tuple[str, ...], then_promote: bool, workers: str | None) -> None:
+         experiment_name: str | None, quiet: bool, overrides: tuple[str, ...], then_promote: bool,
+         workers: str | None) -> None:
     """Run (or resume) the study a RECIPE describes."""
     from mltune.recipe import load_recipe
 
@@ -115,8 +118,8 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
 
     with tracking_errors():
         result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
-                           experiment_name=experiment_name, source=recipe, on_trial=_print_trial(parsed.metric),
-                           workers=processes)
+                           experiment_name=experiment_name, source=recipe, workers=processes,
+                           progress="quiet" if quiet else "auto")
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
     click.echo(f"study {result.study_name!r}: {counts} in {result.seconds:.1f}s")
     if result.best_trial is None:
@@ -139,8 +142,9 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
               help="Stop starting new trials after this many seconds.")
 @click.option("--threads", type=int, default=None, envvar="MLTUNE_THREADS",
               help="TensorFlow threads per operation (default: TensorFlow's choice).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: str | None,
-           threads: int | None) -> None:
+           threads: int | None, quiet: bool) -> None:
     """Join an existing study as one more worker, from this or any machine that reaches its storage."""
     trials = _number(n_trials, "--n-trials", int)
     seconds = _number(timeout, "--timeout", float)
@@ -151,7 +155,7 @@ def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: 
     configure_threads(threads)
     with tracking_errors():
         result = work(study_name=study_name, storage=storage, n_trials=trials, timeout=seconds,
-                      on_trial=_print_trial("value"))
+                      progress="quiet" if quiet else "auto")
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
     click.echo(f"worker done; study {study_name!r} now has {counts}")
 
@@ -219,18 +223,6 @@ def tracking_errors() -> Iterator[None]:
         raise TrackingError(f"MLflow: {error.message}") from error
 
 
-def _print_trial(metric: str, *, err: bool = False) -> Any:
-    def callback(study: Any, trial: Any) -> None:
-        value = "" if trial.value is None else f" {metric}={trial.value:.6g}"
-        try:
-            best = f"  best={study.best_value:.6g} (trial {study.best_trial.number})"
-        except ValueError:
-            best = ""
-        click.echo(f"trial {trial.number} {trial.state.name}{value}{best}", err=err)
-
-    return callback
-
-
 output_option = click.option("--output", type=click.Choice(["text", "json"]), default="text",
                              callback=lambda ctx, param, value: value or "text",
                              help="json: print one JSON object on stdout (errors too) and progress on stderr.")
@@ -266,7 +258,7 @@ def _print_result(payload: dict[str, Any], output: str, text: str) -> None:
               callback=lambda ctx, param, value: bool(value),
               help="Do nothing when the data's fingerprint equals the champion's.")
 def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
-           experiment_name: str | None, overrides: tuple[str, ...], output: str, run_key: str | None,
+           experiment_name: str | None, quiet: bool, overrides: tuple[str, ...], output: str, run_key: str | None,
            skip_if_unchanged: bool) -> None:
     """Retune a RECIPE on today's data: warm start, fair gate against the champion, one JSON result."""
     with _reporting(output):
@@ -282,7 +274,7 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
             result = run_retune(parsed, run_key=run_key, skip_if_unchanged=skip_if_unchanged, n_trials=trials,
                                 timeout=seconds, study_name=study_name, storage=storage,
                                 experiment_name=experiment_name, source=recipe,
-                                on_trial=_print_trial(parsed.metric, err=output == "json"))
+                                progress="quiet" if quiet else "auto")
         repeated = " (reported by an earlier run with this key)" if result.repeated else ""
         _print_result(result.as_dict(), output,
                       f"retune: {result.decision}{repeated} — {result.reason}\n"

@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from mltune.data import load_table
 from mltune.errors import NoCompleteTrial
+from mltune.progress import ProgressMode
 from mltune.promotion import CHAMPION, promote
 from mltune.recipe import Recipe
 from mltune.space import SearchSpace
@@ -96,6 +97,7 @@ def retune(
     source: str = "recipe",
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     now: datetime.datetime | None = None,
+    progress: ProgressMode = "quiet",
 ) -> RetuneResult:
     """Tunes the recipe on today's data, warm-started, and promotes the result behind the champion gate."""
     table = load_table(recipe, source=source)
@@ -122,7 +124,7 @@ def retune(
     enqueue = _warm_start(recipe, space, tracker.client, champion, optuna_storage, exclude=name)
     study = tune(recipe, n_trials=n_trials, timeout=timeout, study_name=name, storage=storage,
                  experiment_name=experiment_name, tracking_uri=tracking_uri, source=source, on_trial=on_trial,
-                 enqueue=enqueue, table=table)
+                 enqueue=enqueue, table=table, progress=progress)
     if study.best_trial is None:
         raise NoCompleteTrial(f"no trial of study {name!r} completed: nothing to promote")
     tracker.set_tags(study.parent_run_id, {"mltune.run_key": run_key or "", "mltune.role_detail": "retune"})

@@ -16,12 +16,20 @@ import yaml
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
+from mltune.progress import ProgressMode, StudyProgress
 from mltune.recipe import Recipe, parse_recipe
 from mltune.space import SearchSpace
 from mltune.storage import StorageLock, open_storage, redact
 from mltune.strategies import build_pruner, build_sampler
 from mltune.tracking import BEST_RUN_ID, Tracker
-from mltune.workers import RetryLostTrial, fail_dead_local_trials, run_trials, run_workers, signals_interrupt
+from mltune.workers import (
+    RetryLostTrial,
+    fail_dead_local_trials,
+    run_trials,
+    run_workers,
+    signals_interrupt,
+    trials_counted,
+)
 
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 EXPERIMENT_ATTR = "mlflow_experiment_id"
@@ -65,6 +73,7 @@ def tune(
     enqueue: Sequence[tuple[dict[str, Any], str]] = (),
     table: Table | None = None,
     workers: int | None = None,
+    progress: ProgressMode = "quiet",
 ) -> StudyResult:
     """Runs (or resumes) the recipe's study and logs every trial as a nested MLflow run.
 
@@ -78,6 +87,8 @@ def tune(
         table: the recipe's rows, when the caller has loaded them already.
         workers: run the trials in this many ``mltune worker`` processes (supervised, TensorFlow's threads
             split between them) instead of in this process.
+        progress: how to show the study's progress on stderr: a bar, plain lines, "auto" (a bar on a
+            terminal, lines elsewhere) or "quiet".
     """
     started = time.perf_counter()
     name = study_name or recipe.study_name or recipe.name
@@ -106,14 +117,18 @@ def tune(
     tracker = Tracker(tracking_uri)
     parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, table)
     fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did"))
+    display = StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
+                            direction=recipe.direction, timeout=timeout, mode=progress)
 
     status = "FAILED"
     try:
-        if workers:
-            run_workers(study=study, storage=storage, workers=workers, n_trials=n_trials, timeout=timeout)
-        else:
-            _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
-                      n_trials=n_trials, timeout=timeout, on_trial=on_trial)
+        with display:
+            if workers:
+                run_workers(study=study, storage=storage, workers=workers, n_trials=n_trials, timeout=timeout,
+                            on_poll=display.poll)
+            else:
+                _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
+                          n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -126,7 +141,8 @@ def tune(
 
 def work(*, study_name: str, storage: str | None, n_trials: int | None = None, timeout: float | None = None,
          tracking_uri: str | None = None,
-         on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> StudyResult:
+         on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+         progress: ProgressMode = "quiet") -> StudyResult:
     """Joins an existing study as one more worker: runs its trials until the study holds ``n_trials``.
 
     The recipe, the parent run and the experiment come from the study (``mltune tune`` stored them), so a
@@ -147,9 +163,12 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
     splits = make_splits(recipe, table, source=f"study {study_name}")
     tracker = Tracker(tracking_uri)
     parent_run_id, experiment_id = study.user_attrs[PARENT_RUN_ATTR], str(study.user_attrs[EXPERIMENT_ATTR])
+    display = StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
+                            direction=recipe.direction, timeout=timeout, mode=progress)
     try:
-        _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
-                  n_trials=n_trials, timeout=timeout, on_trial=on_trial)
+        with display:
+            _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
+                      n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
     finally:
         result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table)
     return result
@@ -158,13 +177,13 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
 def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tracker: Tracker,
               parent_run_id: str, experiment_id: str, *, storage: str | None, n_trials: int | None,
               timeout: float | None, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
-              ) -> None:
+              progress: StudyProgress | None = None) -> None:
     """Runs trials in this process until the study's budget is spent; SIGTERM fails the running trial."""
     setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
                            tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
                            study_name=study.study_name)
     objective = Objective(setting)
-    callbacks = [close_trial_run(tracker), *([on_trial] if on_trial else [])]
+    callbacks = [close_trial_run(tracker), *([progress] if progress else []), *([on_trial] if on_trial else [])]
     lock = StorageLock(storage, f"mltune-trials:{study.study_name}")
     try:
         with signals_interrupt():

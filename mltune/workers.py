@@ -166,13 +166,15 @@ def configure_threads(threads: int | None) -> None:
 
 
 def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_trials: int | None,
-                timeout: float | None, max_restarts: int | None = None) -> int:
+                timeout: float | None, max_restarts: int | None = None,
+                on_poll: Callable[[optuna.Study], Any] | None = None) -> int:
     """Runs ``workers`` processes of ``mltune worker`` on this study and supervises them.
 
     TensorFlow's threads are split between them. A worker that dies (killed, out of memory, a crash in native
     code) has its running trial failed and queued again and is started again while the budget is not spent,
     up to ``max_restarts`` times in all (3 per worker by default). SIGTERM or SIGINT is passed on to every worker.
-    Returns how many times a worker was restarted.
+    ``on_poll`` is called with the study about once a second (to show progress). Returns how many times a worker
+    was restarted.
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, "MLTUNE_THREADS": str(threads)}
@@ -182,7 +184,7 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
     budget = 3 * workers if max_restarts is None else max_restarts
 
     def spawn() -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "mltune", "worker", "--study-name", study.study_name]
+        command = [sys.executable, "-m", "mltune", "worker", "--study-name", study.study_name, "--quiet"]
         if n_trials is not None:
             command += ["--n-trials", str(n_trials)]
         if deadline is not None:
@@ -193,8 +195,12 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
     restarts = 0
     try:
         with signals_interrupt():
+            polled = time.monotonic()
             while running:
                 time.sleep(0.2)
+                if on_poll is not None and time.monotonic() - polled >= 1.0:
+                    on_poll(study)
+                    polled = time.monotonic()
                 for process in [p for p in running if p.poll() is not None]:
                     running.remove(process)
                     if process.returncode == 0:
@@ -214,6 +220,8 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
         raise
     finally:
         fail_dead_local_trials(study, RetryLostTrial())
+    if on_poll is not None:
+        on_poll(study)
     return restarts
 
 

@@ -41,6 +41,7 @@ ALLOWED_FLAGS = {
         "--output",
         "--run-key",
         "--skip-if-unchanged",
+        "--quiet",
     },
     # `--storage`: the CLI's rollback takes it too, to hold the same promotion lock as retune
     "rollback": {"--reason", "--storage", "--output"},
