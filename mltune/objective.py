@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
+from mltune import plots
 from mltune.data import Splits, Table
 from mltune.errors import TrialDiverged
 from mltune.metrics import is_better
@@ -58,12 +59,14 @@ class Objective:
     the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
 
     The model of the best trial this process has run stays in memory (``kept``) and is saved once, by
-    :meth:`save_kept_model` at the end of the study, instead of after every trial that is the best so far.
+    :meth:`finish` at the end of the study, instead of after every trial that is the best so far; the
+    learning-curve plots are drawn then too, so that no trial pays for them.
     """
 
     def __init__(self, setting: TrialSetting) -> None:
         self.setting = setting
         self.kept: KeptModel | None = None
+        self.curves: list[TrialRun] = []
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -93,6 +96,7 @@ class Objective:
             raise
         finally:
             run.flush(tags=final)
+            self.curves.append(run)
 
     def _train(self, trial: optuna.Trial, params: dict[str, Any], run: TrialRun) -> float:
         from mltune.training import fit_fold
@@ -129,11 +133,38 @@ class Objective:
             self.kept = KeptModel(trial.number, run.run_id, result.model, result.encoding)
         return value
 
-    def save_kept_model(self, study: optuna.Study) -> None:
-        """Saves the kept model if its trial is the study's best (under CV, promotion refits instead)."""
+    def finish(self, study: optuna.Study) -> None:
+        """Saves the kept model if its trial is the study's best (under CV, promotion refits instead), and
+        draws this process's plots: a learning curve per trial, and for the best trial a confusion matrix
+        (classifier) or reconstructions (autoencoder) on its validation rows."""
         kept = self.kept
         if kept is not None and study.best_trial.number == kept.trial_number:
-            TrialRun(self.setting.tracker.client, kept.run_id, {}).log_keras_model(kept.model, kept.encoding)
+            run = TrialRun(self.setting.tracker.client, kept.run_id, {})
+            run.log_keras_model(kept.model, kept.encoding)
+            plots.draw_or_warn(lambda: self._diagnostic_plot(run, kept))
+        curves, self.curves = self.curves, []
+        for trial_run in curves:
+            plots.draw_or_warn(lambda trial_run=trial_run: trial_run.log_plot(  # type: ignore[misc]
+                lambda path: plots.write_learning_curve(trial_run.history, metric=self.setting.recipe.metric,
+                                                        path=path), "learning_curve.png"))
+
+    def _diagnostic_plot(self, run: TrialRun, kept: KeptModel) -> None:
+        from mltune.serving import KerasTabularModel
+
+        s = self.setting
+        rows = s.table.frame.iloc[s.splits.folds[0].validation]
+        wrapper = KerasTabularModel()
+        wrapper.model, wrapper.encoding = kept.model, kept.encoding
+        predicted = wrapper.predict(None, rows)
+        if s.recipe.task == "classification":
+            assert s.table.target is not None and kept.encoding.labels is not None
+            labels = kept.encoding.labels
+            run.log_plot(lambda path: plots.write_confusion_matrix(
+                rows[s.table.target].to_numpy(), predicted, labels=labels, path=path), "confusion_matrix.png")
+        elif s.recipe.task == "autoencoder":
+            original = rows[list(s.table.features)].to_numpy(dtype=float)
+            run.log_plot(lambda path: plots.write_reconstructions(
+                original, predicted.to_numpy(dtype=float), path=path), "reconstructions.png")
 
     def _is_best_so_far(self, trial: optuna.Trial, value: float) -> bool:
         try:

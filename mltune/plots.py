@@ -12,6 +12,7 @@ into every later figure of the process), and every figure they open is closed. T
 from __future__ import annotations
 
 import html
+import logging
 import math
 import os
 import sys
@@ -429,3 +430,13 @@ def _draw_features(figure: Figure, original: np.ndarray, reconstructed: np.ndarr
         axes.tick_params(labelsize="small")
     grid[0].legend(fontsize="x-small", loc="upper left")
     grid[-1].set_xlabel("feature")
+
+
+def draw_or_warn(draw: Callable[[], object]) -> None:
+    """Runs ``draw``; a plot that fails is logged as a warning and skipped: plots must not cost a study its
+    results."""
+    try:
+        draw()
+    except Exception as error:  # noqa: BLE001
+        logging.getLogger("mltune").warning("mltune: a plot failed and was skipped: %s: %s",
+                                            type(error).__name__, error)

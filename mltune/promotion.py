@@ -84,7 +84,9 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     recipe = parse_recipe(_read_recipe(tracker, parent_run_id), source=f"runs:/{parent_run_id}/recipe.yaml")
     table = load_table(recipe, source=f"runs:/{parent_run_id}/recipe.yaml")
     test = table.frame.iloc[make_splits(recipe, table).test]
-    if not tracker.has_model(best_run_id):  # a k-fold study, or the trial's process died before saving it
+    if tracker.has_keras_model(best_run_id) and not tracker.has_model(best_run_id):  # saved by a worker
+        tracker.log_pyfunc_model(best_run_id, input_example=table.frame[list(table.features)].head(5))
+    elif not tracker.has_model(best_run_id):  # a k-fold study, or the trial's process died before saving it
         _refit_on_development(recipe, table, tracker, best_run_id)
     challenger_score = _score(model_uri(best_run_id), recipe, table, test)
 

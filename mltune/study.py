@@ -16,6 +16,7 @@ import yaml
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
+from mltune.plots import draw_or_warn
 from mltune.progress import ProgressMode, StudyProgress
 from mltune.recipe import Recipe, parse_recipe
 from mltune.space import SearchSpace
@@ -134,7 +135,7 @@ def tune(
         status = "KILLED"
         raise
     finally:
-        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table)
+        result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table, final=True)
         tracker.finish(parent_run_id, status)
     return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started})
 
@@ -190,7 +191,7 @@ def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tr
             run_trials(study, objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks, lock=lock)
     finally:
         lock.close()
-        objective.save_kept_model(study)
+        objective.finish(study)
 
 
 def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, experiment_name: str | None,
@@ -242,8 +243,14 @@ def _run_experiment(tracker: Tracker, run_id: str) -> str:
 
 
 def _summarize(study: optuna.Study, recipe: Recipe, tracker: Tracker, parent_run_id: str, experiment_id: str,
-               table: Any) -> StudyResult:
-    """Writes the study's state to its parent run and makes the best trial's model loadable."""
+               table: Any, *, final: bool = False) -> StudyResult:
+    """Writes the study's state to its parent run.
+
+    ``final`` (the process that owns the parent run, at its end; not every worker) also draws the study's plots
+    and turns the best trial's Keras model into an MLflow model that takes raw rows.
+    """
+    if final:
+        draw_or_warn(lambda: _log_study_plots(study, tracker, parent_run_id))
     trials = study.get_trials(deepcopy=False)
     counts = dict(Counter(t.state.name for t in trials))
     tracker.log_metrics(parent_run_id, {f"n_{s.lower()}": counts.get(s, 0)
@@ -260,10 +267,21 @@ def _summarize(study: optuna.Study, recipe: Recipe, tracker: Tracker, parent_run
     tracker.set_tags(parent_run_id, {BEST_RUN_ID: best_run, "mltune.best_trial": best.number,
                                      **{f"mltune.best.{k}": v for k, v in best.params.items()}})
     tracker.log_text(parent_run_id, _json(best.params), "best_params.json")
-    if best_run and tracker.has_keras_model(best_run) and not tracker.has_model(best_run):
+    if final and best_run and tracker.has_keras_model(best_run) and not tracker.has_model(best_run):
         tracker.log_pyfunc_model(best_run, input_example=table.frame[list(table.features)].head(5))
     return StudyResult(study.study_name, parent_run_id, experiment_id, recipe.metric, recipe.direction,
                        best.value, best.number, dict(best.params), counts)
+
+
+def _log_study_plots(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from mltune.plots import write_study_plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if write_study_plots(study, Path(tmp)):
+            tracker.client.log_artifacts(parent_run_id, tmp, "plots")
 
 
 def _json(value: Any) -> str:

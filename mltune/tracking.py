@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,10 +59,22 @@ class TrialRun:
     run_id: str
     params: dict[str, Any]
     metrics: list[Metric] = field(default_factory=list)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    """The first fold's per-epoch values, kept for the learning-curve plot."""
 
     def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
         now = _now_ms()
         self.metrics.extend(Metric(f"{prefix}{k}", float(v), now, step) for k, v in values.items())
+        if prefix in ("", "fold_0/"):
+            for key, value in values.items():
+                self.history.setdefault(key, []).append(float(value))
+
+    def log_plot(self, draw: Callable[[Path], None], name: str) -> None:
+        """Draws a PNG with ``draw(path)`` and logs it as ``plots/<name>``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp, name)
+            draw(path)
+            self.client.log_artifact(self.run_id, str(path), "plots")
 
     def log_value(self, key: str, value: float, *, step: int = 0) -> None:
         self.metrics.append(Metric(key, float(value), _now_ms(), step))

@@ -101,8 +101,7 @@ def start_mlflow_server(folder: Path, backend_url: str, *, admin_password: str |
     """Starts `mlflow server` on a free loopback port; with ``admin_password``, behind basic auth."""
     port = free_port()
     command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-               "--backend-store-uri", backend_url, "--artifacts-destination", str(folder / "artifacts"),
-               "--workers", "1"]
+               "--backend-store-uri", backend_url, "--artifacts-destination", str(folder / "artifacts")]
     env = {**os.environ}
     if admin_password:
         config = folder / "basic_auth.ini"

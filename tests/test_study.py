@@ -59,8 +59,13 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
     assert "MLmodel" in {a.path.split("/")[-1] for a in client.list_artifacts(best.info.run_id, "model")}
     saved = {a.path for a in client.list_artifacts(best.info.run_id, "keras")}
     assert saved == {"keras/model.keras", "keras/encoding.json", "keras/summary.txt"}
-    others = [r for r in children if r.info.run_id != best.info.run_id]
-    assert all(not client.list_artifacts(r.info.run_id) for r in others)  # one model saved per study
+    assert {a.path for a in client.list_artifacts(best.info.run_id, "plots")} == {
+        "plots/learning_curve.png", "plots/confusion_matrix.png"}
+    for other in (r for r in children if r.info.run_id != best.info.run_id):  # one model saved per study
+        assert [a.path for a in client.list_artifacts(other.info.run_id)] == ["plots"]
+        assert [a.path for a in client.list_artifacts(other.info.run_id, "plots")] == ["plots/learning_curve.png"]
+    study_plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/optimization_history.png", "plots/study_plots.html"} <= study_plots
 
     # Same study name and storage: the study resumes under the same parent run and adds what is missing.
     again = tune(recipe, storage=storage, study_name="s", n_trials=4)

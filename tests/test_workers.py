@@ -208,3 +208,26 @@ def _artifact_texts(client: MlflowClient, run_id: str, folder: Path) -> list[str
     folder.mkdir(parents=True, exist_ok=True)
     local = Path(client.download_artifacts(run_id, "", str(folder)))
     return [path.read_bytes().decode("utf-8", "replace") for path in local.rglob("*") if path.is_file()]
+
+
+def test_a_brief_tracking_server_outage_loses_nothing(workdir: Path, storage: str) -> None:
+    server = start_mlflow_server(workdir, f"sqlite:///{workdir / 'server.db'}")
+    try:
+        env = {"MLFLOW_TRACKING_URI": server.url, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+        tune = mltune(workdir, "tune", str(TINY), "--storage", storage, "--n-trials", "3", "--experiment-name",
+                      "outage", *SLOW_TRIALS, env=env)
+        wait_for_running_trial(storage, "tiny_digits")
+        server.stop()
+        time.sleep(12)  # the trial ends and tries to write while the server is down
+        server.start()
+        code, _, stderr = finish(tune)
+        assert code == 0, stderr
+
+        os.environ["MLFLOW_TRACKING_URI"] = server.url
+        runs = child_runs("outage")
+        assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+        client = MlflowClient()
+        for run in runs:  # every epoch of every trial landed
+            assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == list(range(1, 41))
+    finally:
+        server.stop()
