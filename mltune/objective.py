@@ -49,6 +49,8 @@ class TrialSetting:
     experiment_id: str
     parent_run_id: str
     study_name: str
+    dataset: Any = None
+    """The study's dataset input, recorded on every trial run too."""
 
 
 class Objective:
@@ -74,7 +76,8 @@ class Objective:
         enqueued = trial.user_attrs.get(ENQUEUED_ATTR)
         tags = {"mltune.enqueued": enqueued} if enqueued else {}
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
-                                    study_name=s.study_name, number=trial.number, params=params, tags=tags)
+                                    study_name=s.study_name, number=trial.number, params=params, tags=tags,
+                                    dataset=s.dataset)
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)
         trial.set_user_attr(WORKER_ATTR, worker_id())
         final: dict[str, Any] = {}

@@ -182,7 +182,7 @@ def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tr
     """Runs trials in this process until the study's budget is spent; SIGTERM fails the running trial."""
     setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
                            tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
-                           study_name=study.study_name)
+                           study_name=study.study_name, dataset=tracker.dataset_input(table, name=recipe.name))
     objective = Objective(setting)
     callbacks = [close_trial_run(tracker), *([progress] if progress else []), *([on_trial] if on_trial else [])]
     lock = StorageLock(storage, f"mltune-trials:{study.study_name}")
@@ -219,7 +219,7 @@ def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, expe
         "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
     })
     tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")
-    tracker.log_dataset(parent, table, name=recipe.name)
+    tracker.client.log_inputs(parent, datasets=[tracker.dataset_input(table, name=recipe.name)])
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
     study.set_user_attr(RECIPE_ATTR, recipe.name)

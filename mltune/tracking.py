@@ -61,6 +61,8 @@ class TrialRun:
     metrics: list[Metric] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
     """The first fold's per-epoch values, kept for the learning-curve plot."""
+    dataset: Any = None
+    """A dataset input (see :meth:`Tracker.log_dataset`) to record with the final batch."""
 
     def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
         now = _now_ms()
@@ -81,6 +83,9 @@ class TrialRun:
 
     def flush(self, *, tags: dict[str, Any] | None = None) -> None:
         """Writes the params, buffered metrics and given tags (in batches within MLflow's limits)."""
+        if self.dataset is not None:
+            self.client.log_inputs(self.run_id, datasets=[self.dataset])
+            self.dataset = None
         params = [Param(k, _text(v)) for k, v in self.params.items()]
         run_tags = [RunTag(k, _text(v)) for k, v in (tags or {}).items()]
         self.params = {}
@@ -159,8 +164,10 @@ class Tracker:
         frame.to_csv(buffer, index=False)
         self.client.log_text(run_id, buffer.getvalue(), path)
 
-    def log_dataset(self, run_id: str, table: Table, *, name: str, context: str = "training") -> None:
-        """Records the rows as the run's input in MLflow's dataset tracking; the digest is the data fingerprint."""
+    @staticmethod
+    def dataset_input(table: Table, *, name: str, context: str = "training") -> Any:
+        """The rows as an input for MLflow's dataset tracking (``client.log_inputs``); the digest is the data
+        fingerprint. Described once per process, then logged on the parent run and on every trial run."""
         from mlflow.data.code_dataset_source import CodeDatasetSource
         from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
@@ -172,8 +179,7 @@ class Tracker:
             warnings.simplefilter("ignore", UserWarning)
             dataset = from_pandas(table.frame, source=source, targets=table.target, name=name,
                                   digest=table.fingerprint)
-            entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
-        self.client.log_inputs(run_id, datasets=[entity])
+            return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
 
     def finish(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
@@ -186,12 +192,14 @@ class Tracker:
         return TrialRun(self.client, str(run.info.run_id), dict(params))
 
     def start_trial(self, *, experiment_id: str, parent_run_id: str, study_name: str, number: int,
-                    params: dict[str, Any], tags: dict[str, Any] | None = None) -> TrialRun:
-        return self.start_run(
+                    params: dict[str, Any], tags: dict[str, Any] | None = None, dataset: Any = None) -> TrialRun:
+        run = self.start_run(
             experiment_id=experiment_id, run_name=f"trial-{number}", params=params,
             tags={PARENT_RUN_ID: parent_run_id, ROLE: "trial", STUDY_NAME: study_name,
                   TRIAL_NUMBER: str(number), TRIAL_STATE: "RUNNING", **(tags or {})},
         )
+        run.dataset = dataset
+        return run
 
     def end_trial(self, run_id: str, state: str) -> None:
         """Closes a trial's run with the status its Optuna state calls for (the objective tagged the state)."""

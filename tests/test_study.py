@@ -9,6 +9,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from mltune.data import load_table
 from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR
 from mltune.recipe import Recipe, load_recipe
 from mltune.storage import open_storage
@@ -39,6 +40,8 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
     assert parent.data.metrics["n_complete"] == 3
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"recipe.yaml", "trials.csv",
                                                                             "best_params.json"}
+    fingerprint = load_table(recipe).fingerprint
+    assert [d.dataset.digest for d in parent.inputs.dataset_inputs] == [fingerprint]
     children = runs_of(result.parent_run_id)
     assert [r.info.run_name for r in children] == ["trial-0", "trial-1", "trial-2"]
     study = optuna.load_study(study_name="s", storage=open_storage(storage))
@@ -53,6 +56,7 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
         for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2]
         assert run.data.metrics["objective"] == pytest.approx(trial.value)
+        assert [d.dataset.digest for d in run.inputs.dataset_inputs] == [fingerprint]
         assert run.data.metrics["training_time_s"] > 0
     best = client.get_run(parent.data.tags["mltune.best_run_id"])
     assert best.data.tags["mltune.trial_number"] == str(study.best_trial.number)
