@@ -8,6 +8,7 @@ overwrite ``docs/ui-runs.png`` and ``docs/ui-plot.png``; otherwise they go to th
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -127,14 +128,16 @@ def _check(page: Page, debug: Path, what: str, step: Callable[[], object]) -> No
     """Runs a step; if it fails, saves a screenshot of the page and fails with the page's text."""
     try:
         step()
+        return
     except Exception as error:
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(debug))
-        try:
-            text = page.inner_text("body")[:4000]
-        except Exception as text_error:  # pragma: no cover - the page itself is gone
-            text = f"(no page text: {text_error})"
-        pytest.fail(f"{what}: {error}\nURL: {page.url}\nscreenshot: {debug}\npage text:\n{text}", pytrace=False)
+        failure = error
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(debug))
+    try:
+        text = page.inner_text("body")[:4000]
+    except Exception as text_error:  # pragma: no cover - the page itself is gone
+        text = f"(no page text: {text_error})"
+    pytest.fail(f"{what}: {failure}\nURL: {page.url}\nscreenshot: {debug}\npage text:\n{text}", pytrace=False)
 
 
 def _close_assistant(page: Page) -> None:
@@ -166,9 +169,9 @@ def test_runs_page_nests_trials_and_artifact_view_renders_a_plot(served: Served,
             _check(page, tmp_path / "debug-runs.png", "no expander button on the parent run",
                    lambda: expander.click())
             for trial in TRIALS:
+                trial_row = page.get_by_role("row").filter(has=page.get_by_text(trial, exact=True)).first
                 _check(page, tmp_path / "debug-runs.png", f"{trial} is not listed under the parent run",
-                       lambda trial=trial: page.get_by_role("row").filter(
-                           has=page.get_by_text(trial, exact=True)).first.wait_for(state="visible"))
+                       functools.partial(trial_row.wait_for, state="visible"))
             page.mouse.move(0, 0)  # no hover highlight or focus box in the screenshot
             page.evaluate("() => document.activeElement?.blur()")
             page.screenshot(path=str(shots / "ui-runs.png"))
