@@ -177,7 +177,9 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
     was restarted.
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
-    env = {**os.environ, "MLTUNE_THREADS": str(threads)}
+    # TensorFlow's op pools and oneDNN's OpenMP pool both size themselves to every core unless told.
+    env = {**os.environ, "MLTUNE_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
+           "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
     if storage:
         env["MLTUNE_STORAGE"] = storage  # not on the command line, where `ps` would show a password
     deadline = None if timeout is None else time.monotonic() + timeout
