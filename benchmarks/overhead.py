@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"direct:    mltune / bare = {wall_sum / bare_sum:.3f}")
     print(f"accounted: mltune / bare = {(bare_sum + overhead_sum) / bare_sum:.3f} "
           f"({1000 * overhead_sum / len(rows):.0f} ms per trial outside training)")
+    median = statistics.median(r[4] for r in rows)
+    print(f"median trial: {1000 * median:.0f} ms outside training = "
+          f"{100 * median / statistics.median(r[2] for r in rows):.1f}% of its bare time "
+          "(a full garbage collection, 0.5-0.9 s, lands outside `fit` now and then and skews the mean)")
 
 
 if __name__ == "__main__":
