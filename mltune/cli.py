@@ -89,6 +89,10 @@ def _number(text: str | None, flag: str, kind: type) -> Any:
         raise ConfigError(f"{flag}: must be a{'n integer' if kind is int else ' number'}, but got {text!r}") from None
 
 
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="mltune")
 def main() -> None:
@@ -120,8 +124,7 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
         result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
                            experiment_name=experiment_name, source=recipe, workers=processes,
                            progress="quiet" if quiet else "auto")
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
-    click.echo(f"study {result.study_name!r}: {counts} in {result.seconds:.1f}s")
+    click.echo(f"study {result.study_name!r}: {_counts(result.counts)} in {result.seconds:.1f}s")
     if result.best_trial is None:
         raise NoCompleteTrial(f"no trial of study {result.study_name!r} completed: nothing to promote")
     click.echo(f"best: trial {result.best_trial}, {result.metric}={result.best_value:.6g}, {result.best_params}")
@@ -156,8 +159,7 @@ def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: 
     with tracking_errors():
         result = work(study_name=study_name, storage=storage, n_trials=trials, timeout=seconds,
                       progress="quiet" if quiet else "auto")
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(result.counts.items()))
-    click.echo(f"worker done; study {study_name!r} now has {counts}")
+    click.echo(f"worker done; study {study_name!r} now has {_counts(result.counts)}")
 
 
 @main.command()

@@ -15,16 +15,13 @@ from mltune.errors import TrialDiverged
 from mltune.metrics import is_better
 from mltune.recipe import Recipe
 from mltune.space import SearchSpace
+from mltune.storage import ENQUEUED_ATTR, RUN_ID_ATTR, WORKER_ATTR
 from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
-from mltune.workers import WORKER_ATTR, worker_id
+from mltune.workers import worker_id
 
 if TYPE_CHECKING:
     from mltune.serving import Encoding
 
-RUN_ID_ATTR = "mlflow_run_id"
-"""Trial user attribute that holds the trial's MLflow run id."""
-ENQUEUED_ATTR = "mltune_enqueued"
-"""Trial user attribute given to ``study.enqueue_trial(..., user_attrs=...)``: why the trial was enqueued."""
 
 
 @dataclass(frozen=True)

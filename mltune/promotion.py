@@ -7,7 +7,6 @@ otherwise it gets ``challenger``. The replaced champion keeps ``previous``. Regi
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,7 +24,6 @@ from mltune.tracking import BEST_RUN_ID, STUDY_NAME, Tracker, model_uri
 CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK = "champion", "challenger", "previous", "rolled_back"
 RUN_TAG = "mltune.run_id"
 
-log = logging.getLogger("mltune")
 
 
 @dataclass(frozen=True)
@@ -195,8 +193,7 @@ def _gate(recipe: Recipe, version: str, challenger: float, champion: str | None,
 def _parent_of(study_name: str | None, storage: str | None) -> str:
     import optuna
 
-    from mltune.storage import open_storage
-    from mltune.study import PARENT_RUN_ATTR
+    from mltune.storage import PARENT_RUN_ATTR, open_storage
 
     if not study_name:
         raise ConfigError("promote: give --study-name NAME (with --storage URL) or --run-id PARENT_RUN_ID")

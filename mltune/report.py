@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltune.errors import ConfigError
-from mltune.storage import DEFAULT_STORAGE, open_storage, redact
+from mltune.storage import (
+    DEFAULT_STORAGE,
+    EXPERIMENT_ATTR,
+    PARENT_RUN_ATTR,
+    RECIPE_ATTR,
+    RUN_ID_ATTR,
+    open_storage,
+    redact,
+)
 
 if TYPE_CHECKING:
     import optuna
     from optuna.study._frozen import FrozenStudy
 
-# Copies of mltune.study.PARENT_RUN_ATTR, EXPERIMENT_ATTR, RECIPE_ATTR and mltune.objective.RUN_ID_ATTR:
-# importing those modules would import the whole training stack for a read-only report.
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
-EXPERIMENT_ATTR = "mlflow_experiment_id"
-RECIPE_ATTR = "mltune_recipe"
-RUN_ID_ATTR = "mlflow_run_id"
 
 _KNOWN_SHOWN = 10
 """A missing study's error names at most this many of the storage's studies."""

@@ -24,8 +24,8 @@ from mltune.progress import ProgressMode
 from mltune.promotion import CHAMPION, promote
 from mltune.recipe import Recipe
 from mltune.space import SearchSpace
-from mltune.storage import open_storage
-from mltune.study import RECIPE_ATTR, tune
+from mltune.storage import RECIPE_ATTR, open_storage
+from mltune.study import tune
 from mltune.tracking import Tracker
 
 RESULT_ATTR = "mltune_retune_result"

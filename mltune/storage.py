@@ -14,6 +14,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
+# What mltune keeps on Optuna studies and trials (user attributes): the contract between the process that makes
+# a study and the workers, retunes and reports that read it.
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+"""Study: the MLflow parent run every trial run nests under."""
+EXPERIMENT_ATTR = "mlflow_experiment_id"
+"""Study: the MLflow experiment of its runs."""
+RECIPE_ATTR = "mltune_recipe"
+"""Study: the recipe's name, so that a retune finds the earlier studies of its recipe."""
+RECIPE_YAML_ATTR = "mltune_recipe_yaml"
+"""Study: the resolved recipe, from which `mltune worker` builds its trials."""
+RUN_ID_ATTR = "mlflow_run_id"
+"""Trial: its MLflow run."""
+ENQUEUED_ATTR = "mltune_enqueued"
+"""Trial (given to ``study.enqueue_trial``): why it was queued, e.g. a warm start."""
+WORKER_ATTR = "mltune_worker"
+"""Trial: ``host:pid`` of the process running it."""
+
 DEFAULT_STORAGE = "journal:optuna-journal.log"
 """A journal file in the working directory: no server, safe for several processes on one machine."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import time
 from collections import Counter
@@ -16,12 +15,22 @@ import yaml
 
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
-from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR, Objective, TrialSetting, close_trial_run
+from mltune.objective import Objective, TrialSetting, close_trial_run
 from mltune.plots import draw_or_warn
 from mltune.progress import ProgressMode, StudyProgress
 from mltune.recipe import Recipe, parse_recipe
 from mltune.space import SearchSpace
-from mltune.storage import StorageLock, open_storage, redact
+from mltune.storage import (
+    ENQUEUED_ATTR,
+    EXPERIMENT_ATTR,
+    PARENT_RUN_ATTR,
+    RECIPE_ATTR,
+    RECIPE_YAML_ATTR,
+    RUN_ID_ATTR,
+    StorageLock,
+    open_storage,
+    redact,
+)
 from mltune.strategies import build_pruner, build_sampler
 from mltune.tracking import BEST_RUN_ID, Tracker
 from mltune.workers import (
@@ -32,17 +41,6 @@ from mltune.workers import (
     signals_interrupt,
     trials_counted,
 )
-
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
-EXPERIMENT_ATTR = "mlflow_experiment_id"
-RECIPE_ATTR = "mltune_recipe"
-RECIPE_YAML_ATTR = "mltune_recipe_yaml"
-"""Study user attribute: the resolved recipe, from which `mltune worker` builds its trials."""
-"""Study user attribute: the recipe's name, so that a retune finds the earlier studies of its recipe."""
-FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-                   optuna.trial.TrialState.FAIL)
-
-log = logging.getLogger("mltune")
 
 
 @dataclass(frozen=True)
@@ -117,10 +115,10 @@ def tune(
             study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
     study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # what `mltune worker` runs
     tracker = Tracker(tracking_uri)
-    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, table)
+    dataset = tracker.dataset_input(table, name=recipe.name)  # described once, logged on every run
+    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, dataset)
     fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did"))
-    display = StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
-                            direction=recipe.direction, timeout=timeout, mode=progress)
+    display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
 
     status = "FAILED"
     try:
@@ -129,8 +127,8 @@ def tune(
                 run_workers(study=study, storage=storage, workers=workers, n_trials=n_trials, timeout=timeout,
                             on_poll=display.poll)
             else:
-                _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
-                          n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
+                _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, dataset,
+                          storage=storage, n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -165,25 +163,25 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
     splits = make_splits(recipe, table, source=f"study {study_name}")
     tracker = Tracker(tracking_uri)
     parent_run_id, experiment_id = study.user_attrs[PARENT_RUN_ATTR], str(study.user_attrs[EXPERIMENT_ATTR])
-    display = StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
-                            direction=recipe.direction, timeout=timeout, mode=progress)
+    display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
     try:
         with display:
-            _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id, storage=storage,
-                      n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
+            _run_here(study, recipe, table, splits, tracker, parent_run_id, experiment_id,
+                      tracker.dataset_input(table, name=recipe.name), storage=storage, n_trials=n_trials,
+                      timeout=timeout, on_trial=on_trial, progress=display)
     finally:
         result = _summarize(study, recipe, tracker, parent_run_id, experiment_id, table)
     return result
 
 
 def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tracker: Tracker,
-              parent_run_id: str, experiment_id: str, *, storage: str | None, n_trials: int | None,
+              parent_run_id: str, experiment_id: str, dataset: Any, *, storage: str | None, n_trials: int | None,
               timeout: float | None, on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
               progress: StudyProgress | None = None) -> None:
     """Runs trials in this process until the study's budget is spent; SIGTERM fails the running trial."""
     setting = TrialSetting(recipe=recipe, table=table, splits=splits, space=SearchSpace.from_recipe(recipe),
                            tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run_id,
-                           study_name=study.study_name, dataset=tracker.dataset_input(table, name=recipe.name))
+                           study_name=study.study_name, dataset=dataset)
     objective = Objective(setting)
     callbacks = [close_trial_run(tracker), *([progress] if progress else []), *([on_trial] if on_trial else [])]
     lock = StorageLock(storage, f"mltune-trials:{study.study_name}")
@@ -201,8 +199,14 @@ def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tr
         objective.finish(study)
 
 
+def _progress(study: optuna.Study, recipe: Recipe, *, n_trials: int | None, timeout: float | None,
+              mode: ProgressMode) -> StudyProgress:
+    return StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
+                         direction=recipe.direction, timeout=timeout, mode=mode)
+
+
 def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, experiment_name: str | None,
-                     storage: str | None, table: Table) -> tuple[str, str]:
+                     storage: str | None, dataset: Any) -> tuple[str, str]:
     """The study's parent run: the one it already has (resume), or a new one."""
     project_run = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run` for the entry point's process
     known = study.user_attrs.get(PARENT_RUN_ATTR)
@@ -226,7 +230,7 @@ def _open_parent_run(study: optuna.Study, recipe: Recipe, tracker: Tracker, expe
         "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
     })
     tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")
-    tracker.client.log_inputs(parent, datasets=[tracker.dataset_input(table, name=recipe.name)])
+    tracker.client.log_inputs(parent, datasets=[dataset])
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
     study.set_user_attr(RECIPE_ATTR, recipe.name)

@@ -26,10 +26,8 @@ import optuna
 from optuna.trial import TrialState
 
 from mltune.errors import ConfigError
-from mltune.storage import StorageLock
+from mltune.storage import RUN_ID_ATTR, WORKER_ATTR, StorageLock
 
-WORKER_ATTR = "mltune_worker"
-"""Trial user attribute: ``host:pid`` of the process running the trial."""
 MAX_RETRY = 2
 """How many times a lost trial is queued again."""
 
@@ -76,7 +74,6 @@ class RetryLostTrial:
         self.reason = reason
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from mltune.objective import RUN_ID_ATTR
         from mltune.tracking import Tracker
 
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
@@ -129,6 +126,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                timeout: float | None, callbacks: Sequence[Callback], lock: StorageLock) -> None:
     """Runs trials until the study holds ``n_trials`` (its total, shared by every worker) or time is up."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    on_lost = RetryLostTrial()
 
     def start(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists now: others may count it
@@ -148,7 +146,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         # workers' trials finish, failing (and so queueing again) those whose worker is gone.
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             break
-        fail_dead_local_trials(study, RetryLostTrial())
+        fail_dead_local_trials(study, on_lost)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)

@@ -39,6 +39,9 @@ def test_help_does_not_import_tensorflow_or_mlflow() -> None:
         (["--set", "seed.x=1"], "--set 'seed.x=1': seed is a value, not a section, so it has no field 'x'"),
         (["--n-trials", "many"], "--n-trials: must be an integer, but got 'many'"),
         (["--storage", "ftp://host/x"], "--storage: must be journal:PATH or a database URL"),
+        (["--workers", "0"], "--workers: must be >= 1, but got 0"),
+        (["--workers", "two"], "--workers: must be an integer, but got 'two'"),
+        (["--timeout", "-5"], "--timeout: must be > 0 seconds, but got -5.0"),
     ],
 )
 def test_config_errors_exit_2_and_write_nothing(workdir: Path, args: list[str], message: str) -> None:
@@ -46,6 +49,14 @@ def test_config_errors_exit_2_and_write_nothing(workdir: Path, args: list[str], 
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
+
+
+def test_worker_needs_a_study_made_by_tune(workdir: Path) -> None:
+    storage = f"journal:{workdir / 'j.log'}"
+    result = CliRunner().invoke(main, ["worker", "--study-name", "nope", "--storage", storage])
+    assert result.exit_code == 2, result.output
+    assert f"--study-name: no such study in {storage}, but got 'nope'; create it with `mltune tune`" in result.output
+    assert not (workdir / "mlflow.db").exists()
 
 
 def test_promote_needs_a_study_or_a_run(workdir: Path) -> None:
