@@ -14,6 +14,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from optuna.trial import TrialState
 
+from mltune.workers import requeued
+
 if TYPE_CHECKING:
     import optuna
     from tqdm import tqdm
@@ -21,9 +23,6 @@ if TYPE_CHECKING:
 ProgressMode = Literal["auto", "bar", "lines", "quiet"]
 PROGRESS_MODES: tuple[ProgressMode, ...] = ("auto", "bar", "lines", "quiet")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-_RETRY_HISTORY = "retry_history"
-"""System attribute of a trial that Optuna's RetryHeartbeatStaleTrialCallback queued again: the numbers of the
-lost trials it replaces. Those failed trials do not count as done (their retry will), as in the trial budget."""
 
 
 class StudyProgress:
@@ -161,7 +160,7 @@ class StudyProgress:
     def _count(self, trials: Sequence[optuna.trial.FrozenTrial], *,
                upto: datetime.datetime | None = None) -> _Status:
         """The study's counts, over the trials finished by ``upto`` when given."""
-        retried = {number for t in trials for number in t.system_attrs.get(_RETRY_HISTORY, ())}
+        retried = requeued(trials)
         done = pruned = failed = 0
         lost: set[int] = set()
         best: optuna.trial.FrozenTrial | None = None

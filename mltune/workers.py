@@ -113,11 +113,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def requeued(trials: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of the lost trials that were queued again (Optuna's retry callback records them)."""
+    return {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+
+
 def trials_counted(study: optuna.Study) -> int:
     """Trials that count against the budget: finished or running. A lost trial that was queued again does not
     count (its retry will); queued trials count once they run."""
     trials = study.get_trials(deepcopy=False)
-    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+    retried = requeued(trials)
     return sum(1 for t in trials if t.state != TrialState.WAITING
                and not (t.state == TrialState.FAIL and t.number in retried))
 
