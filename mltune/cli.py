@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -231,21 +232,28 @@ output_option = click.option("--output", type=click.Choice(["text", "json"]), de
 
 
 @contextlib.contextmanager
-def _reporting(output: str) -> Iterator[None]:
-    """With ``--output json``, an error becomes one JSON object on stdout, with its exit code."""
+def _reporting(output: str) -> Iterator[Callable[[dict[str, Any], str], None]]:
+    """Yields ``emit(payload, text)``, which prints the command's result as JSON or as text.
+
+    With ``--output json`` stdout holds exactly one JSON object: anything else written to stdout meanwhile (MLflow
+    prints "View run ... at: URL" lines for a tracking server) goes to stderr, and an error becomes one JSON object
+    with its exit code.
+    """
+    stdout = sys.stdout
+
+    def emit(payload: dict[str, Any], text: str) -> None:
+        click.echo(json.dumps(payload, default=str) if output == "json" else text, file=stdout)
+
     if output != "json":
-        yield
+        yield emit
         return
     try:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield emit
     except MltuneError as error:
         click.echo(json.dumps({"status": "error", "error": error.kind, "message": str(error),
-                               "exit_code": error.exit_code}))
+                               "exit_code": error.exit_code}), file=stdout)
         raise click.exceptions.Exit(error.exit_code) from None
-
-
-def _print_result(payload: dict[str, Any], output: str, text: str) -> None:
-    click.echo(json.dumps(payload, default=str) if output == "json" else text)
 
 
 @main.command()
@@ -263,7 +271,7 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
            experiment_name: str | None, quiet: bool, overrides: tuple[str, ...], output: str, run_key: str | None,
            skip_if_unchanged: bool) -> None:
     """Retune a RECIPE on today's data: warm start, fair gate against the champion, one JSON result."""
-    with _reporting(output):
+    with _reporting(output) as emit:
         from mltune.recipe import load_recipe
 
         parsed = load_recipe(recipe, overrides)
@@ -278,9 +286,9 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
                                 experiment_name=experiment_name, source=recipe,
                                 progress="quiet" if quiet else "auto")
         repeated = " (reported by an earlier run with this key)" if result.repeated else ""
-        _print_result(result.as_dict(), output,
-                      f"retune: {result.decision}{repeated} — {result.reason}\n"
-                      f"model {result.model_name}: champion v{result.champion_before} -> v{result.champion_after}")
+        emit(result.as_dict(),
+             f"retune: {result.decision}{repeated} — {result.reason}\n"
+             f"model {result.model_name}: champion v{result.champion_before} -> v{result.champion_after}")
 
 
 @main.command()
@@ -291,14 +299,13 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
 @output_option
 def rollback(model_name: str, reason: str, storage: str | None, output: str) -> None:
     """Move alias `champion` of MODEL_NAME back to the version with alias `previous`."""
-    with _reporting(output):
+    with _reporting(output) as emit:
         _quiet_libraries()
         from mltune.promotion import rollback as run_rollback
 
         with tracking_errors():
             result = run_rollback(model_name=model_name, reason=reason, storage=storage)
-        _print_result(result.as_dict(), output,
-                      f"rollback: {model_name} champion v{result.champion_before} -> v{result.champion_after}")
+        emit(result.as_dict(), f"rollback: {model_name} champion v{result.champion_before} -> v{result.champion_after}")
 
 
 @main.command()
@@ -307,14 +314,14 @@ def rollback(model_name: str, reason: str, storage: str | None, output: str) -> 
 @output_option
 def studies(storage: str | None, output: str) -> None:
     """List the studies in a storage: trials by state, best value, MLflow parent run."""
-    with _reporting(output):
+    with _reporting(output) as emit:
         from mltune.report import list_studies, studies_text
         from mltune.storage import DEFAULT_STORAGE, redact
 
         rows = list_studies(storage)
         payload = {"status": "ok", "storage": redact(storage or DEFAULT_STORAGE),
                    "studies": [row.as_dict() for row in rows]}
-        _print_result(payload, output, studies_text(rows))
+        emit(payload, studies_text(rows))
 
 
 @main.command()
@@ -326,11 +333,11 @@ def studies(storage: str | None, output: str) -> None:
 @output_option
 def report(study_name: str, storage: str | None, top: int, output: str) -> None:
     """Show a study: trials by state, and its best complete trials with their hyperparameters and MLflow runs."""
-    with _reporting(output):
+    with _reporting(output) as emit:
         from mltune.report import study_report
 
         result = study_report(study_name, storage, top=top)
-        _print_result({"status": "ok", **result.as_dict()}, output, result.to_text())
+        emit({"status": "ok", **result.as_dict()}, result.to_text())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,7 @@ from mltune.retune import retune
 from mltune.storage import open_storage
 
 from .conftest import TINY
+from .servers import start_mlflow_server
 
 pytestmark = pytest.mark.slow
 
@@ -141,21 +142,32 @@ def test_json_output_and_exit_codes(workdir: Path, storage: str) -> None:
     assert nothing.returncode == 6 and json.loads(nothing.stdout)["error"] == "nothing_to_roll_back"
 
 
-def test_two_retunes_started_together_make_one_champion(workdir: Path, storage: str) -> None:
+def test_two_retunes_started_together_make_one_champion(workdir: Path, storage: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     data = digits_csv(workdir, "today", slice(0, 600))
     args = [str(TINY), "--set", f"data={{path: {data}, target: target}}", "--set", "promotion.margin=0.01",
             "--n-trials", "2", "--storage", storage, "--output", "json"]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
-    # Create the tracking store's tables first, so the two processes do not race to migrate it.
-    MlflowClient().search_experiments()
-    jobs = [subprocess.Popen([sys.executable, "-m", "mltune", "retune", *args, "--run-key", key], cwd=workdir,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for key in ("a", "b")]
-    results = []
-    for job in jobs:
-        stdout, stderr = job.communicate(timeout=600)
-        assert job.returncode == 0, stderr
-        results.append(json.loads(stdout))
+    # Concurrent jobs share a tracking server, as in production: two processes writing one SQLite file at the
+    # same moment get "database is locked" from MLflow's store, which is not what this test is about.
+    server = start_mlflow_server(workdir, f"sqlite:///{workdir / 'server.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    try:
+        jobs = [subprocess.Popen([sys.executable, "-m", "mltune", "retune", *args, "--run-key", key],
+                                 cwd=workdir, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+                for key in ("a", "b")]
+        results = []
+        for job in jobs:
+            stdout, stderr = job.communicate(timeout=600)
+            assert job.returncode == 0, stdout + stderr
+            assert stdout.count("\n") == 1, stdout  # one JSON object, one line: nothing else on stdout
+            results.append(json.loads(stdout))
+        _check_one_champion(results)
+    finally:
+        server.stop()
+
+
+def _check_one_champion(results: list[dict[str, str]]) -> None:
     decisions = sorted(r["decision"] for r in results)
     assert decisions == ["first champion", "kept"], results
     winner = next(r for r in results if r["decision"] == "first champion")
