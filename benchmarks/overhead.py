@@ -1,6 +1,6 @@
 """Tracking overhead: the same configurations trained bare (plain Keras ``fit``) and as mltune trials.
 
-    python -m benchmarks.overhead [--recipe recipes/digits_mlp.yaml] [--trials 12]
+    python -m benchmarks.overhead [--recipe recipes/digits_mlp.yaml] [--trials 12] [--naive 3]
 
 Samples ``--trials`` configurations with the recipe's sampler and runs them as an mltune study (enqueued, no
 pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's
@@ -22,16 +22,13 @@ Two figures come out:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
-import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+from benchmarks.common import Section, machine, scratch, table
 
 
 class Stopwatch:
@@ -61,53 +58,86 @@ class BareFit:
     """Plain Keras training of one configuration, with the arrays prepared once."""
 
     def __init__(self, recipe: Any, table: Any, fold: Any, fit_clock: Stopwatch) -> None:
-        from mltune.training import _targets, encoding_for
+        from mltune.training import encoding_for, targets
 
         self.recipe, self.fit_clock = recipe, fit_clock
-        encoding = encoding_for(recipe, table, fold)
+        self.model: Any = None
+        self.encoding = encoding = encoding_for(recipe, table, fold)
         self.x, self.xv = table.x(fold.train), table.x(fold.validation)
-        self.y, self.yv = _targets(encoding, table, fold.train), _targets(encoding, table, fold.validation)
-        self.n_out = len(encoding.labels) if encoding.labels else 1
+        self.y, self.yv = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
 
-    def __call__(self, params: dict[str, Any], *, seed: int) -> tuple[float, float]:
+    def __call__(self, params: dict[str, Any], *, seed: int, callbacks: Any = None) -> tuple[float, float]:
         """Seconds to build, compile and fit the configuration, and of those the seconds in ``fit``."""
         import keras
-        import numpy as np
 
-        from mltune.families import FAMILIES, InputShape
-        from mltune.metrics import keras_metrics
-        from mltune.training import _optimizer
+        from mltune.training import compiled_model
 
-        recipe, x = self.recipe, self.x
         keras.utils.set_random_seed(seed)
         self.fit_clock.take()
         start = time.perf_counter()
-        shape = InputShape(x.shape[1], self.n_out, recipe.task, x.mean(axis=0), x.var(axis=0))
-        model = FAMILIES[recipe.model.family].build(params, shape)
-        steps = int(np.ceil(len(x) / params["batch_size"])) * params["epochs"]
-        model.compile(optimizer=_optimizer(params, steps),
-                      loss="categorical_crossentropy" if recipe.task == "classification" else "mse",
-                      metrics=keras_metrics(recipe.metric, task=recipe.task, n_classes=self.n_out))
-        model.fit(x, self.y, batch_size=params["batch_size"], epochs=params["epochs"],
-                  validation_data=(self.xv, self.yv), verbose=0)
+        self.model = compiled_model(self.recipe, params, self.x, self.encoding)
+        self.model.fit(self.x, self.y, batch_size=params["batch_size"], epochs=params["epochs"],
+                       validation_data=(self.xv, self.yv), callbacks=callbacks, verbose=0)
         return time.perf_counter() - start, self.fit_clock.take()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default="recipes/digits_mlp.yaml")
-    parser.add_argument("--trials", type=int, default=12)
-    args = parser.parse_args(argv)
+def naive_trial(bare_fit: BareFit, params: dict[str, Any], *, seed: int) -> float:
+    """Seconds for the way many users log a trial today: a hand-made nested run, per-epoch ``log_metrics`` calls
+    and ``mlflow.keras.log_model`` with its defaults (which infers pip requirements in a subprocess)."""
+    import keras
+    import mlflow
 
+    start = time.perf_counter()
+    with mlflow.start_run(nested=True):
+        mlflow.log_params(params)
+        log_epoch = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: mlflow.log_metrics(
+            {k: float(v) for k, v in (logs or {}).items()}, step=epoch))
+        bare_fit(params, seed=seed, callbacks=[log_epoch])
+        mlflow.keras.log_model(bare_fit.model, name="model")
+    return time.perf_counter() - start
+
+
+@dataclass
+class Overhead:
+    """What :func:`measure` found; times in seconds, one row per trial after the first."""
+
+    rows: list[tuple[int, int, float, float, float]]  # trial, epochs, bare, mltune wall, outside training
+    spread: float  # mean relative difference of the same bare fit before and after a trial
+    counts: dict[str, int]
+    naive: list[tuple[int, float, float]] = field(default_factory=list)  # trial, bare, naive
+
+    @property
+    def direct(self) -> float:
+        return sum(r[3] for r in self.rows) / sum(r[2] for r in self.rows)
+
+    @property
+    def accounted(self) -> float:
+        bare = sum(r[2] for r in self.rows)
+        return (bare + sum(r[4] for r in self.rows)) / bare
+
+    @property
+    def median_ms(self) -> float:
+        return 1000 * statistics.median(r[4] for r in self.rows)
+
+    @property
+    def median_share(self) -> float:
+        return statistics.median(r[4] for r in self.rows) / statistics.median(r[2] for r in self.rows)
+
+    @property
+    def naive_ratio(self) -> float:
+        return sum(n for _, _, n in self.naive) / sum(b for _, b, _ in self.naive)
+
+
+def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[str, ...] = ()) -> Overhead:
+    """Runs the interleaved comparison; ``naive`` of the configurations are also run the naive way."""
     import keras
     import mlflow
     import optuna
 
     from mltune.data import load_table, make_splits
-    from mltune.objective import ENQUEUED_ATTR
     from mltune.recipe import load_recipe
     from mltune.space import SearchSpace
-    from mltune.storage import open_storage
+    from mltune.storage import ENQUEUED_ATTR, open_storage
     from mltune.strategies import build_sampler
     from mltune.study import tune
     from mltune.tracking import TrialRun
@@ -118,13 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     for owner, name in ((optuna.Trial, "report"), (optuna.Trial, "should_prune"), (TrialRun, "log_epoch")):
         hook_clock.wrap(owner, name)  # what mltune does inside `fit`, once per epoch
 
-    recipe = load_recipe(args.recipe, ["pruner=none"])
+    recipe = load_recipe(recipe_path, ["pruner=none", *overrides])
     table = load_table(recipe)
     bare_fit = BareFit(recipe, table, make_splits(recipe, table).folds[0], fit_clock)
     sampler_study = optuna.create_study(sampler=build_sampler(recipe), direction=recipe.direction)
     space = SearchSpace.from_recipe(recipe)
     configs, trial_params = [], []
-    for _ in range(args.trials):
+    for _ in range(trials):
         trial = sampler_study.ask()
         configs.append(space.sample(trial))
         trial_params.append(dict(trial.params))
@@ -135,56 +165,94 @@ def main(argv: list[str] | None = None) -> None:
 
     bare(0)  # warm-up: TensorFlow's one-time start-up costs
     before, after = [bare(0)], []
-    trials: list[tuple[float, float, float]] = []  # wall, in fit, in hooks
+    walls: list[tuple[float, float, float]] = []  # wall, in fit, in hooks
     fit_clock.take(), hook_clock.take()
     resumed = time.perf_counter()
 
     def between_trials(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal resumed
-        trials.append((time.perf_counter() - resumed, fit_clock.take(), hook_clock.take()))
+        walls.append((time.perf_counter() - resumed, fit_clock.take(), hook_clock.take()))
         after.append(bare(trial.number))
         if trial.number + 1 < len(configs):
             before.append(bare(trial.number + 1))
         fit_clock.take(), hook_clock.take()
         resumed = time.perf_counter()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
-        storage = f"journal:{Path(tmp) / 'journal.log'}"
+    with scratch() as tmp:
+        storage = f"journal:{tmp / 'journal.log'}"
         study = optuna.create_study(storage=open_storage(storage), study_name="overhead",
                                     direction=recipe.direction)
         for params in trial_params:
             study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: "benchmark"})
-        result = tune(recipe, storage=storage, study_name="overhead", n_trials=args.trials,
-                      on_trial=between_trials)
-        os.chdir(cwd)
+        result = tune(recipe, storage=storage, study_name="overhead", n_trials=trials, on_trial=between_trials)
+        naive_rows = []
+        with mlflow.start_run(run_name="naive"):
+            for i in range(1, min(naive, trials - 1) + 1):
+                naive_rows.append((i, bare(i)[0], naive_trial(bare_fit, configs[i], seed=recipe.seed + i)))
 
     rows = []
-    for i in range(1, args.trials):
+    for i in range(1, trials):
         (b_total, b_fit), (a_total, a_fit) = before[i], after[i]
         bare_total, bare_setup = (b_total + a_total) / 2, (b_total - b_fit + a_total - a_fit) / 2
-        wall, in_fit, in_hooks = trials[i]
-        overhead = wall - in_fit + in_hooks - bare_setup
-        rows.append((i, configs[i]["epochs"], bare_total, wall, overhead))
-    bare_sum, wall_sum, overhead_sum = (sum(r[k] for r in rows) for k in (2, 3, 4))
+        wall, in_fit, in_hooks = walls[i]
+        rows.append((i, configs[i]["epochs"], bare_total, wall, wall - in_fit + in_hooks - bare_setup))
     spread = statistics.fmean(abs(b[0] - a[0]) / ((b[0] + a[0]) / 2) for b, a in zip(before, after, strict=False))
+    return Overhead(rows, spread, result.counts, naive_rows)
 
-    print(f"recipe {args.recipe}, {args.trials} configurations, {result.counts}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"mlflow {mlflow.__version__}, optuna {optuna.__version__}, keras {keras.__version__}")
+
+def run(plots: Path, *, smoke: bool, trials: int = 20, naive: int = 3) -> Section:
+    overrides = ("search.epochs=2",) if smoke else ()
+    found = measure("recipes/digits_mlp.yaml", trials=3 if smoke else trials, naive=1 if smoke else naive,
+                    overrides=overrides)
+    body = "\n".join([
+        f"The default recipe (digits), {len(found.rows) + 1} configurations sampled by its TPE sampler, each trained "
+        "bare (build, compile, `fit` with validation data) right before and right after it runs as an mltune trial "
+        "(nested MLflow run, per-epoch metrics, pruning hooks, dataset input, best-so-far model kept), in one "
+        "process; the first trial, which pays TensorFlow's start-up, is left out. *Accounted* adds mltune's time "
+        "outside Keras' training loop (plus its per-epoch hooks inside it) to the bare time, so that the "
+        f"training-speed noise (the same bare fit differs by {100 * found.spread:.0f}% between two calls) cancels "
+        "out; *direct* divides wall times and carries that noise.", "",
+        table(["figure", "value"], [
+            ["accounted: mltune / bare", f"**{found.accounted:.3f}** (target ≤ 1.03)"],
+            ["median trial: time outside training", f"{found.median_ms:.0f} ms = {100 * found.median_share:.1f}%"],
+            ["direct: mltune / bare (noisy)", f"{found.direct:.3f}"],
+            ["naive logging / bare", f"**{found.naive_ratio:.2f}** ({len(found.naive)} configuration(s))"],
+        ]), "",
+        "The naive way is what many users write today: a hand-made nested run per trial, `mlflow.log_metrics` "
+        "per epoch and `mlflow.keras.log_model(model, name=\"model\")` with its defaults, which infers the pip "
+        "requirements in a subprocess on every call. optuna-integration's `MLflowCallback` is deprecated since "
+        "Optuna 4.9 and makes no parent run for nested trials, so it is not timed here.", "",
+        table(["trial", "epochs", "bare s", "mltune s", "outside training ms"],
+              [[i, e, f"{b:.3f}", f"{w:.3f}", f"{1000 * o:.1f}"] for i, e, b, w, o in found.rows]),
+    ])
+    headline = {"overhead, mltune trial / bare Keras fit": f"{found.accounted:.3f}x accounted, median trial "
+                f"+{100 * found.median_share:.1f}% (target ≤ 1.03)",
+                "naive MLflow logging / bare Keras fit": f"{found.naive_ratio:.2f}x"}
+    return Section("Overhead", body, headline)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="recipes/digits_mlp.yaml")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--naive", type=int, default=0, help="also time this many configurations the naive way")
+    args = parser.parse_args(argv)
+
+    found = measure(args.recipe, trials=args.trials, naive=args.naive)
+    print(f"recipe {args.recipe}, {args.trials} configurations, {found.counts}")
+    print(f"machine: {machine()}")
     print(f"{'trial':>5} {'epochs':>6} {'bare s':>8} {'mltune s':>9} {'overhead ms':>12}")
-    for i, epochs, bare_total, wall, overhead in rows:
+    for i, epochs, bare_total, wall, overhead in found.rows:
         print(f"{i:>5} {epochs:>6} {bare_total:>8.3f} {wall:>9.3f} {1000 * overhead:>12.1f}")
-    print(f"the same bare fit before and after a trial differs by {100 * spread:.1f}% on average")
-    print(f"direct:    mltune / bare = {wall_sum / bare_sum:.3f}")
-    print(f"accounted: mltune / bare = {(bare_sum + overhead_sum) / bare_sum:.3f} "
-          f"({1000 * overhead_sum / len(rows):.0f} ms per trial outside training)")
-    median = statistics.median(r[4] for r in rows)
-    print(f"median trial: {1000 * median:.0f} ms outside training = "
-          f"{100 * median / statistics.median(r[2] for r in rows):.1f}% of its bare time "
-          "(a full garbage collection, 0.5-0.9 s, lands outside `fit` now and then and skews the mean)")
+    print(f"the same bare fit before and after a trial differs by {100 * found.spread:.1f}% on average")
+    print(f"direct:    mltune / bare = {found.direct:.3f}")
+    print(f"accounted: mltune / bare = {found.accounted:.3f} "
+          f"({1000 * sum(r[4] for r in found.rows) / len(found.rows):.0f} ms per trial outside training)")
+    print(f"median trial: {found.median_ms:.0f} ms outside training = {100 * found.median_share:.1f}% of its bare "
+          "time (a full garbage collection, 0.5-0.9 s, lands outside `fit` now and then and skews the mean)")
+    if found.naive:
+        print(f"naive logging (nested run, log_metrics per epoch, mlflow.keras.log_model defaults) / bare = "
+              f"{found.naive_ratio:.2f}")
 
 
 if __name__ == "__main__":

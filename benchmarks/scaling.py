@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def trials_per_minute(recipe_path: str, *, trials: int, workers: int) -> tuple[float, float, float]:
+def trials_per_minute(recipe_path: str, *, trials: int, workers: int,
+                      overrides: tuple[str, ...] = ()) -> tuple[float, float, float]:
     """Runs one study with ``workers`` processes.
 
     Returns trials per minute end to end, the seconds that took, and trials per minute while the workers were
@@ -34,7 +35,7 @@ def trials_per_minute(recipe_path: str, *, trials: int, workers: int) -> tuple[f
     from mltune.storage import open_storage
     from mltune.study import tune
 
-    recipe = load_recipe(recipe_path, ["pruner=none", "sampler=random"])
+    recipe = load_recipe(recipe_path, ["pruner=none", "sampler=random", *overrides])
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
@@ -49,7 +50,9 @@ def trials_per_minute(recipe_path: str, *, trials: int, workers: int) -> tuple[f
         finally:
             os.chdir(cwd)
     assert result.counts.get("COMPLETE") == trials, result.counts
-    busy = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+    ends = [t.datetime_complete for t in done if t.datetime_complete]
+    starts = [t.datetime_start for t in done if t.datetime_start]
+    busy = (max(ends) - min(starts)).total_seconds()
     return 60 * trials / seconds, seconds, 60 * trials / busy
 
 

@@ -112,7 +112,7 @@ def encoding_for(recipe: Recipe, table: Table, fold: Fold) -> Encoding:
                     feature_std=np.maximum(x.std(axis=0), EPSILON).tolist())
 
 
-def _targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
+def targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
     if encoding.task == "classification":
         assert encoding.labels is not None
         index = np.searchsorted(np.asarray(encoding.labels), table.y(rows))
@@ -135,6 +135,21 @@ def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer
         return keras.optimizers.AdamW(rate, weight_decay=float(params["weight_decay"]))
     return {"adam": keras.optimizers.Adam, "nadam": keras.optimizers.Nadam,
             "adagrad": keras.optimizers.Adagrad}[name](rate)
+
+
+def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray,
+                   encoding: Encoding) -> keras.Model:
+    """The configuration's Keras model, built and compiled as every trial builds it (before ``fit``)."""
+    n_outputs = len(encoding.labels) if encoding.labels is not None else (1 if recipe.task == "regression"
+                                                                           else x_train.shape[1])
+    shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
+                       mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
+    model = FAMILIES[recipe.model.family].build(params, shape)
+    steps = math.ceil(len(x_train) / int(params["batch_size"])) * int(params["epochs"])
+    loss = "categorical_crossentropy" if recipe.task == "classification" else "mse"
+    model.compile(optimizer=_optimizer(params, steps), loss=loss,
+                  metrics=keras_metrics(recipe.metric, task=recipe.task, n_classes=n_outputs))
+    return model
 
 
 def fit_fold(
@@ -163,18 +178,9 @@ def fit_fold(
     keras.utils.set_random_seed(seed)
     encoding = encoding_for(recipe, table, fold)
     x_train, x_val = table.x(fold.train), table.x(fold.validation)
-    y_train, y_val = _targets(encoding, table, fold.train), _targets(encoding, table, fold.validation)
-    n_outputs = len(encoding.labels) if encoding.labels is not None else (1 if recipe.task == "regression"
-                                                                           else x_train.shape[1])
-    shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
-                       mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
-    model = FAMILIES[recipe.model.family].build(params, shape)
-
+    y_train, y_val = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
+    model = compiled_model(recipe, params, x_train, encoding)
     batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
-    steps = math.ceil(len(x_train) / batch_size) * epochs
-    loss = "categorical_crossentropy" if recipe.task == "classification" else "mse"
-    model.compile(optimizer=_optimizer(params, steps), loss=loss,
-                  metrics=keras_metrics(recipe.metric, task=recipe.task, n_classes=n_outputs))
 
     factor = unit_factor(recipe.metric, encoding.target_std)
     recorder = _EpochCallback({recipe.metric: factor, f"val_{recipe.metric}": factor}, on_epoch)

@@ -1,0 +1,75 @@
+"""What every benchmark section shares: its result, the machine it ran on, and a throw-away tracking store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import statistics
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+LIBRARIES = ("mltune", "mlflow", "optuna", "keras", "tensorflow", "keras-tuner", "scikit-learn", "numpy")
+
+
+@dataclass
+class Section:
+    """One part of ``docs/benchmarks.md``.
+
+    Attributes:
+        title: the section's heading.
+        body: Markdown: how it was measured, tables, and images as ``![...](benchmarks/<name>.png)`` (relative to
+            ``docs/``; the PNG files are written into the ``plots`` directory handed to the section).
+        headline: the figures the summary table at the top repeats, e.g. ``{"overhead": "1.02x (target <= 1.03)"}``.
+    """
+
+    title: str
+    body: str
+    headline: dict[str, str] = field(default_factory=dict)
+
+
+def machine() -> str:
+    """One line naming the machine, its cores and the library versions."""
+    versions = []
+    for name in LIBRARIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{name} {metadata.version(name)}")
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; " + ", ".join(versions))
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """A temporary working directory with its own MLflow tracking store (SQLite), removed afterwards."""
+    cwd, uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    with tempfile.TemporaryDirectory(prefix="mltune-bench-") as tmp:
+        os.chdir(tmp)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(cwd)
+            if uri is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = uri
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_sd(values: Sequence[float], digits: int = 3) -> str:
+    """``mean ± sd`` (sd left out for a single value)."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"

@@ -1,0 +1,89 @@
+"""Pruning: what Hyperband saves to reach the score an unpruned study reaches.
+
+    python -m benchmarks.pruning [--trials 30] [--seeds 3] [--smoke]
+
+For each seed, the default recipe (digits, TPE) runs ``--trials`` trials twice, each in a fresh process: with
+its Hyperband pruner and with ``pruner=none``. The target is the unpruned study's best validation score; the
+figure is the epochs trained and the wall time each study needed until its best-so-far first reached the
+target. When the pruned study never reaches it, the target becomes the lower of the two bests (so both reach
+it) and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+from benchmarks.common import Section, table
+from benchmarks.search import Outcome, in_subprocess, run_mltune
+
+SMOKE_EXTRA = ["search.epochs=2", "pruner={name: hyperband, min_resource: 1, reduction_factor: 2}"]
+
+
+def cost_to_reach(outcome: Outcome, target: float) -> tuple[int, float] | None:
+    """Epochs trained and seconds until the best-so-far first reached ``target`` (accuracy: higher is better)."""
+    epochs = 0
+    for seconds, trained, value in outcome.trial_log:
+        epochs += trained
+        if value is not None and value >= target:
+            return epochs, seconds
+    return None
+
+
+def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3) -> Section:
+    if smoke:
+        trials, seeds = 3, 1
+    rows, epoch_ratios, time_ratios, lowered = [], [], [], 0
+    for seed in range(seeds):
+        pair = {}
+        for pruner in ("hyperband", "none"):
+            extra = SMOKE_EXTRA if smoke else []
+            if pruner == "none":
+                extra = [*extra, "pruner=none"]
+            kwargs = {"dataset": "digits", "seed": seed, "sampler": None, "budget": None, "n_trials": trials,
+                      "extra": extra, "method": pruner}
+            pair[pruner] = run_mltune(**kwargs) if smoke else in_subprocess("run_mltune", **kwargs)  # type: ignore[arg-type]
+        pruned, full = pair["hyperband"], pair["none"]
+        target = full.curve[-1][1]
+        reached = cost_to_reach(pruned, target)
+        if reached is None:
+            target, lowered = min(target, pruned.curve[-1][1]), lowered + 1
+            reached = cost_to_reach(pruned, target)
+        baseline = cost_to_reach(full, target)
+        assert reached is not None and baseline is not None
+        epoch_ratios.append(reached[0] / baseline[0])
+        time_ratios.append(reached[1] / baseline[1])
+        rows.append([seed, f"{target:.4f}", f"{full.epochs} / {full.seconds:.0f} s",
+                     f"{baseline[0]} / {baseline[1]:.0f} s", f"{pruned.epochs} / {pruned.seconds:.0f} s",
+                     f"{reached[0]} / {reached[1]:.0f} s", f"{epoch_ratios[-1]:.2f}", f"{time_ratios[-1]:.2f}"])
+        print(f"  pruning seed {seed}: epochs {epoch_ratios[-1]:.2f}x, time {time_ratios[-1]:.2f}x", file=sys.stderr)
+    body = "\n".join([
+        f"Digits, TPE, {trials} trials per study, {seeds} seed(s). Cells are epochs trained / wall time. "
+        "\"To target\" is until the study's best validation accuracy first reached the unpruned study's best"
+        + (f" (in {lowered} seed(s) Hyperband's own best was lower and became the target)" if lowered else "")
+        + ".", "",
+        table(["seed", "target", "no pruning: all", "no pruning: to target", "Hyperband: all",
+               "Hyperband: to target", "epochs ratio", "time ratio"], rows), "",
+        f"Hyperband / no pruning to reach the target: **{statistics.fmean(epoch_ratios):.2f}x the epochs, "
+        f"{statistics.fmean(time_ratios):.2f}x the time** (mean over seeds; target ≤ 0.5x).",
+    ])
+    headline = {"pruning, Hyperband vs none, to the unpruned best":
+                f"{statistics.fmean(epoch_ratios):.2f}x epochs, {statistics.fmean(time_ratios):.2f}x time "
+                "(target ≤ 0.5x)"}
+    return Section("Pruning", body, headline)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args(argv)
+    section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds)
+    print(section.body)
+
+
+if __name__ == "__main__":
+    main()
