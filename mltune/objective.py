@@ -129,7 +129,7 @@ class Objective:
         if len(folds) > 1:
             run.log_value(f"cv_mean_{monitor}", value)
             run.log_value(f"cv_std_{monitor}", statistics.pstdev(values))
-        if len(folds) == 1 and self._is_best_so_far(trial, value):
+        if len(folds) == 1 and beats_best(trial.study, value, s.recipe.direction):
             self.kept = KeptModel(trial.number, run.run_id, result.model, result.encoding)
         return value
 
@@ -166,12 +166,17 @@ class Objective:
             run.log_plot(lambda path: plots.write_reconstructions(
                 original, predicted.to_numpy(dtype=float), path=path), "reconstructions.png")
 
-    def _is_best_so_far(self, trial: optuna.Trial, value: float) -> bool:
-        try:
-            best = trial.study.best_value
-        except ValueError:  # no complete trial yet
-            return True
-        return not is_better(best, value, direction=self.setting.recipe.direction)
+
+
+def beats_best(study: optuna.Study, value: float, direction: str) -> bool:
+    """Whether ``value`` beats every complete trial of the study so far. A tie does not: Optuna's ``best_trial``
+    is the earliest of equal values (accuracies on a few hundred rows tie often), and that trial's model is the
+    one to keep."""
+    try:
+        best = study.best_value
+    except ValueError:  # no complete trial yet
+        return True
+    return is_better(value, best, direction=direction)
 
 
 def close_trial_run(tracker: Tracker):  # type: ignore[no-untyped-def]

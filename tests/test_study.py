@@ -125,3 +125,16 @@ def test_cross_validation_logs_every_fold(storage: str) -> None:
     assert [m.step for m in folds] == [0, 1, 2]
     assert run.data.metrics["objective"] == pytest.approx(sum(m.value for m in folds) / 3)
     assert run.data.metrics["cv_std_val_rmse"] >= 0
+
+
+def test_a_tie_keeps_the_earlier_trials_model() -> None:
+    from mltune.objective import beats_best
+
+    study = optuna.create_study(direction="maximize")
+    assert beats_best(study, 0.5, "maximize")  # nothing complete yet
+    study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))
+    study.add_trial(optuna.trial.create_trial(value=0.9, params={}, distributions={}))
+    assert study.best_trial.number == 0  # the model kept must be trial 0's
+    assert not beats_best(study, 0.9, "maximize")
+    assert beats_best(study, 0.91, "maximize")
+    assert beats_best(study, 0.2, "minimize") and not beats_best(study, 0.9, "minimize")
