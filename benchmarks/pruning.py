@@ -32,21 +32,20 @@ def cost_to_reach(outcome: Outcome, target: float) -> tuple[int, float] | None:
     return None
 
 
-def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3) -> Section:
+def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3, pruner: str | None = None) -> Section:
+    """``pruner`` (YAML for the recipe's ``pruner`` key) replaces the recipe's Hyperband in the pruned study."""
     if smoke:
         trials, seeds = 3, 1
     rows, epoch_ratios, time_ratios, lowered = [], [], [], 0
     whole: list[tuple[float, float]] = []  # Hyperband / none over the whole study: epochs, seconds
     for seed in range(seeds):
         pair = {}
-        for pruner in ("hyperband", "none"):
-            extra = SMOKE_EXTRA if smoke else []
-            if pruner == "none":
-                extra = [*extra, "pruner=none"]
+        for key, override in (("pruned", pruner and f"pruner={pruner}"), ("full", "pruner=none")):
+            extra = [*(SMOKE_EXTRA if smoke else []), *([override] if override else [])]
             kwargs = {"dataset": "digits", "seed": seed, "sampler": None, "budget": None, "n_trials": trials,
-                      "extra": extra, "method": pruner}
-            pair[pruner] = run_mltune(**kwargs) if smoke else in_subprocess("run_mltune", **kwargs)  # type: ignore[arg-type]
-        pruned, full = pair["hyperband"], pair["none"]
+                      "extra": extra, "method": key}
+            pair[key] = run_mltune(**kwargs) if smoke else in_subprocess("run_mltune", **kwargs)  # type: ignore[arg-type]
+        pruned, full = pair["pruned"], pair["full"]
         whole.append((pruned.epochs / full.epochs, pruned.seconds / full.seconds))
         target = full.curve[-1][1]
         reached = cost_to_reach(pruned, target)
@@ -85,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
     args = parser.parse_args(argv)
-    section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds)
+    section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds,
+                  pruner=args.pruner)
     print(section.body)
 
 
