@@ -60,13 +60,14 @@ def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3, pruner: s
                      f"{baseline[0]} / {baseline[1]:.0f} s", f"{pruned.epochs} / {pruned.seconds:.0f} s",
                      f"{reached[0]} / {reached[1]:.0f} s", f"{epoch_ratios[-1]:.2f}", f"{time_ratios[-1]:.2f}"])
         print(f"  pruning seed {seed}: epochs {epoch_ratios[-1]:.2f}x, time {time_ratios[-1]:.2f}x", file=sys.stderr)
+    name = "Hyperband" if pruner is None else f"`{pruner}`"
     body = "\n".join([
         f"Digits, TPE, {trials} trials per study, {seeds} seed(s). Cells are epochs trained / wall time. "
         "\"To target\" is until the study's best validation accuracy first reached the unpruned study's best"
         + (f" (in {lowered} seed(s) Hyperband's own best was lower and became the target)" if lowered else "")
         + ".", "",
-        table(["seed", "target", "no pruning: all", "no pruning: to target", "Hyperband: all",
-               "Hyperband: to target", "epochs ratio", "time ratio"], rows), "",
+        table(["seed", "target", "no pruning: all", "no pruning: to target", f"{name}: all",
+               f"{name}: to target", "epochs ratio", "time ratio"], rows), "",
         f"Hyperband / no pruning to reach the target: **{statistics.fmean(epoch_ratios):.2f}x the epochs, "
         f"{statistics.fmean(time_ratios):.2f}x the time** (mean over seeds; target ≤ 0.5x). Over the whole "
         f"study of {trials} trials, Hyperband trained {statistics.fmean(w[0] for w in whole):.2f}x the epochs in "
