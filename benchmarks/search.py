@@ -130,9 +130,11 @@ def _best_run(result: Any) -> str:
 
 
 def _curve(log: list[tuple[float, int, float | None]], direction: str) -> list[tuple[float, float]]:
+    from mltune.metrics import is_better
+
     best, curve = None, []
     for seconds, _, value in log:
-        if value is not None and (best is None or (value > best if direction == "maximize" else value < best)):
+        if value is not None and (best is None or is_better(value, best, direction=direction)):
             best = value
         if best is not None:
             curve.append((seconds, best))
