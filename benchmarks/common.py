@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
 import statistics
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -73,3 +74,33 @@ def mean_sd(values: Sequence[float], digits: int = 3) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number above zero (a budget in seconds), or a usage error naming the value."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, but got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, but got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (trials, seeds), or a usage error naming the value."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, but got {text!r}")
+    return int(text)
+
+
+def section_main(run: Callable[..., Section], doc: str | None, argv: list[str] | None) -> None:
+    """The command line of a section with no options of its own: ``--smoke`` and ``--plots DIR``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets: only checks that the section runs")
+    parser.add_argument("--plots", type=Path, help="where its PNG files go (default: a new temporary directory)")
+    args = parser.parse_args(argv)
+    plots = args.plots or Path(tempfile.mkdtemp(prefix="mltune-plots-"))
+    section = run(plots, smoke=args.smoke)
+    print(section.body)
+    print(f"\nheadline: {section.headline}; plots in {plots}", flush=True)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.common import Section, table
+from benchmarks.common import Section, count, table
 
 LARGER = ("search.n_layers={type: int, low: 1, high: 4}",
           "search.units={type: int, low: 256, high: 2048, step: 256, per_layer: n_layers}",
@@ -57,7 +57,7 @@ def run(plots: Path, *, smoke: bool, trials: int = 12) -> Section:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=count, default=12)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
     print(run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials).body)

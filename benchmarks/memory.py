@@ -17,14 +17,11 @@ at its end (the best model saved, a learning-curve plot per trial). ``--smoke`` 
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Section, machine, scratch, table
+from benchmarks.common import Section, machine, scratch, section_main, table
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "digits_mlp.yaml"
 TARGET_MB = 50.0
@@ -138,16 +135,8 @@ def run(plots: Path, *, smoke: bool) -> Section:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="5 short trials, only to check the benchmark runs.")
-    parser.add_argument("--plots", type=Path, default=None, help="Where memory.png goes (default: a temp dir).")
-    args = parser.parse_args(argv)
-    plots = args.plots or Path(tempfile.mkdtemp(prefix="mltune-plots-"))
-    section = run(plots, smoke=args.smoke)
-    print(section.body)
-    print(f"\nheadline: {section.headline}; plots in {plots}", flush=True)
+    section_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     main()

@@ -16,7 +16,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.common import Section, table
+from benchmarks.common import Section, count, table
 from benchmarks.search import Outcome, in_subprocess, run_mltune
 
 SMOKE_EXTRA = ["search.epochs=2", "pruner={name: hyperband, min_resource: 1, reduction_factor: 2}"]
@@ -82,8 +82,8 @@ def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3, pruner: s
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=count, default=30)
+    parser.add_argument("--seeds", type=count, default=3)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
     args = parser.parse_args(argv)

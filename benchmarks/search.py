@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Section, mean_sd, scratch, table
+from benchmarks.common import Section, count, mean_sd, positive, scratch, table
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS: dict[str, tuple[str, list[str]]] = {
@@ -354,8 +354,8 @@ def _plot(outcomes: list[Outcome], path: Path, *, dataset: str, budget: float) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=40.0, help="seconds of search per study")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--budget", type=positive, default=40.0, help="seconds of search per study")
+    parser.add_argument("--seeds", type=count, default=3)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--plots", type=Path, default=Path("docs/benchmarks"))
     parser.add_argument("--redraw", type=Path, help="summarize a saved search_outcomes.json instead of running")

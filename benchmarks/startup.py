@@ -24,7 +24,6 @@ benchmark works; ``--plots`` is accepted for the suite's sake (this section draw
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import re
@@ -37,7 +36,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import Section, machine, scratch, table
+from benchmarks.common import Section, machine, scratch, section_main, table
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "digits_mlp.yaml"
 HEAVY = ("tensorflow", "keras", "mlflow", "optuna", "sklearn", "pandas", "numpy")
@@ -184,14 +183,7 @@ def run(plots: Path, *, smoke: bool) -> Section:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="Every command once, only to check the benchmark runs.")
-    parser.add_argument("--plots", type=Path, default=None, help="Unused (no figure); default: a temp dir.")
-    args = parser.parse_args(argv)
-    plots = args.plots or Path(tempfile.mkdtemp(prefix="mltune-plots-"))
-    section = run(plots, smoke=args.smoke)
-    print(section.body)
-    print(f"\nheadline: {section.headline}", flush=True)
+    section_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,14 @@ def test_best_so_far_curve_and_cost_to_reach_a_target() -> None:
                       curve=_curve(log, "maximize"), trial_log=log)
     assert cost_to_reach(outcome, 0.95) == (48, 4.5)
     assert cost_to_reach(outcome, 0.99) is None
+
+
+@pytest.mark.parametrize(("module", "args", "message"), [
+    ("benchmarks.search", ["--budget", "0"], "argument --budget: must be above 0, but got 0"),
+    ("benchmarks.search", ["--seeds", "two"], "argument --seeds: must be a whole number of at least 1, but got 'two'"),
+    ("benchmarks.pruning", ["--trials", "-3"], "argument --trials: must be a whole number of at least 1, but got '-3'"),
+])
+def test_bad_benchmark_options_are_usage_errors(module: str, args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert message in done.stderr
