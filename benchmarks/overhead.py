@@ -3,10 +3,11 @@
     python -m benchmarks.overhead [--recipe recipes/digits_mlp.yaml] [--trials 12] [--naive 3]
 
 Samples ``--trials`` configurations with the recipe's sampler and runs them as an mltune study (enqueued, no
-pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's
-trial callback, the same process trains configuration *i* bare (build, compile and ``fit`` with validation data,
-arrays prepared beforehand) once right after its trial and once right before it, so bare and mltune passes
-interleave and see the same machine state. Trial 0, which pays TensorFlow's one-time start-up, is left out.
+pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's trial
+callback, the same process trains configuration *i* bare (build, compile and ``fit`` with validation data, arrays
+prepared beforehand and fed through the trial's own ``mltune.training.batches``) once right after its trial and once
+right before it, so bare and mltune passes interleave and see the same machine state. Trial 0, which pays
+TensorFlow's one-time start-up, is left out.
 
 Two figures come out:
 
@@ -70,14 +71,16 @@ class BareFit:
         """Seconds to build, compile and fit the configuration, and of those the seconds in ``fit``."""
         import keras
 
-        from mltune.training import compiled_model
+        from mltune.training import batches, compiled_model
 
         keras.utils.set_random_seed(seed)
         self.fit_clock.take()
         start = time.perf_counter()
         self.model = compiled_model(self.recipe, params, self.x, self.encoding)
-        self.model.fit(self.x, self.y, batch_size=params["batch_size"], epochs=params["epochs"],
-                       validation_data=(self.xv, self.yv), callbacks=callbacks, verbose=0)
+        size = int(params["batch_size"])
+        self.model.fit(batches(self.x, self.y, size, shuffle_seed=seed), epochs=params["epochs"],
+                       validation_data=batches(self.xv, self.yv, size), shuffle=False, callbacks=callbacks,
+                       verbose=0)
         return time.perf_counter() - start, self.fit_clock.take()
 
 

@@ -8,13 +8,13 @@ Methods: mltune's default (TPE with Hyperband pruning), mltune with Optuna's GP 
 diabetes regression (``recipes/diabetes_regression.yaml`` with one validation split instead of its 5 folds, and
 Hyperband as the pruner, so that every method sees the same rows and the same protocol).
 
-What is shared, per dataset and seed: the recipe (its seed set to the run's seed), hence the same train,
-validation and test rows; the search space, which KerasTuner samples through mltune's own :class:`SearchSpace`
-(its ``suggest_*`` calls become ``hp.Float``/``hp.Int``/``hp.Choice``); the model builder and compile step
-(:func:`mltune.training.compiled_model`); the epoch budget of a full trial. Every method gets the same
-wall-clock budget for its search and starts no new trial after it (a trial running at the deadline finishes, in
-both tools). Each study runs in a fresh Python process, so none inherits another's TensorFlow state; start-up is
-outside the budget.
+What is shared, per dataset and seed: the recipe (its seed set to the run's seed), hence the same train, validation
+and test rows; the search space, which KerasTuner samples through mltune's own :class:`SearchSpace` (its
+``suggest_*`` calls become ``hp.Float``/``hp.Int``/``hp.Choice``); the model builder and compile step
+(:func:`mltune.training.compiled_model`) and input pipeline (:func:`mltune.training.batches`); the epoch budget of a
+full trial. Every method gets the same wall-clock budget for its search and starts no new trial after it (a trial
+running at the deadline finishes, in both tools). Each study runs in a fresh Python process, so none inherits
+another's TensorFlow state; start-up is outside the budget.
 
 Scores: the model each tool hands its user at the end (mltune: the best trial's logged MLflow model; KerasTuner:
 ``get_best_models(1)[0]``, its best epoch's checkpoint) is evaluated on the validation rows and on the held-out
@@ -179,7 +179,7 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     from mltune.data import load_table, make_splits
     from mltune.serving import KerasTabularModel
     from mltune.space import SearchSpace
-    from mltune.training import compiled_model, encoding_for, targets
+    from mltune.training import batches, compiled_model, encoding_for, targets
 
     recipe = recipe_for(dataset, seed, extra)
     table = load_table(recipe)
@@ -196,8 +196,10 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
             self.params = space.sample(_Hp(hp))  # type: ignore[arg-type]
             return compiled_model(recipe, self.params, x, encoding)
 
-        def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-            return model.fit(*args, batch_size=int(self.params["batch_size"]), **kwargs)
+        def fit(self, hp: Any, model: keras.Model, x: Any, y: Any, *, validation_data: Any, **kwargs: Any) -> Any:
+            size, (x_val, y_val) = int(self.params["batch_size"]), validation_data
+            return model.fit(batches(x, y, size, shuffle_seed=seed), validation_data=batches(x_val, y_val, size),
+                             shuffle=False, **kwargs)
 
     class OutOfTime(kt.errors.FatalError):  # type: ignore[misc]
         pass

@@ -158,3 +158,26 @@ def test_training_leaves_no_traced_step_behind() -> None:
         fit_fold(recipe=recipe, params=space.sample(study.ask()), table=table, fold=fold, seed=seed)
         sizes.append(len(ops.gradient_registry._registry))
     assert sizes[0] == sizes[1] == sizes[2], sizes
+
+
+def test_batches_cover_every_row_once_per_epoch_in_a_new_order_without_autotuning() -> None:
+    """`fit` gets this pipeline, not Keras' own: the autotuner thread of that one idled a third of a trial."""
+    import numpy as np
+
+    from mltune.training import batches
+
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    y = np.arange(10, dtype=np.float32)
+    dataset = batches(x, y, 4, shuffle_seed=7)
+    assert dataset.options().autotune.enabled is False
+    epochs = [[(bx.numpy(), by.numpy()) for bx, by in dataset] for _ in range(2)]
+    for epoch in epochs:
+        assert [len(by) for _, by in epoch] == [4, 4, 2]
+        order = np.concatenate([by for _, by in epoch])
+        assert sorted(order) == list(range(10))
+        assert all((bx[:, 0] == 2 * by).all() for bx, by in epoch)  # features stay with their target
+    first, second = (np.concatenate([by for _, by in epoch]) for epoch in epochs)
+    assert list(first) != list(second)
+    again = np.concatenate([by for _, by in batches(x, y, 4, shuffle_seed=7)])
+    assert list(again) == list(first)  # the same seed, the same order
+    assert list(np.concatenate([by for _, by in batches(x, y, 4)])) == list(range(10))  # validation: in order
