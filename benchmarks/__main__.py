@@ -21,27 +21,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks import gpu, memory, overhead, pruning, search, startup
+from benchmarks import gpu, memory, overhead, pruning, scaling, search, startup
 from benchmarks.common import Section, machine, table
-
-
-def _scaling(plots: Path, *, smoke: bool) -> Section:
-    from benchmarks.scaling import trials_per_minute
-
-    trials, extra = (2, ("search.epochs=2",)) if smoke else (24, ())
-    rows, busy = [], {}
-    for workers in (1, 2):
-        end_to_end, seconds, busy[workers] = trials_per_minute("recipes/digits_mlp.yaml", trials=trials,
-                                                               workers=workers, overrides=extra)
-        rows.append([workers, f"{busy[workers]:.1f}", f"{end_to_end:.1f}", f"{seconds:.0f}"])
-    body = "\n".join([
-        f"`mltune tune --workers N` on the default recipe (random search, pruning off), {trials} trials, "
-        "TensorFlow's threads split between the workers.", "",
-        table(["workers", "trials/min while training", "trials/min end to end", "wall s"], rows), "",
-        f"Speed-up with 2 workers: **{busy[2] / busy[1]:.2f}x** while training (target ≥ 1.7x).",
-    ])
-    return Section("Scaling with local workers", body, {"2 workers / 1 worker": f"{busy[2] / busy[1]:.2f}x"})
-
 
 SECTIONS: dict[str, Callable[..., Section]] = {
     "overhead": overhead.run,
@@ -49,7 +30,7 @@ SECTIONS: dict[str, Callable[..., Section]] = {
     "pruning": pruning.run,
     "memory": memory.run,
     "startup": startup.run,
-    "scaling": _scaling,
+    "scaling": scaling.run,
     "gpu": gpu.run,
 }
 

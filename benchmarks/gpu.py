@@ -37,17 +37,16 @@ def run(plots: Path, *, smoke: bool, trials: int = 12) -> Section:
         return Section("GPU", "No GPU visible to TensorFlow on this machine: not measured. Run "
                        "`python -m benchmarks --only gpu` on a machine with an NVIDIA GPU and the CUDA build of "
                        "TensorFlow (`pip install tensorflow[and-cuda]`).", {"GPU": "not measured (no GPU here)"})
-    from benchmarks.scaling import trials_per_minute
+    from benchmarks.scaling import measure
 
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     trials = 2 if smoke else trials
     extra = (*LARGER, "search.epochs=2") if smoke else LARGER
     rows, rates = [], {}
     for workers in (1, 2):
-        end_to_end, seconds, busy = trials_per_minute("recipes/digits_mlp.yaml", trials=trials, workers=workers,
-                                                      overrides=extra)
-        rates[workers] = busy
-        rows.append([workers, f"{60 * busy:.0f}", f"{60 * end_to_end:.0f}", f"{seconds:.0f}"])
+        done = measure("recipes/digits_mlp.yaml", trials=trials, workers=workers, overrides=extra)
+        rates[workers] = done.busy_rate
+        rows.append([workers, f"{60 * done.busy_rate:.0f}", f"{60 * done.rate:.0f}", f"{done.seconds:.0f}"])
     body = "\n".join([f"Devices: {', '.join(devices)}. {trials} trials of the larger recipe per row.", "",
                       table(["workers on one GPU", "trials/hour while training", "trials/hour end to end",
                              "wall s"], rows), "",
