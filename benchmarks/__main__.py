@@ -1,6 +1,6 @@
 """The benchmark suite: runs every section and writes ``docs/benchmarks.md`` with its PNG plots.
 
-    python -m benchmarks                       # the full suite (about an hour on 2 cores)
+    python -m benchmarks                       # the full suite (about 45 minutes on 2 cores)
     python -m benchmarks --only search,pruning  # some sections; the report keeps the others' last results
     python -m benchmarks --smoke --out /tmp/b/benchmarks.md   # seconds per section, only to check it works
 
