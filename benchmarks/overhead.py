@@ -209,7 +209,8 @@ def run(plots: Path, *, smoke: bool, trials: int = 20, naive: int = 3) -> Sectio
                     overrides=overrides)
     body = "\n".join([
         f"The default recipe (digits), {len(found.rows) + 1} configurations sampled by its TPE sampler, each trained "
-        "bare (build, compile, `fit` with validation data) right before and right after it runs as an mltune trial "
+        "bare (build, compile, `fit` with validation data, on the same `tf.data` pipeline as a trial) right before "
+        "and right after it runs as an mltune trial "
         "(nested MLflow run, per-epoch metrics, pruning hooks, dataset input, best-so-far model kept), in one "
         "process; the first trial, which pays TensorFlow's start-up, is left out. *Accounted* adds mltune's time "
         "outside Keras' training loop (plus its per-epoch hooks inside it) to the bare time, so that the "
