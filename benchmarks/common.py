@@ -94,6 +94,18 @@ def count(text: str) -> int:
     return int(text)
 
 
+def check_recipe(parser: argparse.ArgumentParser, option: str, path: str | Path, overrides: Sequence[str] = ()) -> None:
+    """Loads the recipe a benchmark will run, or ends with a usage error (exit 2) naming the option, before anything
+    runs: the recipe's own message says which key, which rule and which value."""
+    from mltune.errors import ConfigError
+    from mltune.recipe import load_recipe
+
+    try:
+        load_recipe(str(path), list(overrides))
+    except ConfigError as error:
+        parser.error(f"{option}: {error}")
+
+
 def section_main(run: Callable[..., Section], doc: str | None, argv: list[str] | None) -> None:
     """The command line of a section with no options of its own: ``--smoke`` and ``--plots DIR``."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])

@@ -5,7 +5,7 @@
 Samples ``--trials`` configurations with the recipe's sampler and runs them as an mltune study (enqueued, no
 pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's trial
 callback, the same process trains configuration *i* bare (build, compile and ``fit`` with validation data, arrays
-prepared beforehand and fed through the trial's own ``mltune.training.batches``) once right after its trial and once
+prepared beforehand and fed through the trial's own ``mltune.training.fit_rows``) once right after its trial and once
 right before it, so bare and mltune passes interleave and see the same machine state. Trial 0, which pays
 TensorFlow's one-time start-up, is left out.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Section, machine, scratch, table
+from benchmarks.common import Section, check_recipe, machine, scratch, table
 
 
 class Stopwatch:
@@ -71,16 +71,14 @@ class BareFit:
         """Seconds to build, compile and fit the configuration, and of those the seconds in ``fit``."""
         import keras
 
-        from mltune.training import batches, compiled_model
+        from mltune.training import compiled_model, fit_rows
 
         keras.utils.set_random_seed(seed)
         self.fit_clock.take()
         start = time.perf_counter()
         self.model = compiled_model(self.recipe, params, self.x, self.encoding)
-        size = int(params["batch_size"])
-        self.model.fit(batches(self.x, self.y, size, shuffle_seed=seed), epochs=params["epochs"],
-                       validation_data=batches(self.xv, self.yv, size), shuffle=False, callbacks=callbacks,
-                       verbose=0)
+        fit_rows(self.model, self.x, self.y, (self.xv, self.yv), batch_size=int(params["batch_size"]), seed=seed,
+                 epochs=params["epochs"], callbacks=callbacks)
         return time.perf_counter() - start, self.fit_clock.take()
 
 
@@ -241,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--naive", type=int, default=0, help="also time this many configurations the naive way")
     args = parser.parse_args(argv)
+    check_recipe(parser, "--recipe", args.recipe)
 
     found = measure(args.recipe, trials=args.trials, naive=args.naive)
     print(f"recipe {args.recipe}, {args.trials} configurations, {found.counts}")

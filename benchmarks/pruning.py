@@ -16,8 +16,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.common import Section, count, table
-from benchmarks.search import Outcome, in_subprocess, run_mltune
+from benchmarks.common import Section, check_recipe, count, table
+from benchmarks.search import DATASETS, ROOT, Outcome, in_subprocess, run_mltune
 
 SMOKE_EXTRA = ["search.epochs=2", "pruner={name: hyperband, min_resource: 1, reduction_factor: 2}"]
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
     args = parser.parse_args(argv)
+    if args.pruner:
+        check_recipe(parser, "--pruner", ROOT / DATASETS["digits"][0], [f"pruner={args.pruner}"])
     section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds,
                   pruner=args.pruner)
     print(section.body)

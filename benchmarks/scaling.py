@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import Section, count, machine, mean_sd, scratch, table
+from benchmarks.common import Section, check_recipe, count, machine, mean_sd, scratch, table
 
 RECIPE = "recipes/digits_mlp.yaml"
 
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=count, default=3)
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: only checks that the section runs")
     args = parser.parse_args(argv)
+    check_recipe(parser, "--recipe", args.recipe)
     section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, workers=args.workers,
                   rounds=args.rounds, recipe=args.recipe)
     print(f"machine: {machine()}\n\n{section.body}")

@@ -11,7 +11,7 @@ Hyperband as the pruner, so that every method sees the same rows and the same pr
 What is shared, per dataset and seed: the recipe (its seed set to the run's seed), hence the same train, validation
 and test rows; the search space, which KerasTuner samples through mltune's own :class:`SearchSpace` (its
 ``suggest_*`` calls become ``hp.Float``/``hp.Int``/``hp.Choice``); the model builder and compile step
-(:func:`mltune.training.compiled_model`) and input pipeline (:func:`mltune.training.batches`); the epoch budget of a
+(:func:`mltune.training.compiled_model`) and input pipeline (:func:`mltune.training.fit_rows`); the epoch budget of a
 full trial. Every method gets the same wall-clock budget for its search and starts no new trial after it (a trial
 running at the deadline finishes, in both tools). Each study runs in a fresh Python process, so none inherits
 another's TensorFlow state; start-up is outside the budget.
@@ -179,7 +179,7 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     from mltune.data import load_table, make_splits
     from mltune.serving import KerasTabularModel
     from mltune.space import SearchSpace
-    from mltune.training import batches, compiled_model, encoding_for, targets
+    from mltune.training import compiled_model, encoding_for, fit_rows, targets
 
     recipe = recipe_for(dataset, seed, extra)
     table = load_table(recipe)
@@ -197,9 +197,8 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
             return compiled_model(recipe, self.params, x, encoding)
 
         def fit(self, hp: Any, model: keras.Model, x: Any, y: Any, *, validation_data: Any, **kwargs: Any) -> Any:
-            size, (x_val, y_val) = int(self.params["batch_size"]), validation_data
-            return model.fit(batches(x, y, size, shuffle_seed=seed), validation_data=batches(x_val, y_val, size),
-                             shuffle=False, **kwargs)
+            return fit_rows(model, x, y, validation_data, batch_size=int(self.params["batch_size"]), seed=seed,
+                            **kwargs)
 
     class OutOfTime(kt.errors.FatalError):  # type: ignore[misc]
         pass

@@ -199,6 +199,15 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int 
     return dataset.batch(batch_size).with_options(options)
 
 
+def fit_rows(model: keras.Model, x: np.ndarray, y: np.ndarray, validation: tuple[np.ndarray, np.ndarray], *,
+             batch_size: int, seed: int, **fit_args: Any) -> Any:
+    """``model.fit`` on rows through :func:`batches`: the training rows shuffled by ``seed``, the validation rows
+    in order; ``fit_args`` (``epochs``, ``callbacks``, ...) go to ``fit``, which is quiet unless told."""
+    x_val, y_val = validation
+    return model.fit(batches(x, y, batch_size, shuffle_seed=seed), validation_data=batches(x_val, y_val, batch_size),
+                     shuffle=False, **{"verbose": 0, **fit_args})
+
+
 def fit_fold(
     *,
     recipe: Recipe,
@@ -242,8 +251,8 @@ def fit_fold(
 
     start = time.perf_counter()
     with _custom_gradients_forgotten():
-        model.fit(batches(x_train, y_train, batch_size, shuffle_seed=seed), epochs=epochs,
-                  validation_data=batches(x_val, y_val, batch_size), shuffle=False, callbacks=callbacks, verbose=0)
+        fit_rows(model, x_train, y_train, (x_val, y_val), batch_size=batch_size, seed=seed, epochs=epochs,
+                 callbacks=callbacks)
     seconds = time.perf_counter() - start
 
     curve = recorder.history[f"val_{recipe.metric}"]
