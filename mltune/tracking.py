@@ -117,10 +117,19 @@ class Tracker:
     # ------------------------------------------------------------ the study's parent run
 
     def experiment_id(self, name: str) -> str:
+        """The experiment's id, created if missing; safe when several processes create it at once."""
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
-        return str(self.client.create_experiment(name))
+        try:
+            return str(self.client.create_experiment(name))
+        except mlflow.exceptions.MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        # Another process created it between our lookup and our insert.
+        experiment = self.client.get_experiment_by_name(name)
+        assert experiment is not None, name
+        return str(experiment.experiment_id)
 
     def run_exists(self, run_id: str) -> bool:
         try:

@@ -14,7 +14,7 @@ from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR
 from mltune.recipe import Recipe, load_recipe
 from mltune.storage import open_storage
 from mltune.study import tune
-from mltune.tracking import PARENT_RUN_ID
+from mltune.tracking import PARENT_RUN_ID, Tracker
 
 from .conftest import TINY
 
@@ -82,6 +82,23 @@ def enqueue(storage: str, name: str, recipe: Recipe, rows: list[dict[str, Any]])
     study = optuna.create_study(storage=open_storage(storage), study_name=name, direction=recipe.direction)
     for row in rows:
         study.enqueue_trial(row, user_attrs={ENQUEUED_ATTR: "test"})
+
+
+def test_an_experiment_another_process_creates_meanwhile_is_reused(workdir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two jobs started together both find no experiment, then both create it: the second gets
+    # RESOURCE_ALREADY_EXISTS from the store and must use the first one's experiment instead of failing.
+    tracker, other = Tracker(), MlflowClient()
+    lookup = tracker.client.get_experiment_by_name
+
+    def lookup_then_lose_the_race(name: str) -> Any:
+        found = lookup(name)
+        monkeypatch.setattr(tracker.client, "get_experiment_by_name", lookup)
+        other.create_experiment(name)
+        return found
+
+    monkeypatch.setattr(tracker.client, "get_experiment_by_name", lookup_then_lose_the_race)
+    assert tracker.experiment_id("raced") == other.get_experiment_by_name("raced").experiment_id
 
 
 def test_diverging_trial_is_failed_and_the_study_goes_on(storage: str) -> None:
