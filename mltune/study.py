@@ -105,18 +105,21 @@ def tune(
     sampler, pruner = build_sampler(recipe), build_pruner(recipe)
     optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial())
 
-    study = optuna.create_study(storage=optuna_storage, sampler=sampler, pruner=pruner, study_name=name,
-                                direction=recipe.direction, load_if_exists=True)
-    if study.direction.name.lower() != recipe.direction:
-        raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
-                          f"but the recipe asks to {recipe.direction}; choose another study name")
-    if enqueue and not study.get_trials(deepcopy=False):
-        for params, why in enqueue:
-            study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
-    study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # what `mltune worker` runs
     tracker = Tracker(tracking_uri)
     dataset = tracker.dataset_input(table, name=recipe.name)  # described once, logged on every run
-    parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, dataset)
+    # One set-up at a time: the same `tune` started on several machines makes one parent run, and a worker that
+    # joins meanwhile waits for it (see `work`).
+    with _setup_lock(storage, name):
+        study = optuna.create_study(storage=optuna_storage, sampler=sampler, pruner=pruner, study_name=name,
+                                    direction=recipe.direction, load_if_exists=True)
+        if study.direction.name.lower() != recipe.direction:
+            raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
+                              f"but the recipe asks to {recipe.direction}; choose another study name")
+        if enqueue and not study.get_trials(deepcopy=False):
+            for params, why in enqueue:
+                study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
+        study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # what `mltune worker` runs
+        parent_run_id, experiment_id = _open_parent_run(study, recipe, tracker, experiment_name, storage, dataset)
     fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did"))
     display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
 
@@ -154,15 +157,19 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
     except KeyError:
         raise ConfigError(f"--study-name: no such study in {redact(storage or 'the default storage')}, "
                           f"but got {study_name!r}; create it with `mltune tune`") from None
-    raw = study.user_attrs.get(RECIPE_YAML_ATTR)
-    if not raw:
-        raise ConfigError(f"--study-name: study {study_name!r} was not made by `mltune tune`")
+    with _setup_lock(storage, study_name):  # `mltune tune` may be setting the study up right now
+        attrs = study.user_attrs
+    raw = attrs.get(RECIPE_YAML_ATTR)
+    if not raw or PARENT_RUN_ATTR not in attrs:
+        raise ConfigError(f"--study-name: study {study_name!r} has no " + ("parent run" if raw else "recipe")
+                          + ": it was not made by `mltune tune`, or its set-up did not finish (run `mltune tune` "
+                          "on it again)")
     recipe = parse_recipe(yaml.safe_load(raw), source=f"study {study_name}")
     study.sampler, study.pruner = build_sampler(recipe), build_pruner(recipe)
     table = load_table(recipe, source=f"study {study_name}")
     splits = make_splits(recipe, table, source=f"study {study_name}")
     tracker = Tracker(tracking_uri)
-    parent_run_id, experiment_id = study.user_attrs[PARENT_RUN_ATTR], str(study.user_attrs[EXPERIMENT_ATTR])
+    parent_run_id, experiment_id = attrs[PARENT_RUN_ATTR], str(attrs[EXPERIMENT_ATTR])
     display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
     try:
         with display:
@@ -197,6 +204,11 @@ def _run_here(study: optuna.Study, recipe: Recipe, table: Table, splits: Any, tr
     finally:
         lock.close()
         objective.finish(study)
+
+
+def _setup_lock(storage: str | None, study_name: str) -> StorageLock:
+    """Held while a study and its parent run are created or reopened, and while a worker reads them."""
+    return StorageLock(storage, f"mltune-setup:{study_name}")
 
 
 def _progress(study: optuna.Study, recipe: Recipe, *, n_trials: int | None, timeout: float | None,

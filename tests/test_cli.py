@@ -59,6 +59,20 @@ def test_worker_needs_a_study_made_by_tune(workdir: Path) -> None:
     assert not (workdir / "mlflow.db").exists()
 
 
+def test_worker_refuses_a_study_tune_did_not_set_up(workdir: Path) -> None:
+    import optuna
+
+    from mltune.storage import open_storage
+
+    storage = f"journal:{workdir / 'j.log'}"
+    optuna.create_study(study_name="bare", storage=open_storage(storage))
+    result = CliRunner().invoke(main, ["worker", "--study-name", "bare", "--storage", storage])
+    assert result.exit_code == 2, result.output
+    assert ("--study-name: study 'bare' has no recipe: it was not made by `mltune tune`, or its set-up did not "
+            "finish (run `mltune tune` on it again)") in result.output
+    assert not (workdir / "mlflow.db").exists()
+
+
 def test_promote_needs_a_study_or_a_run(workdir: Path) -> None:
     result = CliRunner().invoke(main, ["promote"])
     assert result.exit_code == 2

@@ -132,6 +132,33 @@ def test_crash_and_rerun_resumes_without_duplicates(workdir: Path, storage: str)
     assert "its process ended before the trial did" in crashed.data.tags["mltune.error"]
 
 
+def test_the_same_tune_started_twice_at_once_makes_one_parent_run(workdir: Path, storage: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # As when a scheduler starts the same command on two machines: one study, one parent run, and the trials
+    # shared. They share a tracking server, as in production (two processes writing one SQLite file at the same
+    # moment get "database is locked" from MLflow's store).
+    server = start_mlflow_server(workdir, f"sqlite:///{workdir / 'server.db'}")
+    try:
+        env = {"MLFLOW_TRACKING_URI": server.url}
+        args = ["tune", str(TINY), "--storage", storage, "--n-trials", "4", "--experiment-name", "twice"]
+        jobs = [mltune(workdir, *args, env=env) for _ in range(2)]
+        for job in jobs:
+            code, _, stderr = finish(job)
+            assert code == 0, stderr
+
+        study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+        assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        client = MlflowClient()
+        runs = client.search_runs([client.get_experiment_by_name("twice").experiment_id])
+        parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+        children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+        assert len(parents) == 1 and len(children) == 4
+        assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    finally:
+        server.stop()
+
+
 @needs_postgres
 def test_workers_on_postgres_and_a_basic_auth_mlflow_server_keep_secrets(
         workdir: Path, postgres_database: str, mlflow_database: str) -> None:  # noqa: F811
