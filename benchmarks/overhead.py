@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Section, check_recipe, machine, scratch, table
+from benchmarks.common import Section, check_recipe, count, machine, scratch, table
 
 
 class Stopwatch:
@@ -236,9 +236,14 @@ def run(plots: Path, *, smoke: bool, trials: int = 20, naive: int = 3) -> Sectio
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="recipes/digits_mlp.yaml")
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=count, default=12, help="at least 2: the first trial is left out")
     parser.add_argument("--naive", type=int, default=0, help="also time this many configurations the naive way")
     args = parser.parse_args(argv)
+    if args.trials < 2:
+        parser.error(f"argument --trials: must be at least 2 (the first trial, which pays TensorFlow's start-up, "
+                     f"is left out), but got {args.trials}")
+    if not 0 <= args.naive < args.trials:
+        parser.error(f"argument --naive: must be from 0 to --trials - 1 ({args.trials - 1}), but got {args.naive}")
     check_recipe(parser, "--recipe", args.recipe)
 
     found = measure(args.recipe, trials=args.trials, naive=args.naive)

@@ -57,6 +57,9 @@ def test_best_so_far_curve_and_cost_to_reach_a_target() -> None:
     ("benchmarks.scaling", ["--rounds", "0"], "argument --rounds: must be a whole number of at least 1, but got '0'"),
     ("benchmarks.scaling", ["--recipe", "missing.yaml"],
      "--recipe: missing.yaml: cannot read the recipe (No such file or directory)"),
+    ("benchmarks.overhead", ["--trials", "1"], "argument --trials: must be at least 2 (the first trial, which pays "
+     "TensorFlow's start-up, is left out), but got 1"),
+    ("benchmarks.overhead", ["--naive", "12"], "argument --naive: must be from 0 to --trials - 1 (11), but got 12"),
     ("benchmarks.overhead", ["--recipe", "missing.yaml"],
      "--recipe: missing.yaml: cannot read the recipe (No such file or directory)"),
 ])
