@@ -106,6 +106,7 @@ class Overhead:
     spread: float  # mean relative difference of the same bare fit before and after a trial
     counts: dict[str, int]
     naive: list[tuple[int, float, float]] = field(default_factory=list)  # trial, bare, naive
+    breakdown: dict[str, float] = field(default_factory=dict)  # what a trial spends in each call, ms (median)
 
     @property
     def direct(self) -> float:
@@ -129,6 +130,25 @@ class Overhead:
         return sum(n for _, _, n in self.naive) / sum(b for _, b, _ in self.naive)
 
 
+def _breakdown() -> dict[str, tuple[Any, str]]:
+    """The calls a trial makes to MLflow's and Optuna's stores, by what they are for."""
+    import optuna
+    from mlflow import MlflowClient
+    from optuna.storages.journal import JournalFileBackend
+
+    from mltune.space import SearchSpace
+
+    return {
+        "MLflow: create the trial's run": (MlflowClient, "create_run"),
+        "MLflow: its dataset input": (MlflowClient, "log_inputs"),
+        "MLflow: params, epoch metrics, tags (one log_batch)": (MlflowClient, "log_batch"),
+        "MLflow: close the run": (MlflowClient, "set_terminated"),
+        "Optuna: sample the configuration": (SearchSpace, "sample"),
+        "Optuna: per-epoch reports": (optuna.Trial, "report"),
+        "Optuna: journal writes (locked, fsync'ed), all of the above included": (JournalFileBackend, "append_logs"),
+    }
+
+
 def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[str, ...] = ()) -> Overhead:
     """Runs the interleaved comparison; ``naive`` of the configurations are also run the naive way."""
     import keras
@@ -148,6 +168,9 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     fit_clock.wrap(keras.Model, "fit")
     for owner, name in ((optuna.Trial, "report"), (optuna.Trial, "should_prune"), (TrialRun, "log_epoch")):
         hook_clock.wrap(owner, name)  # what mltune does inside `fit`, once per epoch
+    ledger = {label: Stopwatch() for label in _breakdown()}
+    for label, (owner, name) in _breakdown().items():
+        ledger[label].wrap(owner, name)
 
     recipe = load_recipe(recipe_path, ["pruner=none", *overrides])
     table = load_table(recipe)
@@ -167,12 +190,14 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     bare(0)  # warm-up: TensorFlow's one-time start-up costs
     before, after = [bare(0)], []
     walls: list[tuple[float, float, float]] = []  # wall, in fit, in hooks
+    calls: list[dict[str, float]] = []  # seconds in each store call of the ledger
     fit_clock.take(), hook_clock.take()
     resumed = time.perf_counter()
 
     def between_trials(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         nonlocal resumed
         walls.append((time.perf_counter() - resumed, fit_clock.take(), hook_clock.take()))
+        calls.append({label: watch.take() for label, watch in ledger.items()})
         after.append(bare(trial.number))
         if trial.number + 1 < len(configs):
             before.append(bare(trial.number + 1))
@@ -198,7 +223,8 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
         wall, in_fit, in_hooks = walls[i]
         rows.append((i, configs[i]["epochs"], bare_total, wall, wall - in_fit + in_hooks - bare_setup))
     spread = statistics.fmean(abs(b[0] - a[0]) / ((b[0] + a[0]) / 2) for b, a in zip(before, after, strict=False))
-    return Overhead(rows, spread, result.counts, naive_rows)
+    breakdown = {label: 1000 * statistics.median(c[label] for c in calls[1:]) for label in ledger}
+    return Overhead(rows, spread, result.counts, naive_rows, breakdown)
 
 
 def run(plots: Path, *, smoke: bool, trials: int = 20, naive: int = 3) -> Section:
@@ -225,7 +251,11 @@ def run(plots: Path, *, smoke: bool, trials: int = 20, naive: int = 3) -> Sectio
         "requirements in a subprocess on every call. optuna-integration's `MLflowCallback` is deprecated since "
         "Optuna 4.9 and makes no parent run for nested trials, so it is not timed here.", "",
         table(["trial", "epochs", "bare s", "mltune s", "outside training ms"],
-              [[i, e, f"{b:.3f}", f"{w:.3f}", f"{1000 * o:.1f}"] for i, e, b, w, o in found.rows]),
+              [[i, e, f"{b:.3f}", f"{w:.3f}", f"{1000 * o:.1f}"] for i, e, b, w, o in found.rows]), "",
+        "Where a trial's time outside training goes: its calls to MLflow's store (SQLite here) and to Optuna's "
+        "(the journal file), median ms per trial. The journal line holds every Optuna write, sampling's and the "
+        "reports' included.", "",
+        table(["call", "ms per trial"], [[label, f"{ms:.1f}"] for label, ms in found.breakdown.items()]),
     ])
     headline = {"overhead, mltune trial / bare Keras fit": f"{found.accounted:.3f}x accounted, median trial "
                 f"+{100 * found.median_share:.1f}% (target ≤ 1.03)",
@@ -258,6 +288,9 @@ def main(argv: list[str] | None = None) -> None:
           f"({1000 * sum(r[4] for r in found.rows) / len(found.rows):.0f} ms per trial outside training)")
     print(f"median trial: {found.median_ms:.0f} ms outside training = {100 * found.median_share:.1f}% of its bare "
           "time (a full garbage collection, 0.5-0.9 s, lands outside `fit` now and then and skews the mean)")
+    print("where a trial's time outside training goes (median ms per trial):")
+    for label, ms in found.breakdown.items():
+        print(f"  {ms:6.1f}  {label}")
     if found.naive:
         print(f"naive logging (nested run, log_metrics per epoch, mlflow.keras.log_model defaults) / bare = "
               f"{found.naive_ratio:.2f}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
                   "Scaling with local workers", "GPU"):
         assert f"## {title}" in report
     assert "KerasTuner Hyperband" in report and "mltune TPE + Hyperband (default)" in report
+    # The overhead's breakdown saw the trials' store calls (each trial makes them, so none can be 0).
+    batch = re.search(r"\| MLflow: params, epoch metrics, tags \(one log_batch\) \| ([0-9.]+) \|", report)
+    assert batch and float(batch.group(1)) > 0, report
     for image in ("search_digits.png", "memory.png"):
         assert (out.parent / "benchmarks" / image).stat().st_size > 1000
 
