@@ -168,8 +168,9 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     fit_clock.wrap(keras.Model, "fit")
     for owner, name in ((optuna.Trial, "report"), (optuna.Trial, "should_prune"), (TrialRun, "log_epoch")):
         hook_clock.wrap(owner, name)  # what mltune does inside `fit`, once per epoch
-    ledger = {label: Stopwatch() for label in _breakdown()}
+    ledger: dict[str, Stopwatch] = {}
     for label, (owner, name) in _breakdown().items():
+        ledger[label] = Stopwatch()
         ledger[label].wrap(owner, name)
 
     recipe = load_recipe(recipe_path, ["pruner=none", *overrides])

@@ -161,9 +161,9 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
         attrs = study.user_attrs
     raw = attrs.get(RECIPE_YAML_ATTR)
     if not raw or PARENT_RUN_ATTR not in attrs:
-        raise ConfigError(f"--study-name: study {study_name!r} has no " + ("parent run" if raw else "recipe")
-                          + ": it was not made by `mltune tune`, or its set-up did not finish (run `mltune tune` "
-                          "on it again)")
+        missing = "parent run" if raw else "recipe"
+        raise ConfigError(f"--study-name: study {study_name!r} has no {missing}: it was not made by `mltune tune`, "
+                          "or its set-up did not finish (run `mltune tune` on it again)")
     recipe = parse_recipe(yaml.safe_load(raw), source=f"study {study_name}")
     study.sampler, study.pruner = build_sampler(recipe), build_pruner(recipe)
     table = load_table(recipe, source=f"study {study_name}")
