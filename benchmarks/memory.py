@@ -39,8 +39,8 @@ def measure(*, trials: int, epochs: int) -> tuple[list[float], float, float]:
     """Runs the study; returns the RSS after each trial, the RSS after the study, and the study's seconds."""
     import optuna
 
-    from mltune.recipe import load_recipe
-    from mltune.study import tune
+    from mltune.config.recipe import load_recipe
+    from mltune.flows.tune import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     recipe = load_recipe(str(RECIPE), ["pruner=none", "sampler=random", f"search.epochs={epochs}"])
@@ -123,7 +123,7 @@ def run(plots: Path, *, smoke: bool) -> Section:
         f"Growth along the trend from trial {warmup} to trial {trials}: {trend:+.1f} MB, {verdict} the target of "
         f"at most {TARGET_MB:.0f} MB over 100 trials. It used to be about 8 MB a trial (750 MB over 100 trials): "
         "TensorFlow keeps every traced training step alive through its global gradient registry "
-        "(tensorflow/tensorflow#27492, #97697), and `mltune.training` now drops those entries after each `fit`. "
+        "(tensorflow/tensorflow#27492, #97697), and `mltune.model.training` now drops those entries after each `fit`. "
         "What remains is native memory that grows with the number of different configurations trained "
         "(TensorFlow's and oneDNN's per-shape state); training one configuration again and again grows by under "
         "0.1 MB a trial.",

@@ -5,7 +5,7 @@
 Samples ``--trials`` configurations with the recipe's sampler and runs them as an mltune study (enqueued, no
 pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's trial
 callback, the same process trains configuration *i* bare (build, compile and ``fit`` with validation data, arrays
-prepared beforehand and fed through the trial's own ``mltune.training.fit_rows``) once right after its trial and once
+prepared beforehand and fed through the trial's own ``mltune.model.training.fit_rows``) once right after its trial and once
 right before it, so bare and mltune passes interleave and see the same machine state. Trial 0, which pays
 TensorFlow's one-time start-up, is left out.
 
@@ -59,7 +59,7 @@ class BareFit:
     """Plain Keras training of one configuration, with the arrays prepared once."""
 
     def __init__(self, recipe: Any, table: Any, fold: Any, fit_clock: Stopwatch) -> None:
-        from mltune.training import encoding_for, targets
+        from mltune.model.training import encoding_for, targets
 
         self.recipe, self.fit_clock = recipe, fit_clock
         self.model: Any = None
@@ -71,7 +71,7 @@ class BareFit:
         """Seconds to build, compile and fit the configuration, and of those the seconds in ``fit``."""
         import keras
 
-        from mltune.training import compiled_model, fit_rows
+        from mltune.model.training import compiled_model, fit_rows
 
         keras.utils.set_random_seed(seed)
         self.fit_clock.take()
@@ -136,7 +136,7 @@ def _breakdown() -> dict[str, tuple[Any, str]]:
     from mlflow import MlflowClient
     from optuna.storages.journal import JournalFileBackend
 
-    from mltune.space import SearchSpace
+    from mltune.search.space import SearchSpace
 
     return {
         "MLflow: create the trial's run": (MlflowClient, "create_run"),
@@ -156,12 +156,13 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     import optuna
 
     from mltune.data import load_table, make_splits
-    from mltune.recipe import load_recipe
-    from mltune.space import SearchSpace
-    from mltune.storage import ENQUEUED_ATTR, open_storage
-    from mltune.strategies import build_sampler
-    from mltune.study import tune
-    from mltune.tracking import TrialRun
+    from mltune.config.recipe import load_recipe
+    from mltune.search.space import SearchSpace
+    from mltune.runtime.storage import open_storage
+    from mltune.tracking.names import ENQUEUED_ATTR
+    from mltune.search.strategies import build_sampler
+    from mltune.flows.tune import tune
+    from mltune.tracking.runs import TrialRun
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     fit_clock, hook_clock = Stopwatch(), Stopwatch()

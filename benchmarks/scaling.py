@@ -51,9 +51,9 @@ def measure(recipe_path: str, *, trials: int, workers: int, overrides: tuple[str
     """Runs one study of ``trials`` trials with ``workers`` processes, in a scratch directory."""
     import optuna
 
-    from mltune.recipe import load_recipe
-    from mltune.storage import open_storage
-    from mltune.study import tune
+    from mltune.config.recipe import load_recipe
+    from mltune.runtime.storage import open_storage
+    from mltune.flows.tune import tune
 
     recipe = load_recipe(str(Path(recipe_path).resolve()), ["pruner=none", "sampler=random", *overrides])
     with scratch() as tmp:

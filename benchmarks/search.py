@@ -11,14 +11,14 @@ Hyperband as the pruner, so that every method sees the same rows and the same pr
 What is shared, per dataset and seed: the recipe (its seed set to the run's seed), hence the same train, validation
 and test rows; the search space, which KerasTuner samples through mltune's own :class:`SearchSpace` (its
 ``suggest_*`` calls become ``hp.Float``/``hp.Int``/``hp.Choice``); the model builder and compile step
-(:func:`mltune.training.compiled_model`) and input pipeline (:func:`mltune.training.fit_rows`); the epoch budget of a
+(:func:`mltune.model.training.compiled_model`) and input pipeline (:func:`mltune.model.training.fit_rows`); the epoch budget of a
 full trial. Every method gets the same wall-clock budget for its search and starts no new trial after it (a trial
 running at the deadline finishes, in both tools). Each study runs in a fresh Python process, so none inherits
 another's TensorFlow state; start-up is outside the budget.
 
 Scores: the model each tool hands its user at the end (mltune: the best trial's logged MLflow model; KerasTuner:
 ``get_best_models(1)[0]``, its best epoch's checkpoint) is evaluated on the validation rows and on the held-out
-test rows with the same scoring code (:meth:`mltune.serving.KerasTabularModel.score`).
+test rows with the same scoring code (:meth:`mltune.tracking.pyfunc.KerasTabularModel.score`).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class Outcome:
 
 
 def recipe_for(dataset: str, seed: int, extra: Sequence[str] = ()) -> Any:
-    from mltune.recipe import load_recipe
+    from mltune.config.recipe import load_recipe
 
     path, overrides = DATASETS[dataset]
     return load_recipe(ROOT / path, [*overrides, f"seed={seed}", *extra])
@@ -96,8 +96,8 @@ def run_mltune(dataset: str, seed: int, *, sampler: str | None, budget: float | 
     import optuna
 
     from mltune.data import load_table, make_splits
-    from mltune.study import tune
-    from mltune.tracking import model_uri
+    from mltune.flows.tune import tune
+    from mltune.tracking.runs import model_uri
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     recipe = recipe_for(dataset, seed, [*([f"sampler={{name: {sampler}}}"] if sampler else []), *extra])
@@ -124,13 +124,13 @@ def run_mltune(dataset: str, seed: int, *, sampler: str | None, budget: float | 
 def _best_run(result: Any) -> str:
     from mlflow import MlflowClient
 
-    from mltune.tracking import BEST_RUN_ID
+    from mltune.tracking.names import BEST_RUN_ID
 
     return str(MlflowClient().get_run(result.parent_run_id).data.tags[BEST_RUN_ID])
 
 
 def _curve(log: list[tuple[float, int, float | None]], direction: str) -> list[tuple[float, float]]:
-    from mltune.metrics import is_better
+    from mltune.tasks.metrics import is_better
 
     best, curve = None, []
     for seconds, _, value in log:
@@ -177,9 +177,9 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     import keras_tuner as kt
 
     from mltune.data import load_table, make_splits
-    from mltune.serving import KerasTabularModel
-    from mltune.space import SearchSpace
-    from mltune.training import compiled_model, encoding_for, fit_rows, targets
+    from mltune.tracking.pyfunc import KerasTabularModel
+    from mltune.search.space import SearchSpace
+    from mltune.model.training import compiled_model, encoding_for, fit_rows, targets
 
     recipe = recipe_for(dataset, seed, extra)
     table = load_table(recipe)

@@ -15,7 +15,7 @@ Everything runs as a subprocess, the way a user runs it, and is timed from this 
   taken just before the process is launched); its end is ``datetime_complete``; what follows, until the process
   exits, is the study's wrap-up (summary, plots, the best trial's model).
 * Where the start-up goes: the import time of the heavy libraries, each in a fresh interpreter (they overlap:
-  Keras imports TensorFlow, ``mltune.study`` imports MLflow and Optuna), and the time MLflow takes to create a new
+  Keras imports TensorFlow, ``mltune.flows.tune`` imports MLflow and Optuna), and the time MLflow takes to create a new
   SQLite tracking store (it runs its schema migrations), median of 3 runs each.
 
 ``--smoke`` runs everything once (and the tune command with ``--set search.epochs=1``), only to check that the
@@ -97,7 +97,7 @@ def tune_twice(*, smoke: bool) -> list[tuple[float, float, float]]:
     and the command's total seconds."""
     import optuna
 
-    from mltune.storage import open_storage
+    from mltune.runtime.storage import open_storage
 
     found = []
     with scratch() as tmp:
@@ -130,8 +130,8 @@ def run(plots: Path, *, smoke: bool) -> Section:
     new, again = [r[0] for r in runs], [r[1] for r in runs]
 
     import_times = {f"`import {m}`": [printed([python, "-c", IMPORT_ONE.format(m)]) for _ in range(parts)]
-                    for m in ("mltune.cli", "optuna", "mlflow", "tensorflow", "keras", "mltune.study",
-                              "mltune.training")}
+                    for m in ("mltune.cli", "optuna", "mlflow", "tensorflow", "keras", "mltune.flows.tune",
+                              "mltune.model.training")}
     with tempfile.TemporaryDirectory() as tmp:
         import_times["MLflow: create a new SQLite tracking store"] = [
             printed([python, "-c", NEW_STORE, f"sqlite:///{Path(tmp) / f'mlflow-{i}.db'}"]) for i in range(parts)]
@@ -170,8 +170,8 @@ def run(plots: Path, *, smoke: bool) -> Section:
         "directory with a new SQLite tracking store (`MLFLOW_TRACKING_URI=sqlite:///...`), then once more in the "
         f"same directory with `--study-name second`; the trial's start and end as Optuna recorded them{repeats}.",
         tune_table,
-        "Where the start-up goes: import times (they overlap: Keras imports TensorFlow, `mltune.study` imports "
-        "MLflow and Optuna, `mltune.training` imports Keras) and MLflow's creation of a new tracking store (its "
+        "Where the start-up goes: import times (they overlap: Keras imports TensorFlow, `mltune.flows.tune` imports "
+        "MLflow and Optuna, `mltune.model.training` imports Keras) and MLflow's creation of a new tracking store (its "
         "schema migrations), which a user pays once per store.",
         parts_table,
         f"Machine: {machine()}.",

@@ -111,15 +111,16 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
          experiment_name: str | None, quiet: bool, overrides: tuple[str, ...], then_promote: bool,
          workers: str | None) -> None:
     """Run (or resume) the study a RECIPE describes."""
-    from mltune.recipe import load_recipe
+    from mltune.config.recipe import load_recipe
 
     parsed = load_recipe(recipe, overrides)
     trials = _number(n_trials, "--n-trials", int)
     seconds = _number(timeout, "--timeout", float)
     processes = _number(workers, "--workers", int)
     _quiet_libraries()
-    from mltune.study import tune as run_study
-    from mltune.tracking import Tracker, tracking_ui_hint
+    from mltune.flows.tune import tune as run_study
+    from mltune.tracking.runs import Tracker
+    from mltune.views.report import tracking_ui_hint
 
     with tracking_errors():
         result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
@@ -132,7 +133,7 @@ def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str
     for line in tracking_ui_hint(Tracker(), result.experiment_id, result.parent_run_id):
         click.echo(line)
     if then_promote:
-        _promote(run_id=result.parent_run_id, storage=storage)
+        _promote(study_name=result.study_name, storage=storage, context=result.context, model=result.best_model)
 
 
 @main.command()
@@ -153,8 +154,8 @@ def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: 
     trials = _number(n_trials, "--n-trials", int)
     seconds = _number(timeout, "--timeout", float)
     _quiet_libraries()
-    from mltune.study import work
-    from mltune.workers import configure_threads
+    from mltune.flows.tune import work
+    from mltune.runtime.workers import configure_threads
 
     configure_threads(threads)
     with tracking_errors():
@@ -172,7 +173,7 @@ def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: 
 def promote(study_name: str | None, storage: str | None, run_id: str | None, recipe: str | None) -> None:
     """Register a study's best model; move alias `champion` only if it beats the champion."""
     if recipe and not study_name and not run_id:
-        from mltune.recipe import load_recipe
+        from mltune.config.recipe import load_recipe
 
         parsed = load_recipe(recipe)
         study_name = parsed.study_name or parsed.name
@@ -184,7 +185,7 @@ def promote(study_name: str | None, storage: str | None, run_id: str | None, rec
 
 
 def _promote(**kwargs: Any) -> None:
-    from mltune.promotion import promote as run_promotion
+    from mltune.flows.promote import promote as run_promotion
 
     with tracking_errors():
         result = run_promotion(**kwargs)
@@ -199,16 +200,19 @@ def _promote(**kwargs: Any) -> None:
               help="Take the hyperparameters of this run (e.g. a trial's run) before applying --set.")
 @click.option("--sets", default="", help="Overrides separated by spaces (for MLproject), e.g. 'a.b=1 c=2'.")
 @click.option("--experiment-name", default=None, callback=_blank_is_none, help="MLflow experiment.")
+@click.option("--storage", default=None, callback=_blank_is_none,
+              help="With --from-run: the Optuna storage of the trial's study (default journal:optuna-journal.log).")
 def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, sets: str,
-          experiment_name: str | None) -> None:
+          experiment_name: str | None, storage: str | None) -> None:
     """Train and log one configuration of a RECIPE (every search value fixed, e.g. to reproduce a trial)."""
-    from mltune.recipe import load_recipe
+    from mltune.config.recipe import load_recipe
 
     parsed = load_recipe(recipe, [*sets.split(), *overrides])
     _quiet_libraries()
-    from mltune.configuration import train_configuration
+    from mltune.flows.train import train_configuration
 
-    result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, source=recipe)
+    result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, storage=storage,
+                                 source=recipe)
     click.echo(f"run {result.run_id}: {parsed.metric}={result.value:.6g} after {result.epochs} epochs "
                f"({result.seconds:.1f}s); model at runs:/{result.run_id}/model")
 
@@ -272,13 +276,13 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
            skip_if_unchanged: bool) -> None:
     """Retune a RECIPE on today's data: warm start, fair gate against the champion, one JSON result."""
     with _reporting(output) as emit:
-        from mltune.recipe import load_recipe
+        from mltune.config.recipe import load_recipe
 
         parsed = load_recipe(recipe, overrides)
         trials = _number(n_trials, "--n-trials", int)
         seconds = _number(timeout, "--timeout", float)
         _quiet_libraries()
-        from mltune.retune import retune as run_retune
+        from mltune.flows.retune import retune as run_retune
 
         with tracking_errors():
             result = run_retune(parsed, run_key=run_key, skip_if_unchanged=skip_if_unchanged, n_trials=trials,
@@ -301,7 +305,7 @@ def rollback(model_name: str, reason: str, storage: str | None, output: str) -> 
     """Move alias `champion` of MODEL_NAME back to the version with alias `previous`."""
     with _reporting(output) as emit:
         _quiet_libraries()
-        from mltune.promotion import rollback as run_rollback
+        from mltune.flows.promote import rollback as run_rollback
 
         with tracking_errors():
             result = run_rollback(model_name=model_name, reason=reason, storage=storage)
@@ -315,8 +319,9 @@ def rollback(model_name: str, reason: str, storage: str | None, output: str) -> 
 def studies(storage: str | None, output: str) -> None:
     """List the studies in a storage: trials by state, best value, MLflow parent run."""
     with _reporting(output) as emit:
-        from mltune.report import list_studies, studies_text
-        from mltune.storage import DEFAULT_STORAGE, redact
+        from mltune.config.redaction import redact
+        from mltune.runtime.storage import DEFAULT_STORAGE
+        from mltune.views.report import list_studies, studies_text
 
         rows = list_studies(storage)
         payload = {"status": "ok", "storage": redact(storage or DEFAULT_STORAGE),
@@ -334,7 +339,7 @@ def studies(storage: str | None, output: str) -> None:
 def report(study_name: str, storage: str | None, top: int, output: str) -> None:
     """Show a study: trials by state, and its best complete trials with their hyperparameters and MLflow runs."""
     with _reporting(output) as emit:
-        from mltune.report import study_report
+        from mltune.views.report import study_report
 
         result = study_report(study_name, storage, top=top)
         emit({"status": "ok", **result.as_dict()}, result.to_text())

@@ -62,7 +62,7 @@ def test_worker_needs_a_study_made_by_tune(workdir: Path) -> None:
 def test_worker_refuses_a_study_tune_did_not_set_up(workdir: Path) -> None:
     import optuna
 
-    from mltune.storage import open_storage
+    from mltune.runtime.storage import open_storage
 
     storage = f"journal:{workdir / 'j.log'}"
     optuna.create_study(study_name="bare", storage=open_storage(storage))

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mltune.storage import open_storage
+from mltune.runtime.storage import open_storage
 
 from .servers import free_port
 

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mltune.plots import (
+from mltune.views.plots import (
     STUDY_PLOTS_HTML,
     write_confusion_matrix,
     write_learning_curve,
@@ -171,7 +171,7 @@ def test_study_plots_from_several_threads(tmp_path: Path) -> None:
 
 
 def test_importing_plots_loads_neither_matplotlib_nor_tensorflow() -> None:
-    code = "import sys, mltune.plots; print(sorted({'matplotlib', 'plotly', 'tensorflow', 'keras'} & set(sys.modules)))"
+    code = "import sys, mltune.views.plots; print(sorted({'matplotlib', 'plotly', 'tensorflow', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 import pytest
 
-from mltune.progress import StudyProgress, format_duration
+from mltune.views.progress import StudyProgress, format_duration
 
 VALUES = [0.5, 0.9, 0.7, 0.95, 0.2, 0.3, 0.99, 0.1]
 PRUNED = {1, 4}  # trial 4 would be the best of a minimizing study had it finished: it must not count
@@ -175,7 +175,7 @@ def test_format_duration(seconds: float, text: str) -> None:
 def test_time_left_is_the_sooner_of_the_rate_and_the_timeout(monkeypatch: pytest.MonkeyPatch, timeout: float | None,
                                                             left: str) -> None:
     clock = [100.0]
-    monkeypatch.setattr("mltune.progress.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("mltune.views.progress.time.monotonic", lambda: clock[0])
     study = optuna.create_study(direction="maximize")
     for value in (0.1, 0.2):  # done before this process started
         study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))

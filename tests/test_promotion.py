@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mltune.promotion import promote
-from mltune.recipe import load_recipe
-from mltune.study import tune
+from mltune.flows.promote import promote
+from mltune.config.recipe import load_recipe
+from mltune.flows.tune import tune
 
 from .conftest import RECIPES, TINY
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mltune.errors import ConfigError
-from mltune.recipe import (
+from mltune.config.recipe import (
     CategoricalParam,
     FixedParam,
     FloatParam,

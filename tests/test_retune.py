@@ -16,11 +16,11 @@ from sklearn.datasets import load_digits
 
 from mltune.data import load_table, make_splits
 from mltune.errors import NothingToRollBack
-from mltune.objective import ENQUEUED_ATTR
-from mltune.promotion import rollback
-from mltune.recipe import Recipe, load_recipe
-from mltune.retune import retune
-from mltune.storage import open_storage
+from mltune.tracking.names import ENQUEUED_ATTR
+from mltune.flows.promote import rollback
+from mltune.config.recipe import Recipe, load_recipe
+from mltune.flows.retune import retune
+from mltune.runtime.storage import open_storage
 
 from .conftest import TINY
 from .servers import start_mlflow_server
@@ -178,7 +178,7 @@ def _check_one_champion(results: list[dict[str, str]]) -> None:
 
 
 def test_warm_start_drops_values_outside_todays_space() -> None:
-    from mltune.space import SearchSpace
+    from mltune.search.space import SearchSpace
 
     space = SearchSpace.from_recipe(load_recipe(TINY))
     config = {"learning_rate": 0.005, "n_layers": 2, "units_0": 16, "units_1": 48, "optimizer": "rmsprop",

@@ -9,9 +9,9 @@ from typing import Any
 import optuna
 import pytest
 
-from mltune.recipe import Recipe, load_recipe, parse_recipe
-from mltune.space import SearchSpace
-from mltune.strategies import build_sampler
+from mltune.config.recipe import Recipe, load_recipe, parse_recipe
+from mltune.search.space import SearchSpace
+from mltune.search.strategies import build_sampler
 
 from .conftest import RECIPES, TINY
 

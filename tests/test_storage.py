@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mltune.errors import ConfigError, LockTimeout
-from mltune.storage import StorageLock, promotion_lock, redact
+from mltune.runtime.storage import StorageLock, promotion_lock, redact
 
 
 def test_a_file_lock_is_exclusive_until_released(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import optuna
 import pytest
 
 from mltune.errors import ConfigError
-from mltune.recipe import Recipe, load_recipe
-from mltune.space import SearchSpace
-from mltune.strategies import build_pruner, build_sampler
+from mltune.config.recipe import Recipe, load_recipe
+from mltune.search.space import SearchSpace
+from mltune.search.strategies import build_pruner, build_sampler
 
 from .conftest import TINY
 

@@ -10,11 +10,12 @@ import pytest
 from mlflow import MlflowClient
 
 from mltune.data import load_table
-from mltune.objective import ENQUEUED_ATTR, RUN_ID_ATTR
-from mltune.recipe import Recipe, load_recipe
-from mltune.storage import open_storage
-from mltune.study import tune
-from mltune.tracking import PARENT_RUN_ID, Tracker
+from mltune.tracking.names import ENQUEUED_ATTR, RUN_ID_ATTR
+from mltune.config.recipe import Recipe, load_recipe
+from mltune.runtime.storage import open_storage
+from mltune.flows.tune import tune
+from mltune.tracking.names import PARENT_RUN_ID
+from mltune.tracking.runs import Tracker
 
 from .conftest import TINY
 
@@ -145,7 +146,7 @@ def test_cross_validation_logs_every_fold(storage: str) -> None:
 
 
 def test_a_tie_keeps_the_earlier_trials_model() -> None:
-    from mltune.objective import beats_best
+    from mltune.search.objective import beats_best
 
     study = optuna.create_study(direction="maximize")
     assert beats_best(study, 0.5, "maximize")  # nothing complete yet
@@ -163,8 +164,8 @@ def test_training_leaves_no_traced_step_behind() -> None:
     from tensorflow.python.framework import ops
 
     from mltune.data import make_splits
-    from mltune.space import SearchSpace
-    from mltune.training import fit_fold
+    from mltune.search.space import SearchSpace
+    from mltune.model.training import fit_fold
 
     recipe = load_recipe(TINY)
     table = load_table(recipe)
@@ -181,7 +182,7 @@ def test_batches_cover_every_row_once_per_epoch_in_a_new_order_without_autotunin
     """`fit` gets this pipeline, not Keras' own: the autotuner thread of that one idled a third of a trial."""
     import numpy as np
 
-    from mltune.training import batches
+    from mltune.model.training import batches
 
     x = np.arange(20, dtype=np.float32).reshape(10, 2)
     y = np.arange(10, dtype=np.float32)

@@ -101,8 +101,8 @@ def served(workdir: Path) -> Iterator[Served]:
     """A finished 3-trial study (experiment ``ui-check``, parent run ``ui``) behind a running `mlflow server`."""
     from mlflow import MlflowClient
 
-    from mltune.recipe import load_recipe
-    from mltune.study import tune
+    from mltune.config.recipe import load_recipe
+    from mltune.flows.tune import tune
 
     result = tune(load_recipe(TINY), storage=f"journal:{workdir / 'j.log'}", study_name="ui",
                   experiment_name="ui-check")

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from mltune.storage import open_storage
+from mltune.runtime.storage import open_storage
 
 from .conftest import TINY
 from .servers import mlflow_database, needs_postgres, postgres_database, start_mlflow_server  # noqa: F401

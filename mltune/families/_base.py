@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from mltune.hyperparameters import Hyperparameter
+    from mltune.families.hyperparameters import Hyperparameter
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mltune.families._base import InputShape, layer_units, regularizer
-from mltune.hyperparameters import DENSE, TRAINING, Hyperparameter
+from mltune.families.hyperparameters import DENSE, TRAINING, Hyperparameter
 
 
 class Autoencoder:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from mltune.families._base import InputShape, layer_units, regularizer
-from mltune.hyperparameters import DENSE, TRAINING, Hyperparameter
+from mltune.families.hyperparameters import DENSE, TRAINING, Hyperparameter
+from mltune.tasks import TASKS
 
 
 class MLP:
@@ -28,8 +29,5 @@ class MLP:
             )(x)
             if params["dropout"]:
                 x = keras.layers.Dropout(params["dropout"], name=f"dropout_{i}")(x)
-        if shape.task == "classification":
-            outputs = keras.layers.Dense(shape.n_outputs, activation="softmax", name="probabilities")(x)
-        else:
-            outputs = keras.layers.Dense(1, name="prediction")(x)
+        outputs = TASKS[shape.task].output_layer(shape.n_outputs)(x)
         return keras.Model(inputs, outputs, name="mlp")

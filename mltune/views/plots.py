@@ -1,6 +1,6 @@
 """Figures mltune attaches to MLflow runs: study plots, learning curves, confusion matrices, reconstructions.
 
-Every function writes files and returns; none talks to MLflow (that is :mod:`mltune.tracking`'s job). Importing
+Every function writes files and returns; none talks to MLflow (that is :mod:`mltune.tracking.runs`'s job). Importing
 this module is cheap: matplotlib, plotly and Optuna's visualization load inside the functions that need them.
 
 Optuna's matplotlib plots draw through pyplot, whose state is global: they run under one lock (trials may finish in

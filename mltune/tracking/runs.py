@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,23 +21,24 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from mltune.tracking.names import (
+    ERROR,
+    PARENT_RUN_ID,
+    ROLE,
+    RUN_NAME,
+    SOURCE,
+    STUDY_NAME,
+    TRIAL_NUMBER,
+    TRIAL_STATE,
+)
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from mltune.data import Table
-    from mltune.serving import Encoding
-
-# Tags mltune reads back; their names are part of the interface.
-STUDY_NAME = "mltune.study_name"
-ROLE = "mltune.role"
-TRIAL_NUMBER = "mltune.trial_number"
-TRIAL_STATE = "mltune.trial_state"
-ERROR = "mltune.error"
-BEST_RUN_ID = "mltune.best_run_id"
-PARENT_RUN_ID = "mlflow.parentRunId"
+    from mltune.tasks import Encoding
 
 MODEL_PATH = "model"
-KERAS_MODEL = "keras/model.keras"
 
 # What an Optuna trial state becomes in MLflow.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -59,17 +60,12 @@ class TrialRun:
     run_id: str
     params: dict[str, Any]
     metrics: list[Metric] = field(default_factory=list)
-    history: dict[str, list[float]] = field(default_factory=dict)
-    """The first fold's per-epoch values, kept for the learning-curve plot."""
     dataset: Any = None
     """A dataset input (see :meth:`Tracker.log_dataset`) to record with the final batch."""
 
     def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
         now = _now_ms()
         self.metrics.extend(Metric(f"{prefix}{k}", float(v), now, step) for k, v in values.items())
-        if prefix in ("", "fold_0/"):
-            for key, value in values.items():
-                self.history.setdefault(key, []).append(float(value))
 
     def log_plot(self, draw: Callable[[Path], None], name: str) -> None:
         """Draws a PNG with ``draw(path)`` and logs it as ``plots/<name>``."""
@@ -93,18 +89,6 @@ class TrialRun:
         while params or run_tags or metrics:
             self.client.log_batch(self.run_id, metrics=metrics[:1000], params=params[:100], tags=run_tags[:100])
             metrics, params, run_tags = metrics[1000:], params[100:], run_tags[100:]
-
-    def log_keras_model(self, model: Any, encoding: Encoding) -> None:
-        """Saves the Keras model, its encoding and its summary; the MLflow pyfunc model is built from them."""
-        summary: list[str] = []
-        model.summary(print_fn=lambda line, **_: summary.append(line))
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp, "keras")
-            folder.mkdir()
-            model.save(folder / "model.keras")
-            (folder / "encoding.json").write_text(encoding.to_json())
-            (folder / "summary.txt").write_text("\n".join(summary))
-            self.client.log_artifacts(self.run_id, str(folder), "keras")
 
 
 class Tracker:
@@ -143,7 +127,7 @@ class Tracker:
         """Creates the study's parent run, or adopts the run ``mlflow run`` started for this process."""
         tags = {ROLE: "study", STUDY_NAME: study_name, **tags}
         if adopt_run_id:
-            self.client.set_tag(adopt_run_id, "mlflow.runName", study_name)
+            self.client.set_tag(adopt_run_id, RUN_NAME, study_name)
             self.set_tags(adopt_run_id, tags)
             return adopt_run_id
         return str(self.client.create_run(experiment_id, run_name=study_name, tags=tags).info.run_id)
@@ -182,7 +166,7 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag
 
         # A file is its own source; a bundled scikit-learn dataset comes from code.
-        source: Any = CodeDatasetSource({"mltune.source": table.source}) if table.source.startswith(
+        source: Any = CodeDatasetSource({SOURCE: table.source}) if table.source.startswith(
             "sklearn:") else table.source
         with warnings.catch_warnings():  # MLflow's hints about integer columns and ambiguous local sources
             warnings.simplefilter("ignore", UserWarning)
@@ -214,6 +198,11 @@ class Tracker:
         """Closes a trial's run with the status its Optuna state calls for (the objective tagged the state)."""
         self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
 
+    def metric_history(self, run_id: str, keys: list[str]) -> dict[str, list[float]]:
+        """Each key's values by step, as the run logged them (keys it never logged are left out)."""
+        found = {key: self.client.get_metric_history(run_id, key) for key in keys}
+        return {key: [m.value for m in sorted(ms, key=lambda m: m.step)] for key, ms in found.items() if ms}
+
     def trial_runs(self, parent_run_id: str, *, experiment_id: str) -> list[Any]:
         return list(self.client.search_runs(
             [experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'", max_results=10000,
@@ -230,73 +219,15 @@ class Tracker:
         """Whether the run holds the MLflow pyfunc model."""
         return any(a.path == MODEL_PATH for a in self.client.list_artifacts(run_id))
 
-    def has_keras_model(self, run_id: str) -> bool:
-        """Whether the run holds a saved Keras model (the best trial's, unless its process died first)."""
-        return any(a.path == KERAS_MODEL for a in self.client.list_artifacts(run_id, "keras"))
-
-    def log_pyfunc_model(self, run_id: str, *, input_example: pd.DataFrame) -> None:
-        """Turns a trial's saved Keras model into an MLflow pyfunc model (``runs:/<id>/model``).
-
-        The pyfunc takes raw rows; its signature is inferred from them, with every feature a double, so that
-        a request may send 3 or 3.0 for a column that held integers. Pip requirements are given, not inferred:
-        inference starts a subprocess and costs seconds.
-        """
-        from mltune.serving import KerasTabularModel
-
-        input_example = input_example.astype("float64")
+    def log_model(self, run_id: str, model: Any, encoding: Encoding, *, input_example: pd.DataFrame) -> None:
+        """Logs the Keras model inside an MLflow pyfunc model (``runs:/<id>/model``), in one upload."""
+        from mltune.tracking.pyfunc import save_pyfunc
 
         with tempfile.TemporaryDirectory() as tmp:
-            local = self.client.download_artifacts(run_id, "keras", tmp)
-            wrapper = KerasTabularModel()
-            wrapper.load_context(_Context({"keras_model": f"{local}/model.keras",
-                                           "encoding": f"{local}/encoding.json"}))
-            output = wrapper.predict(None, input_example)
             target = os.path.join(tmp, MODEL_PATH)
-            with warnings.catch_warnings():  # integer labels are meant: they have no missing values
-                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-                signature = mlflow.models.infer_signature(input_example, output)
-                del wrapper
-                mlflow.pyfunc.save_model(
-                    target,
-                    python_model=KerasTabularModel(),
-                    artifacts={"keras_model": f"{local}/model.keras", "encoding": f"{local}/encoding.json"},
-                    code_paths=[str(Path(__file__).parent)],
-                    signature=signature,
-                    input_example=input_example,
-                    pip_requirements=_requirements(),
-                )
+            save_pyfunc(model, encoding, target, input_example=input_example)
             self.client.log_artifacts(run_id, target, MODEL_PATH)
-
-
-@dataclass(frozen=True)
-class _Context:
-    artifacts: dict[str, str]
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for dist in ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pandas", "scikit-learn"):
-        try:
-            pins.append(f"{dist}=={version(dist)}")
-        except PackageNotFoundError:
-            continue
-    return pins
 
 
 def model_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_PATH}"
-
-
-def tracking_ui_hint(tracker: Tracker, experiment_id: str, parent_run_id: str) -> Sequence[str]:
-    """Lines that tell a user where to find the study in the MLflow UI."""
-    from mltune.storage import redact
-
-    uri = redact(tracker.tracking_uri)
-    return (
-        f"MLflow tracking URI: {uri}",
-        f"Trials: run `mlflow ui --backend-store-uri {uri}` and open "
-        f"#/experiments/{experiment_id}/runs (expand the parent run)",
-        f"Parent run: #/experiments/{experiment_id}/runs/{parent_run_id}",
-    )

@@ -7,21 +7,22 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 
-from mltune import plots
-from mltune.data import Splits, Table
 from mltune.errors import TrialDiverged
-from mltune.metrics import is_better
-from mltune.recipe import Recipe
-from mltune.space import SearchSpace
-from mltune.storage import ENQUEUED_ATTR, RUN_ID_ATTR, WORKER_ATTR
-from mltune.tracking import ERROR, TRIAL_STATE, Tracker, TrialRun
-from mltune.workers import worker_id
+from mltune.runtime.workers import worker_id
+from mltune.search.context import StudyContext
+from mltune.tasks import is_better
+from mltune.tracking.names import ENQUEUED, ENQUEUED_ATTR, ERROR, PRUNED, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
+from mltune.tracking.runs import Tracker, TrialRun
+from mltune.views import plots
 
 if TYPE_CHECKING:
-    from mltune.serving import Encoding
+    import pandas as pd
 
+    from mltune.tasks import Encoding
+    from mltune.tracking.pyfunc import KerasTabularModel
 
 
 @dataclass(frozen=True)
@@ -34,22 +35,6 @@ class KeptModel:
     encoding: Encoding
 
 
-@dataclass(frozen=True)
-class TrialSetting:
-    """What every trial of a study shares."""
-
-    recipe: Recipe
-    table: Table
-    splits: Splits
-    space: SearchSpace
-    tracker: Tracker
-    experiment_id: str
-    parent_run_id: str
-    study_name: str
-    dataset: Any = None
-    """The study's dataset input, recorded on every trial run too."""
-
-
 class Objective:
     """The Optuna objective. It owns the trial: it trains, reports per epoch and decides when to prune.
 
@@ -58,20 +43,21 @@ class Objective:
     the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
 
     The model of the best trial this process has run stays in memory (``kept``) and is saved once, by
-    :meth:`finish` at the end of the study, instead of after every trial that is the best so far; the
-    learning-curve plots are drawn then too, so that no trial pays for them.
+    :meth:`finish` at the end of the study, as the MLflow model that will be registered, instead of after every
+    trial that is the best so far.
     """
 
-    def __init__(self, setting: TrialSetting) -> None:
+    def __init__(self, setting: StudyContext) -> None:
         self.setting = setting
         self.kept: KeptModel | None = None
-        self.curves: list[TrialRun] = []
+        self.best_model: KerasTabularModel | None = None
+        """The study's best model, when this process trained and saved it (promotion scores it in memory)."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
         params = s.space.sample(trial)
         enqueued = trial.user_attrs.get(ENQUEUED_ATTR)
-        tags = {"mltune.enqueued": enqueued} if enqueued else {}
+        tags = {ENQUEUED: enqueued} if enqueued else {}
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params=params, tags=tags,
                                     dataset=s.dataset)
@@ -83,7 +69,7 @@ class Objective:
             final[TRIAL_STATE] = "COMPLETE"
             return value
         except optuna.TrialPruned as pruned:
-            final.update({TRIAL_STATE: "PRUNED", "mltune.pruned": str(pruned)})
+            final.update({TRIAL_STATE: "PRUNED", PRUNED: str(pruned)})
             raise
         except Exception as error:
             final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
@@ -96,10 +82,9 @@ class Objective:
             raise
         finally:
             run.flush(tags=final)
-            self.curves.append(run)
 
     def _train(self, trial: optuna.Trial, params: dict[str, Any], run: TrialRun) -> float:
-        from mltune.training import fit_fold
+        from mltune.model.training import fit_fold
 
         s = self.setting
         metric, folds = s.recipe.metric, s.splits.folds
@@ -134,38 +119,38 @@ class Objective:
         return value
 
     def finish(self, study: optuna.Study) -> None:
-        """Saves the kept model if its trial is the study's best (under CV, promotion refits instead), and
-        draws this process's plots: a learning curve per trial, and for the best trial a confusion matrix
-        (classifier) or reconstructions (autoencoder) on its validation rows."""
-        kept = self.kept
-        if kept is not None and study.best_trial.number == kept.trial_number:
-            run = TrialRun(self.setting.tracker.client, kept.run_id, {})
-            run.log_keras_model(kept.model, kept.encoding)
-            plots.draw_or_warn(lambda: self._diagnostic_plot(run, kept))
-        curves, self.curves = self.curves, []
-        for trial_run in curves:
-            plots.draw_or_warn(lambda trial_run=trial_run: trial_run.log_plot(  # type: ignore[misc]
-                lambda path: plots.write_learning_curve(trial_run.history, metric=self.setting.recipe.metric,
-                                                        path=path), "learning_curve.png"))
-
-    def _diagnostic_plot(self, run: TrialRun, kept: KeptModel) -> None:
-        from mltune.serving import KerasTabularModel
+        """Saves the kept model if its trial is the study's best (under CV, promotion refits instead), with a
+        diagnostic plot on its validation rows: a confusion matrix (classifier) or reconstructions (autoencoder)."""
+        kept, self.kept = self.kept, None
+        if kept is None or study.best_trial.number != kept.trial_number:
+            return
+        from mltune.tracking.pyfunc import KerasTabularModel
 
         s = self.setting
-        rows = s.table.frame.iloc[s.splits.folds[0].validation]
-        wrapper = KerasTabularModel()
-        wrapper.model, wrapper.encoding = kept.model, kept.encoding
-        predicted = wrapper.predict(None, rows)
-        if s.recipe.task == "classification":
-            assert s.table.target is not None and kept.encoding.labels is not None
-            labels = kept.encoding.labels
-            run.log_plot(lambda path: plots.write_confusion_matrix(
-                rows[s.table.target].to_numpy(), predicted, labels=labels, path=path), "confusion_matrix.png")
-        elif s.recipe.task == "autoencoder":
-            original = rows[list(s.table.features)].to_numpy(dtype=float)
-            run.log_plot(lambda path: plots.write_reconstructions(
-                original, predicted.to_numpy(dtype=float), path=path), "reconstructions.png")
+        s.tracker.log_model(kept.run_id, kept.model, kept.encoding, input_example=s.table.features_frame().head(5))
+        self.best_model = KerasTabularModel.of(kept.model, kept.encoding)
+        if s.recipe.task in DIAGNOSTICS:
+            name, draw = DIAGNOSTICS[s.recipe.task]
+            rows = s.table.frame.iloc[s.splits.folds[0].validation]
+            predicted = self.best_model.predict(None, rows)
+            run = TrialRun(s.tracker.client, kept.run_id, {})
+            plots.draw_or_warn(lambda: run.log_plot(lambda path: draw(s, rows, predicted, path), name))
 
+
+def _confusion_matrix(s: StudyContext, rows: pd.DataFrame, predicted: Any, path: Any) -> None:
+    assert s.table.target is not None
+    labels = np.unique(s.table.y()).tolist()
+    plots.write_confusion_matrix(rows[s.table.target].to_numpy(), predicted, labels=labels, path=path)
+
+
+def _reconstructions(s: StudyContext, rows: pd.DataFrame, predicted: Any, path: Any) -> None:
+    original = s.table.features_frame(rows).to_numpy(dtype=float)
+    plots.write_reconstructions(original, predicted.to_numpy(dtype=float), path=path)
+
+
+DIAGNOSTICS = {"classification": ("confusion_matrix.png", _confusion_matrix),
+               "autoencoder": ("reconstructions.png", _reconstructions)}
+"""The figure drawn for the best trial, by task."""
 
 
 def beats_best(study: optuna.Study, value: float, direction: str) -> bool:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mltune.config.recipe import CategoricalParam, FixedParam, FloatParam, IntParam, ParamSpec, Recipe
 from mltune.families import FAMILIES
-from mltune.recipe import CategoricalParam, FixedParam, FloatParam, IntParam, ParamSpec, Recipe
 
 if TYPE_CHECKING:
     import optuna

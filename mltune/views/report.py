@@ -12,16 +12,10 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mltune.config.redaction import redact
 from mltune.errors import ConfigError
-from mltune.storage import (
-    DEFAULT_STORAGE,
-    EXPERIMENT_ATTR,
-    PARENT_RUN_ATTR,
-    RECIPE_ATTR,
-    RUN_ID_ATTR,
-    open_storage,
-    redact,
-)
+from mltune.runtime.storage import DEFAULT_STORAGE, open_storage
+from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_ATTR, RUN_ID_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -249,3 +243,14 @@ def _when(moment: datetime.datetime | None) -> str:
 
 def _iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def tracking_ui_hint(tracker: Any, experiment_id: str, parent_run_id: str) -> Sequence[str]:
+    """Lines that tell a user where to find the study in the MLflow UI."""
+    uri = redact(tracker.tracking_uri)
+    return (
+        f"MLflow tracking URI: {uri}",
+        f"Trials: run `mlflow ui --backend-store-uri {uri}` and open "
+        f"#/experiments/{experiment_id}/runs (expand the parent run)",
+        f"Parent run: #/experiments/{experiment_id}/runs/{parent_run_id}",
+    )

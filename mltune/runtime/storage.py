@@ -1,41 +1,25 @@
-"""Where studies live: Optuna storage URLs, the local default, and redaction of secrets for logs."""
+"""Where studies live: Optuna storage URLs, the local default, and the locks that live in a storage."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mltune.config.redaction import redact
+from mltune.errors import ConfigError, LockTimeout
+
 if TYPE_CHECKING:
     import optuna
-
-# What mltune keeps on Optuna studies and trials (user attributes): the contract between the process that makes
-# a study and the workers, retunes and reports that read it.
-PARENT_RUN_ATTR = "mlflow_parent_run_id"
-"""Study: the MLflow parent run every trial run nests under."""
-EXPERIMENT_ATTR = "mlflow_experiment_id"
-"""Study: the MLflow experiment of its runs."""
-RECIPE_ATTR = "mltune_recipe"
-"""Study: the recipe's name, so that a retune finds the earlier studies of its recipe."""
-RECIPE_YAML_ATTR = "mltune_recipe_yaml"
-"""Study: the resolved recipe, from which `mltune worker` builds its trials."""
-RUN_ID_ATTR = "mlflow_run_id"
-"""Trial: its MLflow run."""
-ENQUEUED_ATTR = "mltune_enqueued"
-"""Trial (given to ``study.enqueue_trial``): why it was queued, e.g. a warm start."""
-WORKER_ATTR = "mltune_worker"
-"""Trial: ``host:pid`` of the process running it."""
 
 DEFAULT_STORAGE = "journal:optuna-journal.log"
 """A journal file in the working directory: no server, safe for several processes on one machine."""
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
-_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<tail>@)", re.IGNORECASE)
 
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("MLTUNE_HEARTBEAT_INTERVAL", "10"))
@@ -63,19 +47,12 @@ def open_storage(url: str | None, *,
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in _RDB_SCHEMES:
-        from mltune.errors import ConfigError
-
         raise ConfigError(f"--storage: must be journal:PATH or a database URL ({', '.join(_RDB_SCHEMES)}), "
                           f"but got {redact(url)!r}")
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                                           grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=on_lost_trial)
-
-
-def redact(text: str) -> str:
-    """Hides passwords in URLs (``scheme://user:secret@host`` becomes ``scheme://user:***@host``)."""
-    return _PASSWORD.sub(r"\g<head>***\g<tail>", text)
 
 
 class StorageLock:
@@ -105,8 +82,6 @@ class StorageLock:
             digest = hashlib.sha256(name.encode()).hexdigest()[:12]
             self._path = f"{path or 'optuna.db'}.{digest}.lock"
         else:
-            from mltune.errors import ConfigError
-
             raise ConfigError(f"--storage: locks need a journal file, SQLite, PostgreSQL or MySQL, "
                               f"but got {self.where!r}")
 
@@ -119,8 +94,6 @@ class StorageLock:
         deadline = time.monotonic() + timeout
         while not self._try():
             if time.monotonic() > deadline:
-                from mltune.errors import LockTimeout
-
                 raise LockTimeout(f"the lock {self.key!r} at {self.where} stayed taken for {timeout:g}s")
             time.sleep(0.05)
         self._held = True

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from optuna.trial import TrialState
 
-from mltune.workers import requeued
+from mltune.runtime.workers import requeued
 
 if TYPE_CHECKING:
     import optuna

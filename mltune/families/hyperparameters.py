@@ -25,6 +25,8 @@ class Hyperparameter:
         high_exclusive: whether ``high`` itself is excluded.
         choices: the allowed values for a "str" hyperparameter.
         optional: whether ``None`` is allowed (e.g. no early stopping).
+        per_layer_of: the layer-count hyperparameter, when this one may take a value per layer
+            (``per_layer`` in a recipe: ``units_0``, ``units_1``, ...).
     """
 
     kind: str
@@ -34,6 +36,7 @@ class Hyperparameter:
     high_exclusive: bool = False
     choices: tuple[str, ...] = ()
     optional: bool = False
+    per_layer_of: str | None = None
 
     def check(self, value: Any) -> str | None:
         """Returns the broken rule for ``value``, or None when the value is allowed."""
@@ -69,7 +72,7 @@ TRAINING: dict[str, Hyperparameter] = {
 # Architecture knobs of dense networks.
 DENSE: dict[str, Hyperparameter] = {
     "n_layers": Hyperparameter("int", 1, low=1, high=64),
-    "units": Hyperparameter("int", 64, low=1, high=65_536),
+    "units": Hyperparameter("int", 64, low=1, high=65_536, per_layer_of="n_layers"),
     "activation": Hyperparameter("str", "relu", choices=ACTIVATIONS),
     "dropout": Hyperparameter("float", 0.0, low=0.0, high=1.0, high_exclusive=True),
     "l1": Hyperparameter("float", 0.0, low=0.0, high=10.0),

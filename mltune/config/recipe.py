@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mltune.errors import ConfigError
 from mltune.families import FAMILIES
-from mltune.metrics import DEFAULT_METRIC, METRICS, Direction
+from mltune.tasks import METRICS, TASKS, Direction
 
 Scalar = bool | int | float | str | None
 DATASETS = {
@@ -26,7 +26,6 @@ DATASETS = {
     "breast_cancer": "classification",
     "diabetes": "regression",
 }
-TASKS = ("classification", "regression", "autoencoder")
 
 
 class _Frozen(BaseModel):
@@ -285,10 +284,11 @@ class Recipe(_Frozen):
         family = FAMILIES[self.model.family]
         if self.task not in family.tasks:
             raise _at(("model", "family"), f"family {self.model.family!r} cannot do task {self.task!r}")
-        if self.data.dataset and self.task != "autoencoder" and DATASETS[self.data.dataset] != self.task:
+        uses_target = TASKS[self.task].uses_target
+        if self.data.dataset and uses_target and DATASETS[self.data.dataset] != self.task:
             raise _at(("data", "dataset"), f"{self.data.dataset!r} is a {DATASETS[self.data.dataset]} dataset, "
                       f"but task is {self.task!r}")
-        if self.data.path is not None and self.task != "autoencoder" and not self.data.target:
+        if self.data.path is not None and uses_target and not self.data.target:
             raise _at(("data", "target"), f"a {self.task} recipe with `data.path` needs `data.target`")
         if self.objective.metric and self.task not in METRICS[self.objective.metric].tasks:
             raise _at(("objective", "metric"), f"{self.objective.metric!r} does not apply to task {self.task!r}")
@@ -317,12 +317,15 @@ class Recipe(_Frozen):
                     if broken:
                         raise _at((*where, "when"), f"{other} {broken}, but got {value!r}")
             if spec.per_layer is not None:
-                if name != "units":
-                    raise _at((*where, "per_layer"), f"only `units` can vary per layer, but got {name!r}")
-                if spec.per_layer != "n_layers":
-                    raise _at((*where, "per_layer"), f"must be 'n_layers', but got {spec.per_layer!r}")
-                if "n_layers" not in seen:
-                    raise _at((*where, "per_layer"), f"needs `n_layers` declared before {name!r} in `search`")
+                layers = rule.per_layer_of
+                if layers is None:
+                    varying = [n for n, h in known.items() if h.per_layer_of]
+                    raise _at((*where, "per_layer"), f"only {', '.join(f'`{v}`' for v in varying) or 'none'} can vary per layer, "
+                              f"but got {name!r}")
+                if spec.per_layer != layers:
+                    raise _at((*where, "per_layer"), f"must be {layers!r}, but got {spec.per_layer!r}")
+                if layers not in seen:
+                    raise _at((*where, "per_layer"), f"needs `{layers}` declared before {name!r} in `search`")
             if self.sampler.name == "grid" and isinstance(spec, FloatParam) and spec.grid is None \
                     and spec.step is None:
                 raise _at(where, "the grid sampler needs `grid` values or a `step` for a float")
@@ -333,7 +336,7 @@ class Recipe(_Frozen):
     @property
     def metric(self) -> str:
         """The objective metric's name, with the task's default filled in."""
-        return self.objective.metric or DEFAULT_METRIC[self.task]
+        return self.objective.metric or TASKS[self.task].default_metric
 
     @property
     def direction(self) -> Direction:
@@ -430,8 +433,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Pa
 
 # Where pydantic puts the tag of a tagged union in an error's location (e.g. search.lr.float.low).
 _TAG_POSITION = {"search": 2, "sampler": 1, "pruner": 1}
-_TAGS = {"float", "int", "categorical", "fixed", "tpe", "random", "grid", "gp", "cmaes", "none", "median",
-         "successive_halving", "hyperband"}
+_TAGS = {tag for union in (ParamSpec, SamplerSpec, PrunerSpec) for spec in get_args(get_args(union)[0])
+         for field in ("type", "name") if field in spec.model_fields
+         for tag in get_args(spec.model_fields[field].annotation)}
 
 
 def _describe(source: str, error: Any) -> str:

@@ -16,12 +16,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from mltune.config.recipe import Recipe
 from mltune.data import Fold, Table
 from mltune.errors import TrialDiverged
 from mltune.families import FAMILIES, InputShape
-from mltune.metrics import keras_metrics, unit_factor
-from mltune.recipe import Recipe
-from mltune.serving import EPSILON, Encoding
+from mltune.tasks import TASKS, Encoding
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -47,38 +46,6 @@ class FitResult:
     @property
     def epochs(self) -> int:
         return len(self.history.get("loss", []))
-
-
-class MacroAverage(keras.metrics.Metric):  # type: ignore[misc]
-    """Macro-averaged precision, recall or F1 from a confusion matrix, matching scikit-learn's."""
-
-    def __init__(self, kind: str, *, n_classes: int, name: str, **kwargs: Any) -> None:
-        super().__init__(name=name, **kwargs)
-        self.kind, self.n_classes = kind, n_classes
-        self.matrix = self.add_variable(shape=(n_classes, n_classes), initializer="zeros", name="matrix")
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        ops = keras.ops
-        truth = ops.one_hot(ops.argmax(y_true, axis=-1), self.n_classes)
-        guess = ops.one_hot(ops.argmax(y_pred, axis=-1), self.n_classes)
-        self.matrix.assign_add(ops.matmul(ops.transpose(truth), guess))
-
-    def result(self) -> Any:
-        ops = keras.ops
-        hits = ops.diagonal(self.matrix)
-        precision = ops.divide_no_nan(hits, ops.sum(self.matrix, axis=0))
-        recall = ops.divide_no_nan(hits, ops.sum(self.matrix, axis=1))
-        if self.kind == "precision":
-            return ops.mean(precision)
-        if self.kind == "recall":
-            return ops.mean(recall)
-        return ops.mean(ops.divide_no_nan(2 * precision * recall, precision + recall))
-
-    def reset_state(self) -> None:
-        self.matrix.assign(keras.ops.zeros((self.n_classes, self.n_classes)))
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kind": self.kind, "n_classes": self.n_classes}
 
 
 class _EpochCallback(keras.callbacks.Callback):  # type: ignore[misc]
@@ -128,26 +95,17 @@ def _custom_gradients_forgotten() -> Iterator[None]:
 
 
 def encoding_for(recipe: Recipe, table: Table, fold: Fold) -> Encoding:
-    """The encoding fitted on the fold's training rows (labels come from the whole table)."""
-    if recipe.task == "classification":
-        return Encoding(task="classification", features=list(table.features), labels=np.unique(table.y()).tolist())
-    if recipe.task == "regression":
-        y = table.y(fold.train).astype(np.float64)
-        return Encoding(task="regression", features=list(table.features), target_mean=float(y.mean()),
-                        target_std=float(max(y.std(), EPSILON)))
-    x = table.x(fold.train).astype(np.float64)
-    return Encoding(task="autoencoder", features=list(table.features), feature_mean=x.mean(axis=0).tolist(),
-                    feature_std=np.maximum(x.std(axis=0), EPSILON).tolist())
+    """The encoding fitted on the fold's training rows (class labels come from the whole table)."""
+    task = TASKS[recipe.task]
+    y_train = table.y(fold.train) if task.uses_target else None
+    y_all = table.y() if task.uses_target else None
+    return task.fit_encoding(list(table.features), table.x(fold.train), y_train, y_all)
 
 
 def targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
-    if encoding.task == "classification":
-        assert encoding.labels is not None
-        index = np.searchsorted(np.asarray(encoding.labels), table.y(rows))
-        return np.eye(len(encoding.labels), dtype=np.float32)[index]
-    if encoding.task == "regression":
-        return ((table.y(rows).astype(np.float64) - encoding.target_mean) / encoding.target_std).astype(np.float32)
-    return encoding.standardize_features(table.x(rows).astype(np.float64)).astype(np.float32)
+    """What the model learns to output for the given rows."""
+    task = TASKS[encoding.task]
+    return task.targets(encoding, table.x(rows), table.y(rows) if task.uses_target else None)
 
 
 def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer:
@@ -168,15 +126,14 @@ def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer
 def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray,
                    encoding: Encoding) -> keras.Model:
     """The configuration's Keras model, built and compiled as every trial builds it (before ``fit``)."""
-    n_outputs = len(encoding.labels) if encoding.labels is not None else (1 if recipe.task == "regression"
-                                                                           else x_train.shape[1])
+    task = TASKS[recipe.task]
+    n_outputs = task.n_outputs(encoding)
     shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
                        mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
     model = FAMILIES[recipe.model.family].build(params, shape)
     steps = math.ceil(len(x_train) / int(params["batch_size"])) * int(params["epochs"])
-    loss = "categorical_crossentropy" if recipe.task == "classification" else "mse"
-    model.compile(optimizer=_optimizer(params, steps), loss=loss,
-                  metrics=keras_metrics(recipe.metric, task=recipe.task, n_classes=n_outputs))
+    model.compile(optimizer=_optimizer(params, steps), loss=task.loss,
+                  metrics=task.keras_metrics(recipe.metric, n_outputs))
     return model
 
 
@@ -238,7 +195,7 @@ def fit_fold(
     model = compiled_model(recipe, params, x_train, encoding)
     batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
 
-    factor = unit_factor(recipe.metric, encoding.target_std)
+    factor = TASKS[recipe.task].unit_factor(recipe.metric, encoding)
     recorder = _EpochCallback({recipe.metric: factor, f"val_{recipe.metric}": factor}, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [recorder]
     stopper = None
@@ -257,6 +214,7 @@ def fit_fold(
 
     curve = recorder.history[f"val_{recipe.metric}"]
     at = len(curve) - 1
-    if stopper is not None and stopper.stopped_epoch > 0:
-        at = int(np.argmin(recorder.history["val_loss"]))  # the weights EarlyStopping restored
+    if stopper is not None and stopper.best_weights is not None:
+        # Keras 3 restores the best epoch's weights at the end of training whether or not it stopped early.
+        at = int(stopper.best_epoch)
     return FitResult(model=model, encoding=encoding, history=recorder.history, value=curve[at], seconds=seconds)

@@ -1,8 +1,8 @@
 """Several processes on one study: the shared trial budget, lost trials, signals, and the local supervisor.
 
 Optuna's storage is the only coordinator. Before each trial a worker takes the study's trial lock (held in
-the storage, see :class:`~mltune.storage.StorageLock`), counts the trials the study has or has queued, and starts
-one only if the budget allows; the lock is released as soon as the trial exists. A trial whose worker died is
+the storage, see :class:`~mltune.runtime.storage.StorageLock`), counts the trials the study has or has queued,
+and starts one only if the budget allows; the lock is released as soon as the trial exists. A trial whose worker died is
 failed (by heartbeat on a database storage, by the local supervisor for a journal file), its MLflow run is
 closed as KILLED, and it is queued again, a bounded number of times.
 """
@@ -10,7 +10,6 @@ closed as KILLED, and it is queued again, a bounded number of times.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import signal
 import socket
@@ -25,8 +24,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from mltune.config.recipe import Recipe
 from mltune.errors import ConfigError
-from mltune.storage import RUN_ID_ATTR, WORKER_ATTR, StorageLock
+from mltune.runtime.storage import StorageLock
+from mltune.tracking.names import RUN_ID_ATTR, WORKER_ATTR
 
 MAX_RETRY = 2
 """How many times a lost trial is queued again."""
@@ -34,8 +35,28 @@ MAX_RETRY = 2
 Callback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
+WORKER_INDEX_ENV = "MLTUNE_WORKER_INDEX"
+"""Set by the local supervisor for each worker it starts: 0, 1, ... (a restarted worker gets the next number)."""
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_seed(recipe: Recipe) -> int | None:
+    """The sampler seed of this worker process.
+
+    Workers sharing one seed would sample the same configurations (trial 0 equal to trial 1 with two workers).
+    Local worker ``i`` (started by ``tune --workers``) uses ``seed + i``, so worker 0 samples as a single process
+    would and a rerun of the same command draws the same sequence in each worker; which trial number gets which
+    configuration still depends on timing. A worker started by hand (``mltune worker``) draws a fresh seed. The
+    grid sampler keeps the recipe's seed in every worker: it shuffles the grid with it, and every worker must
+    agree on the order to avoid running a point twice.
+    """
+    index = os.environ.get(WORKER_INDEX_ENV, "")
+    if recipe.sampler.name == "grid":
+        return recipe.seed
+    return recipe.seed + int(index) if index.isdigit() else None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -67,19 +88,21 @@ def signals_interrupt() -> Iterator[None]:
 class RetryLostTrial:
     """Handles a trial whose worker is gone: closes its MLflow run as KILLED and queues it again (bounded)."""
 
-    def __init__(self, *, max_retry: int = MAX_RETRY, reason: str = "its worker stopped (killed or lost)") -> None:
+    def __init__(self, *, max_retry: int = MAX_RETRY, reason: str = "its worker stopped (killed or lost)",
+                 tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
         with warnings.catch_warnings():  # experimental since Optuna 2.8, and what Optuna's docs recommend
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         self.reason = reason
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from mltune.tracking import Tracker
+        from mltune.tracking.runs import Tracker
 
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
         if run_id:
-            Tracker().close_lost(run_id, reason=f"trial {trial.number} failed: {self.reason}; queued again "
-                                                f"(at most {MAX_RETRY} times)")
+            reason = f"trial {trial.number} failed: {self.reason}; queued again (at most {MAX_RETRY} times)"
+            Tracker(self.tracking_uri).close_lost(run_id, reason=reason)
         self.retry(study, trial)
 
 
@@ -92,12 +115,11 @@ def fail_dead_local_trials(study: optuna.Study, on_lost: Callback) -> int:
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
         try:
-            changed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
+            lost = study.tell(trial.number, state=TrialState.FAIL)
+        except ValueError:  # it finished meanwhile
             continue
-        if changed:
-            failed += 1
-            on_lost(study, copy.deepcopy(study._storage.get_trial(trial._trial_id)))
+        failed += 1
+        on_lost(study, lost)
     return failed
 
 
@@ -115,7 +137,10 @@ def _alive(pid: int) -> bool:
 
 def requeued(trials: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
     """Numbers of the lost trials that were queued again (Optuna's retry callback records them)."""
-    return {number for t in trials for number in t.system_attrs.get("retry_history", ())}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+        return {number for t in trials for number in retried(t)}
 
 
 def trials_counted(study: optuna.Study) -> int:
@@ -128,10 +153,10 @@ def trials_counted(study: optuna.Study) -> int:
 
 
 def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], *, n_trials: int | None,
-               timeout: float | None, callbacks: Sequence[Callback], lock: StorageLock) -> None:
+               timeout: float | None, callbacks: Sequence[Callback], lock: StorageLock,
+               on_lost: Callback) -> None:
     """Runs trials until the study holds ``n_trials`` (its total, shared by every worker) or time is up."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    on_lost = RetryLostTrial()
 
     def start(trial: optuna.Trial) -> float:
         lock.release()  # the trial exists now: others may count it
@@ -169,15 +194,15 @@ def configure_threads(threads: int | None) -> None:
 
 
 def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_trials: int | None,
-                timeout: float | None, max_restarts: int | None = None,
+                timeout: float | None, tracking_uri: str | None = None, max_restarts: int | None = None,
                 on_poll: Callable[[optuna.Study], Any] | None = None) -> int:
     """Runs ``workers`` processes of ``mltune worker`` on this study and supervises them.
 
     TensorFlow's threads are split between them. A worker that dies (killed, out of memory, a crash in native
     code) has its running trial failed and queued again and is started again while the budget is not spent,
     up to ``max_restarts`` times in all (3 per worker by default). SIGTERM or SIGINT is passed on to every worker.
-    ``on_poll`` is called with the study about once a second (to show progress). Returns how many times a worker
-    was restarted.
+    ``on_poll`` is called with the study about once a second (to show progress). The workers log to
+    ``tracking_uri`` (by default the one this process would use). Returns how many times a worker was restarted.
     """
     threads = max(1, (os.cpu_count() or 1) // workers)
     # TensorFlow's op pools and oneDNN's OpenMP pool both size themselves to every core unless told.
@@ -185,16 +210,22 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
            "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
     if storage:
         env["MLTUNE_STORAGE"] = storage  # not on the command line, where `ps` would show a password
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    on_lost = RetryLostTrial(tracking_uri=tracking_uri)
+    started = 0
     deadline = None if timeout is None else time.monotonic() + timeout
     budget = 3 * workers if max_restarts is None else max_restarts
 
     def spawn() -> subprocess.Popen[bytes]:
+        nonlocal started
+        started += 1
         command = [sys.executable, "-m", "mltune", "worker", "--study-name", study.study_name, "--quiet"]
         if n_trials is not None:
             command += ["--n-trials", str(n_trials)]
         if deadline is not None:
             command += ["--timeout", f"{max(deadline - time.monotonic(), 0.001):.3f}"]
-        return subprocess.Popen(command, env=env)
+        return subprocess.Popen(command, env={**env, WORKER_INDEX_ENV: str(started - 1)})
 
     running = [spawn() for _ in range(workers)]
     restarts = 0
@@ -210,7 +241,7 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
                     running.remove(process)
                     if process.returncode == 0:
                         continue
-                    fail_dead_local_trials(study, RetryLostTrial())
+                    fail_dead_local_trials(study, on_lost)
                     if process.returncode == ConfigError.exit_code:
                         raise ConfigError(f"worker {process.pid} found a configuration error (see above)")
                     left = n_trials is None or trials_counted(study) < n_trials
@@ -224,7 +255,7 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
         _stop(running)
         raise
     finally:
-        fail_dead_local_trials(study, RetryLostTrial())
+        fail_dead_local_trials(study, on_lost)
     if on_poll is not None:
         on_poll(study)
     return restarts

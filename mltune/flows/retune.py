@@ -10,26 +10,22 @@ check-and-set under the model's promotion lock, so of two retunes started togeth
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import optuna
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
-from mltune.data import load_table
+from mltune.config.recipe import Recipe
 from mltune.errors import NoCompleteTrial
-from mltune.progress import ProgressMode
-from mltune.promotion import CHAMPION, promote
-from mltune.recipe import Recipe
-from mltune.space import SearchSpace
-from mltune.storage import RECIPE_ATTR, open_storage
-from mltune.study import tune
-from mltune.tracking import Tracker
-
-RESULT_ATTR = "mltune_retune_result"
-"""Study user attribute holding the retune's result, returned again for a repeated run key."""
+from mltune.flows.promote import promote
+from mltune.flows.tune import TrialCallback, tune
+from mltune.runtime.storage import open_storage
+from mltune.search.context import StudyContext
+from mltune.search.space import SearchSpace
+from mltune.tracking import names
+from mltune.tracking.names import CHAMPION, RECIPE_ATTR, RETUNE_RESULT_ATTR
+from mltune.tracking.registry import Registry, Version
+from mltune.views.progress import ProgressMode
 
 
 @dataclass(frozen=True)
@@ -76,13 +72,6 @@ class RetuneResult:
         return {"status": "ok", **asdict(self)}
 
 
-@dataclass(frozen=True)
-class Champion:
-    version: str
-    run_id: str
-    data_fingerprint: str
-
-
 def retune(
     recipe: Recipe,
     *,
@@ -95,12 +84,11 @@ def retune(
     experiment_name: str | None = None,
     tracking_uri: str | None = None,
     source: str = "recipe",
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    on_trial: TrialCallback | None = None,
     now: datetime.datetime | None = None,
     progress: ProgressMode = "quiet",
 ) -> RetuneResult:
     """Tunes the recipe on today's data, warm-started, and promotes the result behind the champion gate."""
-    table = load_table(recipe, source=source)
     optuna_storage = open_storage(storage)
     stamp = run_key or (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     name = f"{study_name or recipe.study_name or recipe.name}-{stamp}"
@@ -109,8 +97,9 @@ def retune(
         if earlier is not None:
             return replace(earlier, repeated=True)
 
-    tracker = Tracker(tracking_uri)
-    champion = _champion(tracker.client, recipe.model_name)
+    context = StudyContext.load(recipe, study_name=name, storage=storage, tracking_uri=tracking_uri, source=source)
+    table, tracker = context.table, context.tracker
+    champion = Registry(tracker.client).version(recipe.model_name, CHAMPION)
     if skip_if_unchanged and champion and champion.data_fingerprint == table.fingerprint:
         return RetuneResult(
             decision="skipped", reason=f"the data fingerprint {table.fingerprint} equals champion "
@@ -120,16 +109,15 @@ def retune(
             data_fingerprint=table.fingerprint, warm_start=0, run_key=run_key,
         )
 
-    space = SearchSpace.from_recipe(recipe)
-    enqueue = _warm_start(recipe, space, tracker.client, champion, optuna_storage, exclude=name)
+    enqueue = _warm_start(recipe, context.space, champion, optuna_storage, exclude=name)
     study = tune(recipe, n_trials=n_trials, timeout=timeout, study_name=name, storage=storage,
                  experiment_name=experiment_name, tracking_uri=tracking_uri, source=source, on_trial=on_trial,
                  enqueue=enqueue, table=table, progress=progress)
     if study.best_trial is None:
         raise NoCompleteTrial(f"no trial of study {name!r} completed: nothing to promote")
-    tracker.set_tags(study.parent_run_id, {"mltune.run_key": run_key or "", "mltune.role_detail": "retune"})
-    promotion = promote(run_id=study.parent_run_id, storage=storage, tracking_uri=tracking_uri,
-                        expected_champion=champion.version if champion else None)
+    tracker.set_tags(study.parent_run_id, {names.RUN_KEY: run_key or "", names.ROLE_DETAIL: "retune"})
+    promotion = promote(study_name=name, storage=storage, expected_champion=champion.version if champion else None,
+                        context=study.context, model=study.best_model)
     result = RetuneResult(
         decision=promotion.decision, reason=promotion.reason, study_name=name,
         parent_run_id=study.parent_run_id, metric=recipe.metric, best_value=study.best_value,
@@ -138,7 +126,7 @@ def retune(
         challenger_score=promotion.challenger_score, champion_score=promotion.champion_score,
         data_fingerprint=table.fingerprint, warm_start=len(enqueue), run_key=run_key,
     )
-    optuna.load_study(study_name=name, storage=optuna_storage).set_user_attr(RESULT_ATTR, asdict(result))
+    optuna.load_study(study_name=name, storage=optuna_storage).set_user_attr(RETUNE_RESULT_ATTR, asdict(result))
     return result
 
 
@@ -147,35 +135,29 @@ def _earlier_result(storage: optuna.storages.BaseStorage, name: str) -> RetuneRe
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
-    saved = study.user_attrs.get(RESULT_ATTR)
+    saved = study.user_attrs.get(RETUNE_RESULT_ATTR)
     return RetuneResult(**saved) if saved else None
 
 
-def _champion(client: MlflowClient, name: str) -> Champion | None:
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        return None
-    return Champion(str(version.version), str(version.run_id), version.tags.get("mltune.data_fingerprint", ""))
-
-
-def _warm_start(recipe: Recipe, space: SearchSpace, client: MlflowClient, champion: Champion | None,
+def _warm_start(recipe: Recipe, space: SearchSpace, champion: Version | None,
                 storage: optuna.storages.BaseStorage, *, exclude: str) -> list[tuple[dict[str, Any], str]]:
-    """The configurations to try first: the champion's, then the best of the recipe's previous study."""
-    import yaml
+    """The configurations to try first: the champion's, then the best of the recipe's previous study.
 
+    Both come from Optuna's typed parameters; a champion whose study is not in this storage (or that mltune did
+    not register) is not tried first.
+    """
     found: list[tuple[dict[str, Any], str]] = []
-    if champion is not None and recipe.retune.warm_start_champion:
-        params = client.get_run(champion.run_id).data.params
-        values = {k: None if v == "None" else yaml.safe_load(v) for k, v in params.items()}
-        found.append((space.sampled(values), f"champion v{champion.version}"))
+    if champion is not None and recipe.retune.warm_start_champion and champion.trial_number is not None:
+        trial = _trial(storage, champion.study_name, champion.trial_number)
+        if trial is not None:
+            found.append((space.sampled(trial.params), f"champion v{champion.version}"))
     k = recipe.retune.warm_start_best
-    previous = [s for s in storage.get_all_studies()
-                if s.user_attrs.get(RECIPE_ATTR) == recipe.name and s.study_name != exclude]
+    previous = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+                if s.user_attrs.get(RECIPE_ATTR) == recipe.name and s.study_name != exclude and s.datetime_start]
     if k and previous:
-        latest = max(previous, key=lambda s: s._study_id)
-        complete = storage.get_all_trials(latest._study_id, deepcopy=False,
-                                          states=(optuna.trial.TrialState.COMPLETE,))
+        latest = optuna.load_study(study_name=max(previous, key=lambda s: s.datetime_start or 0).study_name,
+                                   storage=storage)
+        complete = latest.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         ranked = sorted(complete, key=lambda t: t.value or 0.0, reverse=recipe.direction == "maximize")
         for trial in ranked[:k]:
             found.append((space.sampled(trial.params), f"study {latest.study_name} trial {trial.number}"))
@@ -184,3 +166,11 @@ def _warm_start(recipe: Recipe, space: SearchSpace, client: MlflowClient, champi
         if params and all(params != seen for seen, _ in unique):
             unique.append((params, why))
     return unique
+
+
+def _trial(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> optuna.trial.FrozenTrial | None:
+    try:
+        trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return None
+    return next((t for t in trials if t.number == number), None)

@@ -1,0 +1,1 @@
+"""Configuration: the recipe schema, overrides and validation, and redaction of secrets."""

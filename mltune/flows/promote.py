@@ -1,0 +1,267 @@
+"""Promotion: register a study's best model and move alias ``champion`` only past a champion/challenger gate.
+
+Both models are scored on the study's held-out test split, rebuilt from the recipe and seed the study used.
+The challenger takes ``champion`` only when it beats the current champion by more than the recipe's margin;
+otherwise it gets ``challenger``. The replaced champion keeps ``previous``. Registry stages are not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import optuna
+from mlflow.exceptions import MlflowException
+
+from mltune.config.recipe import Recipe
+from mltune.config.redaction import redact
+from mltune.data import Fold
+from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
+from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
+from mltune.search.context import StudyContext
+from mltune.tasks import is_better
+from mltune.tracking import names
+from mltune.tracking.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR
+from mltune.tracking.registry import Registry
+from mltune.tracking.runs import Tracker, model_uri
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """The gate's decision.
+
+    Attributes:
+        decision: "first champion", "promoted", "kept" or "already champion".
+        reason: one sentence a person can read.
+        model_name: the registered model.
+        version: the challenger's version.
+        champion_before: the version that held ``champion`` before, if any.
+        champion_after: the version that holds ``champion`` now.
+        metric: the objective metric.
+        challenger_score: the challenger on the test split.
+        champion_score: the previous champion on the same split, if there was one.
+    """
+
+    decision: str
+    reason: str
+    model_name: str
+    version: str
+    champion_before: str | None
+    champion_after: str
+    metric: str
+    challenger_score: float
+    champion_score: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ANY_CHAMPION = "any"
+"""``expected_champion`` value that accepts whichever version holds ``champion`` when the gate runs."""
+
+
+def promote(*, study_name: str | None = None, storage: str | None = None, run_id: str | None = None,
+            tracking_uri: str | None = None, expected_champion: str | None = ANY_CHAMPION,
+            lock_timeout: float = 600.0, context: StudyContext | None = None, model: Any = None) -> PromotionResult:
+    """Promotes the best trial of a study, given by name (and storage) or by its parent run id.
+
+    Optuna is the source of truth: the study gives the recipe and the best trial. The challenger is scored first
+    (``model``, the best trial's model in memory when the caller trained it, else the logged one); then, under the
+    model's promotion lock (held in ``storage``, see :func:`mltune.runtime.storage.promotion_lock`), its version is
+    registered, the current champion is re-scored on the same test split, and the aliases move.
+    ``expected_champion`` makes the move a check-and-set: when another job changed the champion since this one
+    started (``None`` meaning "there was none"), the challenger is kept.
+    """
+    tracker = context.tracker if context is not None else Tracker(tracking_uri)
+    study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
+    if context is None or context.study_name != study.study_name:
+        context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
+    best = _best_trial(study)
+    best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
+    if model is None and not tracker.has_model(best_run_id):  # k-fold, or the trial's process died before saving
+        model = _refit_on_development(context, best, best_run_id)
+    test = context.table.frame.iloc[context.splits.test]
+    challenger_score = _score(model if model is not None else model_uri(best_run_id), context, test)
+
+    recipe, registry, name, metric = context.recipe, Registry(tracker.client), context.recipe.model_name, \
+        context.recipe.metric
+    with promotion_lock(storage, name, timeout=lock_timeout):
+        version = registry.register(name, best_run_id, tags={
+            names.VERSION_RUN_ID: best_run_id, names.STUDY_NAME: study.study_name,
+            names.VERSION_PARENT_RUN_ID: context.parent_run_id, names.TRIAL_NUMBER: best.number,
+            names.DATA_FINGERPRINT: context.table.fingerprint, names.VERSION_METRIC: metric,
+            names.score_tag(metric): f"{challenger_score:.6g}"})
+        champion = registry.alias(name, CHAMPION)
+        champion_score = None
+        if champion is not None and champion != version:
+            champion_score = _score(f"models:/{name}/{champion}", context, test)
+        decision, reason = _gate(recipe, version, challenger_score, champion, champion_score, expected_champion)
+        _move_aliases(registry, name, decision, version, champion)
+        result = PromotionResult(decision=decision, reason=reason, model_name=name, version=version,
+                                 champion_before=champion, champion_after=registry.alias(name, CHAMPION) or version,
+                                 metric=metric, challenger_score=challenger_score, champion_score=champion_score)
+        _record(tracker, registry, context.parent_run_id, result, data_fingerprint=context.table.fingerprint)
+    return result
+
+
+def _move_aliases(registry: Registry, name: str, decision: str, version: str, champion: str | None) -> None:
+    if decision in ("first champion", "promoted"):
+        if champion is not None:
+            registry.set_alias(name, PREVIOUS, champion)
+        registry.set_alias(name, CHAMPION, version)
+        if registry.alias(name, CHALLENGER) == version:
+            registry.delete_alias(name, CHALLENGER)
+    elif decision == "kept":
+        registry.set_alias(name, CHALLENGER, version)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What ``mltune rollback`` did: ``champion`` moved from ``champion_before`` back to ``champion_after``."""
+
+    model_name: str
+    champion_before: str | None
+    champion_after: str
+    by: str
+    at: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": "ok", "decision": "rolled back", **asdict(self)}
+
+
+def rollback(*, model_name: str, reason: str = "", storage: str | None = None, tracking_uri: str | None = None,
+             lock_timeout: float = 600.0) -> RollbackResult:
+    """Moves ``champion`` back to the version holding ``previous``; the replaced one gets ``rolled_back``.
+
+    Who, when and why are written as tags on both versions. Runs under the model's promotion lock.
+
+    Raises:
+        NothingToRollBack: no version holds ``previous``.
+    """
+    import datetime
+    import getpass
+    import json
+    import socket
+
+    registry = Registry(Tracker(tracking_uri).client)
+    with promotion_lock(storage, model_name, timeout=lock_timeout):
+        previous = registry.alias(model_name, PREVIOUS)
+        if previous is None:
+            raise NothingToRollBack(f"model {model_name!r} has no version with alias {PREVIOUS!r} to roll back to")
+        current = registry.alias(model_name, CHAMPION)
+        result = RollbackResult(model_name=model_name, champion_before=current, champion_after=previous,
+                                by=f"{getpass.getuser()}@{socket.gethostname()}",
+                                at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                                reason=reason or "no reason given")
+        registry.set_alias(model_name, CHAMPION, previous)
+        registry.delete_alias(model_name, PREVIOUS)
+        record = {"by": result.by, "at": result.at, "reason": result.reason}
+        registry.tag(model_name, previous, {names.ROLLBACK_RESTORED: json.dumps({**record, "replacing": current})})
+        if current is not None and current != previous:
+            registry.set_alias(model_name, ROLLED_BACK, current)
+            registry.tag(model_name, current, {names.ROLLBACK_REMOVED: json.dumps({**record, "restoring": previous})})
+    return result
+
+
+def _gate(recipe: Recipe, version: str, challenger: float, champion: str | None, champion_score: float | None,
+          expected: str | None) -> tuple[str, str]:
+    """The decision and its reason."""
+    metric, margin = recipe.metric, recipe.promotion.margin
+    if champion == version:
+        return "already champion", f"version {version} already holds alias {CHAMPION!r}"
+    if expected != ANY_CHAMPION and champion != expected:
+        was = f"v{expected}" if expected else "none"
+        return "kept", (f"the champion changed while this job ran (it expected {was}, found v{champion}); "
+                        f"another job promoted first")
+    if champion is None:
+        return "first champion", f"no version of {recipe.model_name!r} held alias {CHAMPION!r}"
+    assert champion_score is not None
+    if is_better(challenger, champion_score, direction=recipe.direction, margin=margin):
+        return "promoted", (f"test {metric} {challenger:.6g} beats champion v{champion}'s {champion_score:.6g} "
+                            f"by more than margin {margin:g}")
+    return "kept", (f"test {metric} {challenger:.6g} does not beat champion v{champion}'s {champion_score:.6g} "
+                    f"by more than margin {margin:g}")
+
+
+def _study(tracker: Tracker, *, study_name: str | None, storage: str | None,
+           run_id: str | None) -> tuple[optuna.Study, str | None]:
+    """The study to promote and its storage: by name, or by its parent run (whose tags name the study and, for a
+    storage without a password, where it lives)."""
+    if run_id:
+        try:
+            tags = tracker.client.get_run(run_id).data.tags
+        except MlflowException:
+            raise ConfigError(f"--run-id: no such run in {redact(tracker.tracking_uri)}, but got {run_id!r}") from None
+        study_name = tags.get(names.STUDY_NAME)
+        if not study_name or tags.get(names.ROLE) != "study":
+            raise NoCompleteTrial(f"run {run_id} is not the parent run of an mltune study")
+        logged = tags.get(names.STORAGE, "")
+        if storage is None and "***" not in logged and logged not in ("", "default journal file"):
+            storage = logged
+    if not study_name:
+        raise ConfigError("promote: give --study-name NAME (with --storage URL) or --run-id PARENT_RUN_ID")
+    try:
+        return optuna.load_study(study_name=study_name, storage=open_storage(storage)), storage
+    except KeyError:
+        raise ConfigError(f"--study-name: no such study in {redact(storage or DEFAULT_STORAGE)}, but got "
+                          f"{study_name!r} (give --storage where it lives)") from None
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    try:
+        return study.best_trial
+    except ValueError:
+        raise NoCompleteTrial(f"study {study.study_name!r} has no complete trial: nothing to promote") from None
+
+
+def _score(model: Any, context: StudyContext, test: Any) -> float:
+    """The metric of a pyfunc model (in memory, or by URI) on the test rows."""
+    if isinstance(model, str):
+        model = mlflow.pyfunc.load_model(model).unwrap_python_model()
+    y_true = test[context.table.target].to_numpy() if context.table.target else None
+    return float(model.score(test, y_true, context.recipe.metric))
+
+
+def _refit_on_development(context: StudyContext, trial: optuna.trial.FrozenTrial, run_id: str) -> Any:
+    """Trains the trial's configuration (Optuna's typed parameters) on all development rows and logs it.
+
+    Under k-fold CV no single fold's model is the trial's; without CV this happens only when the trial's model
+    was never saved (its process died before the end of the study). Returns the model in memory.
+    """
+    from mltune.model.training import fit_fold
+    from mltune.tracking.pyfunc import KerasTabularModel
+
+    params = context.space.sample(optuna.trial.FixedTrial(trial.params))
+    development = context.splits.development
+    everything = Fold(train=development, validation=development)
+    result = fit_fold(recipe=context.recipe, params=params, table=context.table, fold=everything,
+                      seed=context.recipe.seed)
+    context.tracker.log_model(run_id, result.model, result.encoding,
+                              input_example=context.table.features_frame().head(5))
+    context.tracker.set_tags(run_id, {names.MODEL_FIT: "refit on all development rows"})
+    return KerasTabularModel.of(result.model, result.encoding)
+
+
+def _record(tracker: Tracker, registry: Registry, run_id: str, result: PromotionResult, *,
+            data_fingerprint: str) -> None:
+    """Writes the decision on the study's parent run and on both model versions."""
+    tracker.set_tags(run_id, {names.PROMOTION_DECISION: result.decision, names.PROMOTION_REASON: result.reason,
+                              names.PROMOTION_MODEL: f"{result.model_name}/{result.version}",
+                              names.PROMOTION_CHAMPION_BEFORE: result.champion_before or "",
+                              names.PROMOTION_CHAMPION_AFTER: result.champion_after})
+    metrics = {f"test_{result.metric}": result.challenger_score}
+    if result.champion_score is not None:
+        metrics[f"champion_test_{result.metric}"] = result.champion_score
+    tracker.log_metrics(run_id, metrics)
+
+    champion_score = "" if result.champion_score is None else f"{result.champion_score:.6g}"
+    registry.tag(result.model_name, result.version, {
+        names.DECISION: result.decision, names.DECISION_REASON: result.reason,
+        names.DECISION_PARENT_RUN_ID: run_id, names.DECISION_CHALLENGER_SCORE: f"{result.challenger_score:.6g}",
+        names.DECISION_CHAMPION_SCORE: champion_score})
+    if result.champion_before and result.champion_before != result.version:
+        registry.tag(result.model_name, result.champion_before, {
+            names.rescored_tag(result.metric): champion_score, names.RESCORED_DATA_FINGERPRINT: data_fingerprint,
+            names.CHALLENGED_BY: f"v{result.version}: {result.decision}"})

@@ -1,0 +1,336 @@
+"""Study orchestration: open or resume the Optuna study and its parent run, run trials, summarize."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from mltune.config.recipe import Recipe
+from mltune.config.redaction import redact
+from mltune.data import Table, load_table, make_splits
+from mltune.errors import ConfigError
+from mltune.runtime.storage import StorageLock, open_storage
+from mltune.runtime.workers import (
+    RetryLostTrial,
+    fail_dead_local_trials,
+    run_trials,
+    run_workers,
+    signals_interrupt,
+    trials_counted,
+    worker_seed,
+)
+from mltune.search.context import StudyContext
+from mltune.search.objective import Objective, close_trial_run
+from mltune.search.strategies import build_pruner, build_sampler
+from mltune.tracking import names
+from mltune.tracking.names import (
+    ENQUEUED_ATTR,
+    EXPERIMENT_ATTR,
+    PARENT_RUN_ATTR,
+    RECIPE_ATTR,
+    RECIPE_YAML_ATTR,
+    RUN_ID_ATTR,
+)
+from mltune.tracking.runs import Tracker
+from mltune.views.plots import draw_or_warn
+from mltune.views.progress import ProgressMode, StudyProgress
+
+TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a finished :func:`tune` call reports."""
+
+    study_name: str
+    parent_run_id: str
+    experiment_id: str
+    metric: str
+    direction: str
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    context: StudyContext | None = field(default=None, repr=False, compare=False)
+    """The study's context, for a promotion in the same process (rows loaded and split once)."""
+    best_model: Any = field(default=None, repr=False, compare=False)
+    """The best trial's model in memory, when this process trained it (promotion scores it without a reload)."""
+
+
+def tune(
+    recipe: Recipe,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    study_name: str | None = None,
+    storage: str | None = None,
+    experiment_name: str | None = None,
+    tracking_uri: str | None = None,
+    source: str = "recipe",
+    on_trial: TrialCallback | None = None,
+    enqueue: Sequence[tuple[dict[str, Any], str]] = (),
+    table: Table | None = None,
+    workers: int | None = None,
+    progress: ProgressMode = "quiet",
+) -> StudyResult:
+    """Runs (or resumes) the recipe's study and logs every trial as a nested MLflow run.
+
+    ``n_trials`` is the study's total: a rerun with the same study name and storage resumes it and runs only the
+    trials still missing. Everything that can be wrong with the recipe or the data raises :class:`ConfigError`
+    before a run is created or a trial trains.
+
+    Args:
+        enqueue: ``(params, why)`` pairs to try first when the study is new (a warm start); ``why`` becomes the
+            trial runs' ``mltune.enqueued`` tag.
+        table: the recipe's rows, when the caller has loaded them already.
+        workers: run the trials in this many ``mltune worker`` processes (supervised, TensorFlow's threads
+            split between them) instead of in this process.
+        progress: how to show the study's progress on stderr: a bar, plain lines, "auto" (a bar on a
+            terminal, lines elsewhere) or "quiet".
+    """
+    started = time.perf_counter()
+    n_trials = n_trials if n_trials is not None else recipe.budget.n_trials
+    timeout = timeout if timeout is not None else recipe.budget.timeout
+    _check_budget(n_trials, timeout, workers)
+    table = table or load_table(recipe, source=source)
+    make_splits(recipe, table, source=source)  # every config error before anything is written
+    optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
+    context = StudyContext.load(recipe, study_name=study_name, storage=storage, tracking_uri=tracking_uri,
+                                source=source, table=table)
+    study, context = _open_study(context, optuna_storage, experiment_name, enqueue)
+    fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did",
+                                                 tracking_uri=tracking_uri))
+    display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
+    status, best_model = "FAILED", None
+    try:
+        with display:
+            if workers:
+                run_workers(study=study, storage=storage, workers=workers, n_trials=n_trials, timeout=timeout,
+                            tracking_uri=context.tracker.tracking_uri, on_poll=display.poll)
+            else:
+                best_model = _run_here(study, context, n_trials=n_trials, timeout=timeout, on_trial=on_trial,
+                                       progress=display)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        result = _summarize(study, context, final=True)
+        context.tracker.finish(context.parent_run_id, status)
+    return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started, "best_model": best_model})
+
+
+def _check_budget(n_trials: int | None, timeout: float | None, workers: int | None) -> None:
+    if n_trials is not None and n_trials < 1:
+        raise ConfigError(f"--n-trials: must be >= 1, but got {n_trials}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout: must be > 0 seconds, but got {timeout}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, but got {workers}")
+
+
+def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, experiment_name: str | None,
+                enqueue: Sequence[tuple[dict[str, Any], str]]) -> tuple[optuna.Study, StudyContext]:
+    """Creates or loads the study, stores its recipe and opens its parent run, one set-up at a time: the same
+    ``tune`` started on several machines makes one parent run, and a worker that joins meanwhile waits for it."""
+    recipe, name = context.recipe, context.study_name
+    with _setup_lock(context.storage, name):
+        study = optuna.create_study(storage=storage, sampler=build_sampler(recipe), pruner=build_pruner(recipe),
+                                    study_name=name, direction=recipe.direction, load_if_exists=True)
+        if study.direction.name.lower() != recipe.direction:
+            raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
+                              f"but the recipe asks to {recipe.direction}; choose another study name")
+        if enqueue and not study.get_trials(deepcopy=False):
+            for params, why in enqueue:
+                study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
+        study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # the source of truth for workers and promotion
+        parent_run_id, experiment_id = _open_parent_run(study, context, experiment_name)
+    return study, context.with_run(parent_run_id, experiment_id)
+
+
+def work(*, study_name: str, storage: str | None, n_trials: int | None = None, timeout: float | None = None,
+         tracking_uri: str | None = None, on_trial: TrialCallback | None = None,
+         progress: ProgressMode = "quiet") -> StudyResult:
+    """Joins an existing study as one more worker: runs its trials until the study holds ``n_trials``.
+
+    The recipe, the parent run and the experiment come from the study (``mltune tune`` stored them), so a
+    worker on another machine needs only the storage URL, the tracking URI and the same data path.
+    """
+    optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
+    try:
+        study = optuna.load_study(study_name=study_name, storage=optuna_storage)
+    except KeyError:
+        raise ConfigError(f"--study-name: no such study in {redact(storage or 'the default storage')}, "
+                          f"but got {study_name!r}; create it with `mltune tune`") from None
+    with _setup_lock(storage, study_name):  # `mltune tune` may be setting the study up right now
+        context = StudyContext.of_study(study, storage=storage, tracking_uri=tracking_uri)
+    study.sampler = build_sampler(context.recipe, seed=worker_seed(context.recipe))
+    study.pruner = build_pruner(context.recipe)
+    display = _progress(study, context.recipe, n_trials=n_trials, timeout=timeout, mode=progress)
+    try:
+        with display:
+            _run_here(study, context, n_trials=n_trials, timeout=timeout, on_trial=on_trial, progress=display)
+    finally:
+        result = _summarize(study, context)
+    return result
+
+
+def _run_here(study: optuna.Study, context: StudyContext, *, n_trials: int | None, timeout: float | None,
+              on_trial: TrialCallback | None, progress: StudyProgress | None = None) -> Any:
+    """Runs trials in this process until the study's budget is spent; SIGTERM fails the running trial.
+
+    Returns the study's best model in memory when this process trained it, else None."""
+    objective = Objective(context)
+    callbacks = [close_trial_run(context.tracker), *([progress] if progress else []),
+                 *([on_trial] if on_trial else [])]
+    lock = StorageLock(context.storage, f"mltune-trials:{study.study_name}")
+    # TensorFlow, Keras and MLflow leave hundreds of thousands of long-lived objects; frozen, they are no longer
+    # walked by every full garbage collection (one cost about 0.8 s, a third of a trial, in the overhead benchmark).
+    import mltune.model.training  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    try:
+        with signals_interrupt():
+            run_trials(study, objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks, lock=lock,
+                       on_lost=RetryLostTrial(tracking_uri=context.tracker.tracking_uri))
+    finally:
+        lock.close()
+        objective.finish(study)
+    return objective.best_model
+
+
+def _setup_lock(storage: str | None, study_name: str) -> StorageLock:
+    """Held while a study and its parent run are created or reopened, and while a worker reads them."""
+    return StorageLock(storage, f"mltune-setup:{study_name}")
+
+
+def _progress(study: optuna.Study, recipe: Recipe, *, n_trials: int | None, timeout: float | None,
+              mode: ProgressMode) -> StudyProgress:
+    return StudyProgress(total=n_trials, done=trials_counted(study), metric=recipe.metric,
+                         direction=recipe.direction, timeout=timeout, mode=mode)
+
+
+def _open_parent_run(study: optuna.Study, context: StudyContext, experiment_name: str | None) -> tuple[str, str]:
+    """The study's parent run: the one it already has (resume), or a new one."""
+    recipe, tracker = context.recipe, context.tracker
+    project_run = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run` for the entry point's process
+    known = study.user_attrs.get(PARENT_RUN_ATTR)
+    if known and tracker.run_exists(known):
+        tracker.reopen(known)
+        if project_run and project_run != known:
+            tracker.set_tags(project_run, {names.STUDY_PARENT_RUN_ID: known, names.STUDY_NAME: study.study_name})
+        tracker.log_text(known, recipe.to_yaml(), "recipe.yaml")
+        return known, str(study.user_attrs[EXPERIMENT_ATTR])
+
+    experiment_id = _experiment_id(tracker, recipe, experiment_name, project_run)
+    adopt = project_run if project_run and _run_experiment(tracker, project_run) == experiment_id else None
+    parent = tracker.start_study_run(
+        experiment_id=experiment_id, study_name=study.study_name, adopt_run_id=adopt,
+        tags={names.STORAGE: redact(context.storage or "default journal file"), names.RECIPE: recipe.name},
+    )
+    tracker.log_params(parent, {
+        "recipe_name": recipe.name, "task": recipe.task, "family": recipe.model.family, "metric": recipe.metric,
+        "direction": recipe.direction, "sampler": recipe.sampler.name, "pruner": recipe.pruner.name,
+        "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
+    })
+    tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")  # for people; Optuna's copy is the one read back
+    tracker.client.log_inputs(parent, datasets=[context.dataset])
+    study.set_user_attr(PARENT_RUN_ATTR, parent)
+    study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+    study.set_user_attr(RECIPE_ATTR, recipe.name)
+    return parent, experiment_id
+
+
+def _experiment_id(tracker: Tracker, recipe: Recipe, name: str | None, project_run: str | None) -> str:
+    if name:
+        return tracker.experiment_id(name)
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):
+        return os.environ["MLFLOW_EXPERIMENT_ID"]
+    if os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        return tracker.experiment_id(os.environ["MLFLOW_EXPERIMENT_NAME"])
+    if project_run:
+        return _run_experiment(tracker, project_run)
+    return tracker.experiment_id(recipe.experiment_name or recipe.name)
+
+
+def _run_experiment(tracker: Tracker, run_id: str) -> str:
+    return str(tracker.client.get_run(run_id).info.experiment_id)
+
+
+def _summarize(study: optuna.Study, context: StudyContext, *, final: bool = False) -> StudyResult:
+    """Writes the study's state to its parent run.
+
+    ``final`` (the process that owns the parent run, at its end; not every worker) also draws the study's plots
+    and every trial's learning curve from the metrics MLflow holds, whichever process ran the trial.
+    """
+    recipe, tracker, parent_run_id = context.recipe, context.tracker, context.parent_run_id
+    trials = study.get_trials(deepcopy=False)
+    if final:
+        draw_or_warn(lambda: _log_study_plots(study, tracker, parent_run_id))
+        _log_learning_curves(trials, context)
+    counts = dict(Counter(t.state.name for t in trials))
+    tracker.log_metrics(parent_run_id, {f"n_{s.lower()}": counts.get(s, 0)
+                                        for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")})
+    if trials:
+        tracker.log_table(parent_run_id, study.trials_dataframe(), "trials.csv")
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    result = StudyResult(study.study_name, parent_run_id, context.experiment_id, recipe.metric, recipe.direction,
+                         None, None, {}, counts, context=context)
+    if not complete:
+        return result
+    best = study.best_trial
+    tracker.log_metrics(parent_run_id, {"best_value": float(best.value or 0.0), "best_trial": best.number})
+    tracker.set_tags(parent_run_id, {names.BEST_RUN_ID: best.user_attrs.get(RUN_ID_ATTR, ""),
+                                     names.BEST_TRIAL: best.number,
+                                     **{f"{names.BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()}})
+    tracker.log_text(parent_run_id, _json(best.params), "best_params.json")
+    return StudyResult(**{**result.__dict__, "best_value": best.value, "best_trial": best.number,
+                          "best_params": dict(best.params)})
+
+
+def _log_learning_curves(trials: Sequence[optuna.trial.FrozenTrial], context: StudyContext) -> None:
+    """A learning curve per finished trial run, drawn from the per-epoch metrics it logged (the first fold's)."""
+    from mltune.tracking.runs import TrialRun
+    from mltune.views.plots import write_learning_curve
+
+    metric = context.recipe.metric
+    prefix = "fold_0/" if len(context.splits.folds) > 1 else ""
+    keys = [f"{prefix}{k}" for k in ("loss", "val_loss", metric, f"val_{metric}")]
+    for trial in trials:
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if not run_id or not trial.state.is_finished():
+            continue
+
+        def draw(run_id: str = run_id) -> None:
+            history = {k.removeprefix(prefix): v for k, v in context.tracker.metric_history(run_id, keys).items()}
+            if history:
+                TrialRun(context.tracker.client, run_id, {}).log_plot(
+                    lambda path: write_learning_curve(history, metric=metric, path=path), "learning_curve.png")
+
+        draw_or_warn(draw)
+
+
+def _log_study_plots(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from mltune.views.plots import write_study_plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if write_study_plots(study, Path(tmp)):
+            tracker.client.log_artifacts(parent_run_id, tmp, "plots")
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=True)

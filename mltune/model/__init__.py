@@ -1,0 +1,1 @@
+"""Models: build, compile and train a configuration with Keras (the only code that calls `fit`)."""

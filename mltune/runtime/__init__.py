@@ -1,0 +1,1 @@
+"""Runtime: Optuna storages and the locks in them, workers, lost trials and signals."""

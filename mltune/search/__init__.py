@@ -1,0 +1,1 @@
+"""Search: the search space, samplers and pruners by name, the study context and the objective (one trial)."""

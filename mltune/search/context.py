@@ -1,0 +1,91 @@
+"""One study's shared context, built once per command: recipe, rows, splits, space, tracker and ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+import yaml
+
+from mltune.config.recipe import Recipe, parse_recipe
+from mltune.data import Splits, Table, load_table, make_splits
+from mltune.errors import ConfigError
+from mltune.search.space import SearchSpace
+from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_YAML_ATTR
+from mltune.tracking.runs import Tracker
+
+
+@dataclass(frozen=True)
+class StudyContext:
+    """What ``tune``, ``worker``, ``promote``, ``retune`` and every trial of a study share.
+
+    Attributes:
+        recipe: the study's recipe (Optuna keeps it: the study's ``mltune_recipe_yaml`` attribute).
+        table: its rows, loaded and checked once.
+        splits: the test, development and trial splits of those rows.
+        space: the search space.
+        tracker: the MLflow tracking store the study logs to.
+        study_name: the Optuna study.
+        storage: the Optuna storage URL (None for the default journal file).
+        source: where the recipe came from, for messages.
+        parent_run_id: the study's MLflow parent run, once opened.
+        experiment_id: its experiment.
+        dataset: the rows as an MLflow dataset input, recorded on the parent run and every trial run.
+    """
+
+    recipe: Recipe
+    table: Table
+    splits: Splits
+    space: SearchSpace
+    tracker: Tracker
+    study_name: str
+    storage: str | None = None
+    source: str = "recipe"
+    parent_run_id: str = ""
+    experiment_id: str = ""
+    dataset: Any = None
+
+    @classmethod
+    def load(cls, recipe: Recipe, *, study_name: str | None = None, storage: str | None = None,
+             tracking_uri: str | None = None, source: str = "recipe", table: Table | None = None) -> StudyContext:
+        """Loads and splits the recipe's rows (unless given) and describes them for MLflow once.
+
+        Raises:
+            ConfigError: the data does not fit the recipe.
+        """
+        table = table or load_table(recipe, source=source)
+        tracker = Tracker(tracking_uri)
+        return cls(recipe=recipe, table=table, splits=make_splits(recipe, table, source=source),
+                   space=SearchSpace.from_recipe(recipe), tracker=tracker,
+                   study_name=study_name or recipe.study_name or recipe.name, storage=storage, source=source,
+                   dataset=tracker.dataset_input(table, name=recipe.name))
+
+    @classmethod
+    def of_study(cls, study: optuna.Study, *, storage: str | None, tracking_uri: str | None = None) -> StudyContext:
+        """The context of a study ``mltune tune`` set up, read from Optuna: its recipe, parent run and experiment.
+
+        Raises:
+            ConfigError: the study has no recipe or parent run (not made by ``mltune tune``, or its set-up did not
+                finish), or its data no longer loads.
+        """
+        attrs = study.user_attrs
+        raw = attrs.get(RECIPE_YAML_ATTR)
+        if not raw or PARENT_RUN_ATTR not in attrs:
+            missing = "parent run" if raw else "recipe"
+            raise ConfigError(f"--study-name: study {study.study_name!r} has no {missing}: it was not made by "
+                              "`mltune tune`, or its set-up did not finish (run `mltune tune` on it again)")
+        source = f"study {study.study_name}"
+        recipe = recipe_of(study)
+        context = cls.load(recipe, study_name=study.study_name, storage=storage, tracking_uri=tracking_uri,
+                           source=source)
+        return replace(context, parent_run_id=str(attrs[PARENT_RUN_ATTR]),
+                       experiment_id=str(attrs[EXPERIMENT_ATTR]))
+
+    def with_run(self, parent_run_id: str, experiment_id: str) -> StudyContext:
+        return replace(self, parent_run_id=parent_run_id, experiment_id=experiment_id)
+
+
+def recipe_of(study: optuna.Study) -> Recipe:
+    """The recipe a study was made with, as Optuna keeps it."""
+    return parse_recipe(yaml.safe_load(study.user_attrs[RECIPE_YAML_ATTR]), source=f"study {study.study_name}")

@@ -1,0 +1,49 @@
+"""How raw rows map to a Keras model's inputs and outputs: plain data, saved beside every model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+EPSILON = 1e-7
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How raw rows map to the Keras model's inputs and outputs.
+
+    Attributes:
+        task: "classification", "regression" or "autoencoder".
+        features: input columns, in order.
+        labels: class labels in output order (classification).
+        target_mean: mean of the training targets (regression; the model predicts standardized values).
+        target_std: standard deviation of the training targets (regression).
+        feature_mean: per-feature means (autoencoder; the model reconstructs standardized features).
+        feature_std: per-feature standard deviations (autoencoder).
+    """
+
+    task: str
+    features: list[str]
+    labels: list[Any] | None = None
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    feature_mean: list[float] | None = None
+    feature_std: list[float] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=_plain)
+
+    @classmethod
+    def from_json(cls, text: str) -> Encoding:
+        return cls(**json.loads(text))
+
+    def standardize_features(self, x: np.ndarray) -> np.ndarray:
+        assert self.feature_mean is not None and self.feature_std is not None
+        return (x - np.asarray(self.feature_mean)) / np.asarray(self.feature_std)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)

@@ -1,0 +1,87 @@
+"""Every name mltune writes where others read it: MLflow tags, registry aliases and tags, Optuna attributes.
+
+They are part of the interface (pipelines, the UI's searches and earlier releases read them), so each is spelled
+here and only here. Importing this module imports nothing.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- MLflow run tags
+
+PARENT_RUN_ID = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+STUDY_NAME = "mltune.study_name"
+ROLE = "mltune.role"
+"""``study``, ``trial`` or ``train``."""
+ROLE_DETAIL = "mltune.role_detail"
+TRIAL_NUMBER = "mltune.trial_number"
+TRIAL_STATE = "mltune.trial_state"
+ERROR = "mltune.error"
+PRUNED = "mltune.pruned"
+ENQUEUED = "mltune.enqueued"
+FROM_RUN = "mltune.from_run"
+MODEL_FIT = "mltune.model_fit"
+BEST_RUN_ID = "mltune.best_run_id"
+BEST_TRIAL = "mltune.best_trial"
+BEST_PARAM_PREFIX = "mltune.best."
+STORAGE = "mltune.storage"
+RECIPE = "mltune.recipe"
+STUDY_PARENT_RUN_ID = "mltune.study_parent_run_id"
+RUN_KEY = "mltune.run_key"
+SOURCE = "mltune.source"
+"""Dataset source tag of a bundled scikit-learn dataset."""
+
+PROMOTION_DECISION = "mltune.promotion.decision"
+PROMOTION_REASON = "mltune.promotion.reason"
+PROMOTION_MODEL = "mltune.promotion.model"
+PROMOTION_CHAMPION_BEFORE = "mltune.promotion.champion_before"
+PROMOTION_CHAMPION_AFTER = "mltune.promotion.champion_after"
+
+# ---------------------------------------------------------------- registry: aliases and model-version tags
+
+CHAMPION, CHALLENGER, PREVIOUS, ROLLED_BACK = "champion", "challenger", "previous", "rolled_back"
+
+VERSION_RUN_ID = "mltune.run_id"
+VERSION_PARENT_RUN_ID = "mltune.parent_run_id"
+VERSION_METRIC = "mltune.metric"
+DATA_FINGERPRINT = "mltune.data_fingerprint"
+DECISION = "mltune.decision"
+DECISION_REASON = "mltune.decision.reason"
+DECISION_PARENT_RUN_ID = "mltune.decision.parent_run_id"
+DECISION_CHALLENGER_SCORE = "mltune.decision.challenger_score"
+DECISION_CHAMPION_SCORE = "mltune.decision.champion_score"
+RESCORED_DATA_FINGERPRINT = "mltune.rescored_data_fingerprint"
+CHALLENGED_BY = "mltune.challenged_by"
+ROLLBACK_RESTORED = "mltune.rollback.restored"
+ROLLBACK_REMOVED = "mltune.rollback.removed"
+
+
+def score_tag(metric: str) -> str:
+    """Model-version tag with the version's score on its study's test split."""
+    return f"mltune.test_{metric}"
+
+
+def rescored_tag(metric: str) -> str:
+    """Model-version tag with a champion's score re-measured on a challenger's test split."""
+    return f"mltune.rescored_test_{metric}"
+
+
+# ---------------------------------------------------------------- Optuna study and trial user attributes
+# The contract between the process that makes a study and the workers, retunes and reports that read it.
+
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
+"""Study: the MLflow parent run every trial run nests under."""
+EXPERIMENT_ATTR = "mlflow_experiment_id"
+"""Study: the MLflow experiment of its runs."""
+RECIPE_ATTR = "mltune_recipe"
+"""Study: the recipe's name, so that a retune finds the earlier studies of its recipe."""
+RECIPE_YAML_ATTR = "mltune_recipe_yaml"
+"""Study: the resolved recipe, the source of truth for workers, promotion and retunes."""
+RETUNE_RESULT_ATTR = "mltune_retune_result"
+"""Study: a retune's result, returned again for a repeated run key."""
+RUN_ID_ATTR = "mlflow_run_id"
+"""Trial: its MLflow run."""
+ENQUEUED_ATTR = "mltune_enqueued"
+"""Trial (given to ``study.enqueue_trial``): why it was queued, e.g. a warm start."""
+WORKER_ATTR = "mltune_worker"
+"""Trial: ``host:pid`` of the process running it."""

@@ -1,0 +1,102 @@
+"""The registered model: raw rows in, answers in the target's own units or labels out.
+
+Feature scaling lives inside the Keras model (a Normalization layer); label decoding, target unscaling and column
+selection live in this MLflow pyfunc wrapper, so ``mlflow.pyfunc.load_model(...).predict(df)`` and
+``mlflow models serve`` take the user's rows as they are. Models registered by mltune 0.1.0 pickled this class as
+``mltune.serving.KerasTabularModel``; that module re-exports it, and the artifacts are read the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from mltune.tasks import TASKS, Encoding
+
+KERAS_ARTIFACT, ENCODING_ARTIFACT = "keras_model", "encoding"
+
+
+class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+    """MLflow pyfunc around a Keras model and its :class:`~mltune.tasks.Encoding`."""
+
+    @classmethod
+    def of(cls, model: Any, encoding: Encoding) -> KerasTabularModel:
+        """The wrapper around a model in memory (to score it without saving and loading it)."""
+        wrapper = cls()
+        wrapper.model, wrapper.encoding = model, encoding
+        return wrapper
+
+    def load_context(self, context: Any) -> None:
+        import keras
+
+        self.model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT], compile=False, safe_mode=True)
+        self.encoding = Encoding.from_json(Path(context.artifacts[ENCODING_ARTIFACT]).read_text())
+
+    def _raw_output(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.encoding.features if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input rows lack feature columns {missing}")
+        x = frame[self.encoding.features].to_numpy(dtype=np.float32)
+        return np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, columns in the order of ``encoding.labels``."""
+        return self._raw_output(frame)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        return TASKS[self.encoding.task].predictions(self.encoding, self._raw_output(pd.DataFrame(model_input)))
+
+    def score(self, frame: pd.DataFrame, y_true: np.ndarray | None, metric: str) -> float:
+        """The objective metric on raw rows, in the same units as the study's trials."""
+        enc = self.encoding
+        x = frame[enc.features].to_numpy(dtype=np.float64)
+        return TASKS[enc.task].score(metric, enc, self._raw_output(frame), x, y_true)
+
+
+def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.DataFrame) -> None:
+    """Saves the Keras model inside an MLflow pyfunc model at ``path``: what a run logs and the registry holds.
+
+    The signature is inferred from raw rows, with every feature a double, so that a request may send 3 or 3.0
+    for a column that held integers. Pip requirements are given, not inferred: inference starts a subprocess and
+    costs seconds.
+    """
+    input_example = input_example.astype("float64")
+    output = KerasTabularModel.of(model, encoding).predict(None, input_example)
+    summary: list[str] = []
+    model.summary(print_fn=lambda line, **_: summary.append(line))
+    with tempfile.TemporaryDirectory() as tmp:
+        keras_path, encoding_path = os.path.join(tmp, "model.keras"), os.path.join(tmp, "encoding.json")
+        model.save(keras_path)
+        Path(encoding_path).write_text(encoding.to_json())
+        with warnings.catch_warnings():  # integer labels are meant: they have no missing values
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            signature = mlflow.models.infer_signature(input_example, output)
+        mlflow.pyfunc.save_model(
+            path,
+            python_model=KerasTabularModel(),
+            artifacts={KERAS_ARTIFACT: keras_path, ENCODING_ARTIFACT: encoding_path},
+            code_paths=[str(Path(__file__).parents[1])],
+            signature=signature,
+            input_example=input_example,
+            pip_requirements=_requirements(),
+        )
+    Path(path, "summary.txt").write_text("\n".join(summary))
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for dist in ("mlflow", "keras", "tensorflow", "tensorflow-cpu", "numpy", "pandas", "scikit-learn"):
+        try:
+            pins.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return pins

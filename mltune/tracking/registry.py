@@ -1,0 +1,67 @@
+"""The MLflow Model Registry as mltune uses it: registered models, versions, aliases and version tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from mltune.tracking.names import DATA_FINGERPRINT, STUDY_NAME, TRIAL_NUMBER
+from mltune.tracking.runs import model_uri
+
+
+@dataclass(frozen=True)
+class Version:
+    """A registered model version and where it came from."""
+
+    version: str
+    run_id: str
+    data_fingerprint: str
+    study_name: str
+    trial_number: int | None
+
+
+class Registry:
+    """Reads and moves one tracking server's registered models, versions and aliases."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+
+    def register(self, name: str, run_id: str, *, tags: dict[str, Any]) -> str:
+        """The version holding ``runs:/<run_id>/model``, registered (and the model created) if needed."""
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name, description="Tuned by mltune.")
+        found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if found:
+            return str(found[0].version)
+        return str(self.client.create_model_version(
+            name, source=model_uri(run_id), run_id=run_id, tags={k: str(v) for k, v in tags.items()}).version)
+
+    def alias(self, name: str, alias: str) -> str | None:
+        """The version holding ``alias``, or None."""
+        found = self.version(name, alias)
+        return found.version if found else None
+
+    def version(self, name: str, alias: str) -> Version | None:
+        try:
+            found = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            return None
+        tags = found.tags or {}
+        number = tags.get(TRIAL_NUMBER, "")
+        return Version(str(found.version), str(found.run_id), tags.get(DATA_FINGERPRINT, ""),
+                       tags.get(STUDY_NAME, ""), int(number) if number.isdigit() else None)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.client.delete_registered_model_alias(name, alias)
+
+    def tag(self, name: str, version: str, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))

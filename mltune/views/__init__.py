@@ -1,0 +1,1 @@
+"""Views: progress on the console, study reports, and plots."""
