@@ -97,8 +97,8 @@ def count(text: str) -> int:
 def check_recipe(parser: argparse.ArgumentParser, option: str, path: str | Path, overrides: Sequence[str] = ()) -> None:
     """Loads the recipe a benchmark will run, or ends with a usage error (exit 2) naming the option, before anything
     runs: the recipe's own message says which key, which rule and which value."""
-    from mltune.errors import ConfigError
     from mltune.config.recipe import load_recipe
+    from mltune.errors import ConfigError
 
     try:
         load_recipe(str(path), list(overrides))

@@ -5,8 +5,8 @@
 Samples ``--trials`` configurations with the recipe's sampler and runs them as an mltune study (enqueued, no
 pruning) against a throw-away SQLite tracking store and journal file. Between two trials, inside the study's trial
 callback, the same process trains configuration *i* bare (build, compile and ``fit`` with validation data, arrays
-prepared beforehand and fed through the trial's own ``mltune.model.training.fit_rows``) once right after its trial and once
-right before it, so bare and mltune passes interleave and see the same machine state. Trial 0, which pays
+prepared beforehand and fed through the trial's own ``mltune.model.training.fit_rows``) once right after its trial
+and once right before it, so bare and mltune passes interleave and see the same machine state. Trial 0, which pays
 TensorFlow's one-time start-up, is left out.
 
 Two figures come out:
@@ -155,13 +155,13 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     import mlflow
     import optuna
 
-    from mltune.data import load_table, make_splits
     from mltune.config.recipe import load_recipe
-    from mltune.search.space import SearchSpace
-    from mltune.runtime.storage import open_storage
-    from mltune.tracking.names import ENQUEUED_ATTR
-    from mltune.search.strategies import build_sampler
+    from mltune.data import load_table, make_splits
     from mltune.flows.tune import tune
+    from mltune.runtime.storage import open_storage
+    from mltune.search.space import SearchSpace
+    from mltune.search.strategies import build_sampler
+    from mltune.tracking.names import ENQUEUED_ATTR
     from mltune.tracking.runs import TrialRun
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -52,8 +52,8 @@ def measure(recipe_path: str, *, trials: int, workers: int, overrides: tuple[str
     import optuna
 
     from mltune.config.recipe import load_recipe
-    from mltune.runtime.storage import open_storage
     from mltune.flows.tune import tune
+    from mltune.runtime.storage import open_storage
 
     recipe = load_recipe(str(Path(recipe_path).resolve()), ["pruner=none", "sampler=random", *overrides])
     with scratch() as tmp:

@@ -11,7 +11,8 @@ Hyperband as the pruner, so that every method sees the same rows and the same pr
 What is shared, per dataset and seed: the recipe (its seed set to the run's seed), hence the same train, validation
 and test rows; the search space, which KerasTuner samples through mltune's own :class:`SearchSpace` (its
 ``suggest_*`` calls become ``hp.Float``/``hp.Int``/``hp.Choice``); the model builder and compile step
-(:func:`mltune.model.training.compiled_model`) and input pipeline (:func:`mltune.model.training.fit_rows`); the epoch budget of a
+(:func:`mltune.model.training.compiled_model`) and input pipeline (:func:`mltune.model.training.fit_rows`); the
+epoch budget of a
 full trial. Every method gets the same wall-clock budget for its search and starts no new trial after it (a trial
 running at the deadline finishes, in both tools). Each study runs in a fresh Python process, so none inherits
 another's TensorFlow state; start-up is outside the budget.
@@ -177,9 +178,9 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     import keras_tuner as kt
 
     from mltune.data import load_table, make_splits
-    from mltune.tracking.pyfunc import KerasTabularModel
-    from mltune.search.space import SearchSpace
     from mltune.model.training import compiled_model, encoding_for, fit_rows, targets
+    from mltune.search.space import SearchSpace
+    from mltune.tracking.pyfunc import KerasTabularModel
 
     recipe = recipe_for(dataset, seed, extra)
     table = load_table(recipe)

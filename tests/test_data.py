@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
-from mltune.config.recipe import Recipe, parse_recipe
 
 SOURCE = "r.yaml"
 

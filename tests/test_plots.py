@@ -171,7 +171,8 @@ def test_study_plots_from_several_threads(tmp_path: Path) -> None:
 
 
 def test_importing_plots_loads_neither_matplotlib_nor_tensorflow() -> None:
-    code = "import sys, mltune.views.plots; print(sorted({'matplotlib', 'plotly', 'tensorflow', 'keras'} & set(sys.modules)))"
+    code = ("import sys, mltune.views.plots; "
+            "print(sorted({'matplotlib', 'plotly', 'tensorflow', 'keras'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

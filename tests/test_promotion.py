@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mltune.flows.promote import promote
 from mltune.config.recipe import load_recipe
+from mltune.flows.promote import promote
 from mltune.flows.tune import tune
 
 from .conftest import RECIPES, TINY

@@ -11,7 +11,6 @@ import pydantic
 import pytest
 import yaml
 
-from mltune.errors import ConfigError
 from mltune.config.recipe import (
     CategoricalParam,
     FixedParam,
@@ -26,6 +25,7 @@ from mltune.config.recipe import (
     load_recipe,
     parse_recipe,
 )
+from mltune.errors import ConfigError
 
 from .conftest import RECIPES, TINY
 

@@ -13,8 +13,8 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from mltune.cli import main
 from mltune.errors import ConfigError
-from mltune.views.report import STATES, list_studies, studies_text, study_report
 from mltune.runtime.storage import open_storage
+from mltune.views.report import STATES, list_studies, studies_text, study_report
 
 PARENT = "a" * 32
 VALUES = {0: 0.80, 1: 0.95, 2: 0.70, 3: 0.99, 4: 0.90, 5: 0.90, 6: 0.60}

@@ -14,13 +14,13 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.datasets import load_digits
 
+from mltune.config.recipe import Recipe, load_recipe
 from mltune.data import load_table, make_splits
 from mltune.errors import NothingToRollBack
-from mltune.tracking.names import ENQUEUED_ATTR
 from mltune.flows.promote import rollback
-from mltune.config.recipe import Recipe, load_recipe
 from mltune.flows.retune import retune
 from mltune.runtime.storage import open_storage
+from mltune.tracking.names import ENQUEUED_ATTR
 
 from .conftest import TINY
 from .servers import start_mlflow_server

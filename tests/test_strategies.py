@@ -8,8 +8,8 @@ from typing import Any
 import optuna
 import pytest
 
-from mltune.errors import ConfigError
 from mltune.config.recipe import Recipe, load_recipe
+from mltune.errors import ConfigError
 from mltune.search.space import SearchSpace
 from mltune.search.strategies import build_pruner, build_sampler
 

@@ -9,12 +9,11 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from mltune.data import load_table
-from mltune.tracking.names import ENQUEUED_ATTR, RUN_ID_ATTR
 from mltune.config.recipe import Recipe, load_recipe
-from mltune.runtime.storage import open_storage
+from mltune.data import load_table
 from mltune.flows.tune import tune
-from mltune.tracking.names import PARENT_RUN_ID
+from mltune.runtime.storage import open_storage
+from mltune.tracking.names import ENQUEUED_ATTR, PARENT_RUN_ID, RUN_ID_ATTR
 from mltune.tracking.runs import Tracker
 
 from .conftest import TINY
@@ -164,8 +163,8 @@ def test_training_leaves_no_traced_step_behind() -> None:
     from tensorflow.python.framework import ops
 
     from mltune.data import make_splits
-    from mltune.search.space import SearchSpace
     from mltune.model.training import fit_fold
+    from mltune.search.space import SearchSpace
 
     recipe = load_recipe(TINY)
     table = load_table(recipe)

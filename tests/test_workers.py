@@ -258,3 +258,29 @@ def test_a_brief_tracking_server_outage_loses_nothing(workdir: Path, storage: st
             assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == list(range(1, 41))
     finally:
         server.stop()
+
+
+def test_local_workers_log_to_the_tracking_uri_tune_is_given(workdir: Path, storage: str) -> None:
+    # The process's own tracking URI (MLFLOW_TRACKING_URI, set by `workdir`) is not the one `tune` is given.
+    from mltune.config.recipe import load_recipe
+    from mltune.flows.tune import tune
+
+    given = f"sqlite:///{workdir / 'given.db'}"
+    result = tune(load_recipe(TINY), storage=storage, study_name="two", tracking_uri=given, workers=2, n_trials=2)
+
+    assert result.counts == {"COMPLETE": 2}
+    runs = MlflowClient(given).search_runs([result.experiment_id])
+    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 2
+    assert not MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
+
+
+def test_each_local_worker_samples_its_own_configurations(workdir: Path, storage: str) -> None:
+    # With one seed in every worker, trial 0 equalled trial 1 and trial 2 equalled trial 3.
+    from mltune.config.recipe import load_recipe
+    from mltune.flows.tune import tune
+
+    tune(load_recipe(TINY), storage=storage, study_name="seeds", workers=2, n_trials=4)
+
+    study = optuna.load_study(study_name="seeds", storage=open_storage(storage))
+    configurations = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(configurations)) == 4, configurations

@@ -319,9 +319,8 @@ class Recipe(_Frozen):
             if spec.per_layer is not None:
                 layers = rule.per_layer_of
                 if layers is None:
-                    varying = [n for n, h in known.items() if h.per_layer_of]
-                    raise _at((*where, "per_layer"), f"only {', '.join(f'`{v}`' for v in varying) or 'none'} can vary per layer, "
-                              f"but got {name!r}")
+                    varying = ", ".join(f"`{n}`" for n, h in known.items() if h.per_layer_of) or "none"
+                    raise _at((*where, "per_layer"), f"only {varying} can vary per layer, but got {name!r}")
                 if spec.per_layer != layers:
                     raise _at((*where, "per_layer"), f"must be {layers!r}, but got {spec.per_layer!r}")
                 if layers not in seen:

@@ -7,7 +7,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import optuna
@@ -97,9 +97,7 @@ def tune(
             terminal, lines elsewhere) or "quiet".
     """
     started = time.perf_counter()
-    n_trials = n_trials if n_trials is not None else recipe.budget.n_trials
-    timeout = timeout if timeout is not None else recipe.budget.timeout
-    _check_budget(n_trials, timeout, workers)
+    n_trials, timeout = _budget(recipe, n_trials, timeout, workers)
     table = table or load_table(recipe, source=source)
     make_splits(recipe, table, source=source)  # every config error before anything is written
     optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
@@ -125,16 +123,21 @@ def tune(
     finally:
         result = _summarize(study, context, final=True)
         context.tracker.finish(context.parent_run_id, status)
-    return StudyResult(**{**result.__dict__, "seconds": time.perf_counter() - started, "best_model": best_model})
+    return replace(result, seconds=time.perf_counter() - started, best_model=best_model)
 
 
-def _check_budget(n_trials: int | None, timeout: float | None, workers: int | None) -> None:
+def _budget(recipe: Recipe, n_trials: int | None, timeout: float | None,
+            workers: int | None) -> tuple[int | None, float | None]:
+    """The study's budget: the options given, else the recipe's; checked."""
+    n_trials = n_trials if n_trials is not None else recipe.budget.n_trials
+    timeout = timeout if timeout is not None else recipe.budget.timeout
     if n_trials is not None and n_trials < 1:
         raise ConfigError(f"--n-trials: must be >= 1, but got {n_trials}")
     if timeout is not None and timeout <= 0:
         raise ConfigError(f"--timeout: must be > 0 seconds, but got {timeout}")
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: must be >= 1, but got {workers}")
+    return n_trials, timeout
 
 
 def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, experiment_name: str | None,

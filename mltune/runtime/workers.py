@@ -204,14 +204,7 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
     ``on_poll`` is called with the study about once a second (to show progress). The workers log to
     ``tracking_uri`` (by default the one this process would use). Returns how many times a worker was restarted.
     """
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # TensorFlow's op pools and oneDNN's OpenMP pool both size themselves to every core unless told.
-    env = {**os.environ, "MLTUNE_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
-           "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
-    if storage:
-        env["MLTUNE_STORAGE"] = storage  # not on the command line, where `ps` would show a password
-    if tracking_uri:
-        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env = _worker_environment(workers, storage=storage, tracking_uri=tracking_uri)
     on_lost = RetryLostTrial(tracking_uri=tracking_uri)
     started = 0
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -259,6 +252,18 @@ def run_workers(*, study: optuna.Study, storage: str | None, workers: int, n_tri
     if on_poll is not None:
         on_poll(study)
     return restarts
+
+
+def _worker_environment(workers: int, *, storage: str | None, tracking_uri: str | None) -> dict[str, str]:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # TensorFlow's op pools and oneDNN's OpenMP pool both size themselves to every core unless told.
+    env = {**os.environ, "MLTUNE_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
+           "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads)}
+    if storage:
+        env["MLTUNE_STORAGE"] = storage  # not on the command line, where `ps` would show a password
+    if tracking_uri:
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    return env
 
 
 def _describe(code: int) -> str:

@@ -101,7 +101,8 @@ class Classification(Task):
 
     def keras_metrics(self, metric: str, n_outputs: int) -> list[keras.metrics.Metric]:
         names = [metric] if metric == "accuracy" else ["accuracy", metric]
-        return [m for name in names for m in super().keras_metrics(name, n_outputs)]
+        build = super().keras_metrics
+        return [m for name in names for m in build(name, n_outputs)]
 
     def predictions(self, encoding: Encoding, output: np.ndarray) -> Any:
         return np.asarray(encoding.labels)[np.argmax(output, axis=1)]
