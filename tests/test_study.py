@@ -60,9 +60,11 @@ def test_three_trials_are_nested_runs_with_params_and_epoch_metrics(storage: str
         assert run.data.metrics["training_time_s"] > 0
     best = client.get_run(parent.data.tags["mltune.best_run_id"])
     assert best.data.tags["mltune.trial_number"] == str(study.best_trial.number)
-    assert "MLmodel" in {a.path.split("/")[-1] for a in client.list_artifacts(best.info.run_id, "model")}
-    saved = {a.path for a in client.list_artifacts(best.info.run_id, "keras")}
-    assert saved == {"keras/model.keras", "keras/encoding.json", "keras/summary.txt"}
+    # The model is saved once, as the pyfunc model that is registered, with the Keras model inside it.
+    assert [a.path for a in client.list_artifacts(best.info.run_id)] == ["model", "plots"]
+    assert {"model/MLmodel", "model/summary.txt"} <= {a.path for a in client.list_artifacts(best.info.run_id, "model")}
+    saved = {a.path for a in client.list_artifacts(best.info.run_id, "model/artifacts")}
+    assert saved == {"model/artifacts/model.keras", "model/artifacts/encoding.json"}
     assert {a.path for a in client.list_artifacts(best.info.run_id, "plots")} == {
         "plots/learning_curve.png", "plots/confusion_matrix.png"}
     for other in (r for r in children if r.info.run_id != best.info.run_id):  # one model saved per study

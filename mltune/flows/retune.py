@@ -14,18 +14,18 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import optuna
+from typing_extensions import Unpack
 
 from mltune.config.recipe import Recipe
 from mltune.errors import NoCompleteTrial
 from mltune.flows.promote import promote
-from mltune.flows.tune import TrialCallback, tune
+from mltune.flows.tune import TuneOptions, tune
 from mltune.runtime.storage import open_storage
 from mltune.search.context import StudyContext
 from mltune.search.space import SearchSpace
 from mltune.tracking import names
 from mltune.tracking.names import CHAMPION, RECIPE_ATTR, RETUNE_RESULT_ATTR
 from mltune.tracking.registry import Registry, Version
-from mltune.views.progress import ProgressMode
 
 
 @dataclass(frozen=True)
@@ -72,32 +72,23 @@ class RetuneResult:
         return {"status": "ok", **asdict(self)}
 
 
-def retune(
-    recipe: Recipe,
-    *,
-    run_key: str | None = None,
-    skip_if_unchanged: bool = False,
-    n_trials: int | None = None,
-    timeout: float | None = None,
-    study_name: str | None = None,
-    storage: str | None = None,
-    experiment_name: str | None = None,
-    tracking_uri: str | None = None,
-    source: str = "recipe",
-    on_trial: TrialCallback | None = None,
-    now: datetime.datetime | None = None,
-    progress: ProgressMode = "quiet",
-) -> RetuneResult:
-    """Tunes the recipe on today's data, warm-started, and promotes the result behind the champion gate."""
+def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: bool = False,
+           now: datetime.datetime | None = None, **options: Unpack[TuneOptions]) -> RetuneResult:
+    """Tunes the recipe on today's data, warm-started, and promotes the result behind the champion gate.
+
+    ``options`` are :func:`~mltune.flows.tune.tune`'s; the study is named ``<study_name>-<run key>``.
+    """
+    storage, tracking_uri = options.get("storage"), options.get("tracking_uri")
     optuna_storage = open_storage(storage)
     stamp = run_key or (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{study_name or recipe.study_name or recipe.name}-{stamp}"
+    name = f"{options.get('study_name') or recipe.study_name or recipe.name}-{stamp}"
     if run_key:
         earlier = _earlier_result(optuna_storage, name)
         if earlier is not None:
             return replace(earlier, repeated=True)
 
-    context = StudyContext.load(recipe, study_name=name, storage=storage, tracking_uri=tracking_uri, source=source)
+    context = StudyContext.load(recipe, study_name=name, storage=storage, tracking_uri=tracking_uri,
+                                source=options.get("source", "recipe"))
     table, tracker = context.table, context.tracker
     champion = Registry(tracker.client).version(recipe.model_name, CHAMPION)
     if skip_if_unchanged and champion and champion.data_fingerprint == table.fingerprint:
@@ -110,9 +101,8 @@ def retune(
         )
 
     enqueue = _warm_start(recipe, context.space, champion, optuna_storage, exclude=name)
-    study = tune(recipe, n_trials=n_trials, timeout=timeout, study_name=name, storage=storage,
-                 experiment_name=experiment_name, tracking_uri=tracking_uri, source=source, on_trial=on_trial,
-                 enqueue=enqueue, table=table, progress=progress)
+    named: TuneOptions = {**options, "study_name": name}
+    study = tune(recipe, **named, enqueue=enqueue, table=table)
     if study.best_trial is None:
         raise NoCompleteTrial(f"no trial of study {name!r} completed: nothing to promote")
     tracker.set_tags(study.parent_run_id, {names.RUN_KEY: run_key or "", names.ROLE_DETAIL: "retune"})

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypedDict
 
 import optuna
 
@@ -43,6 +43,21 @@ from mltune.views.plots import draw_or_warn
 from mltune.views.progress import ProgressMode, StudyProgress
 
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+class TuneOptions(TypedDict, total=False):
+    """How to run a study, as :func:`tune` takes it (and :func:`~mltune.flows.retune.retune` passes it on)."""
+
+    n_trials: int | None
+    timeout: float | None
+    study_name: str | None
+    storage: str | None
+    experiment_name: str | None
+    tracking_uri: str | None
+    source: str
+    on_trial: TrialCallback | None
+    workers: int | None
+    progress: ProgressMode
 
 
 @dataclass(frozen=True)
