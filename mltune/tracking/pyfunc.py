@@ -1,8 +1,10 @@
 """The registered model: raw rows in, answers in the target's own units or labels out.
 
-Feature scaling lives inside the Keras model (a Normalization layer); label decoding, target unscaling and column
-selection live in this MLflow pyfunc wrapper, so ``mlflow.pyfunc.load_model(...).predict(df)`` and
-``mlflow models serve`` take the user's rows as they are. Models registered by mltune 0.1.0 pickled this class as
+Preprocessing lives inside the Keras model (lookups, imputation, clipping, scaling: ``mltune.model.inputs``);
+turning raw rows into the model's column inputs (``mltune.data.columns.model_inputs``: text stripped, yes/no to
+1/0, dates to parts, no fitted state), label decoding and target unscaling live in this MLflow pyfunc wrapper, so
+``mlflow.pyfunc.load_model(...).predict(df)`` and ``mlflow models serve`` take the user's rows as
+``pd.read_csv`` gives them. Models registered by mltune 0.1.0 pickled this class as
 ``mltune.serving.KerasTabularModel``; that module re-exports it, and the artifacts are read the same way.
 """
 
@@ -18,6 +20,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from mltune.data.columns import Column, model_inputs
 from mltune.tasks import TASKS, Encoding
 
 KERAS_ARTIFACT, ENCODING_ARTIFACT = "keras_model", "encoding"
@@ -36,14 +39,22 @@ class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
     def load_context(self, context: Any) -> None:
         import keras
 
+        import mltune.model.inputs  # noqa: F401  (registers the preprocessing layers for safe-mode loading)
+
         self.model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT], compile=False, safe_mode=True)
         self.encoding = Encoding.from_json(Path(context.artifacts[ENCODING_ARTIFACT]).read_text())
 
     def _raw_output(self, frame: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in self.encoding.features if c not in frame.columns]
-        if missing:
-            raise ValueError(f"input rows lack feature columns {missing}")
-        x = frame[self.encoding.features].to_numpy(dtype=np.float32)
+        if self.encoding.columns is not None:
+            import tensorflow as tf  # Keras' predict refuses NumPy string arrays; tf.data takes them
+
+            inputs = model_inputs(frame, [Column.from_dict(c) for c in self.encoding.columns])
+            x: Any = tf.data.Dataset.from_tensor_slices(inputs).batch(1024)
+        else:
+            missing = [c for c in self.encoding.features if c not in frame.columns]
+            if missing:
+                raise ValueError(f"input rows lack feature columns {missing}")
+            x = frame[self.encoding.features].to_numpy(dtype=np.float32)
         return np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -56,18 +67,20 @@ class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
     def score(self, frame: pd.DataFrame, y_true: np.ndarray | None, metric: str) -> float:
         """The objective metric on raw rows, in the same units as the study's trials."""
         enc = self.encoding
-        x = frame[enc.features].to_numpy(dtype=np.float64)
-        return TASKS[enc.task].score(metric, enc, self._raw_output(frame), x, y_true)
+        task = TASKS[enc.task]
+        x = np.empty((len(frame), 0)) if task.uses_target else frame[enc.features].to_numpy(dtype=np.float64)
+        return task.score(metric, enc, self._raw_output(frame), x, y_true)
 
 
 def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.DataFrame) -> None:
     """Saves the Keras model inside an MLflow pyfunc model at ``path``: what a run logs and the registry holds.
 
-    The signature is inferred from raw rows, with every feature a double, so that a request may send 3 or 3.0
-    for a column that held integers. Pip requirements are given, not inferred: inference starts a subprocess and
-    costs seconds.
+    The signature is :func:`input_schema` (a table model) or inferred from raw rows with every feature a double
+    (a model of numbers). Pip requirements are given, not inferred: inference starts a subprocess and costs
+    seconds.
     """
-    input_example = input_example.astype("float64")
+    if encoding.columns is None:
+        input_example = input_example.astype("float64")
     output = KerasTabularModel.of(model, encoding).predict(None, input_example)
     summary: list[str] = []
     model.summary(print_fn=lambda line, **_: summary.append(line))
@@ -78,6 +91,8 @@ def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.
         with warnings.catch_warnings():  # integer labels are meant: they have no missing values
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             signature = mlflow.models.infer_signature(input_example, output)
+        if encoding.columns is not None:
+            signature = mlflow.models.ModelSignature(inputs=input_schema(encoding), outputs=signature.outputs)
         mlflow.pyfunc.save_model(
             path,
             python_model=KerasTabularModel(),
@@ -86,8 +101,30 @@ def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.
             signature=signature,
             input_example=input_example,
             pip_requirements=_requirements(),
+            metadata={"mltune_columns": encoding.columns} if encoding.columns is not None else None,
         )
     Path(path, "summary.txt").write_text("\n".join(summary))
+
+
+def input_schema(encoding: Encoding) -> Any:
+    """The MLflow input schema of a table model: one required column per used feature.
+
+    Text columns are ``string`` and bool columns ``boolean`` (both take empty cells). Number columns are ``Any``:
+    MLflow refuses int64 for a ``double`` column ("Can not safely convert int64 to float64") and float64 for a
+    ``long`` one, and ``pd.read_csv`` (or a JSON request) gives either for the same column depending on whether
+    a cell is empty or a value has a fraction; the model takes both. The raw types as read in training are in the
+    model's metadata (``mltune_columns``).
+    """
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    specs = []
+    for raw in encoding.columns or []:
+        column = Column.from_dict(raw)
+        if not column.used:
+            continue
+        kind: Any = column.dtype if column.dtype in ("string", "boolean") else AnyType()
+        specs.append(ColSpec(kind, column.name))
+    return Schema(specs)
 
 
 def _requirements() -> list[str]:
