@@ -102,7 +102,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         raise ConfigError(f"{source}: data.target: no such column in {origin}, but got {target!r} "
                           f"(columns: {', '.join(map(str, frame.columns[:20]))})")
     names = _feature_names(recipe, frame, target, origin, source)
-    frame = frame[[*names, *([target] if target is not None else [])]]
+    frame = frame[[*names, *([target] if target is not None and task.uses_target else [])]]
     frame = frame.apply(clean_text).reset_index(drop=True)
     if not task.uses_target:
         return _numeric_table(frame, names, origin, source)
