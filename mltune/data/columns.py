@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mltune.config.recipe import KINDS, ColumnSpec
+from mltune.config.recipe import ColumnSpec
 
 NUMERIC_KINDS = ("numeric", "integer", "boolean", "date")
 TEXT_KINDS = ("categorical", "ordinal")

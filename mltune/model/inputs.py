@@ -45,9 +45,11 @@ class NumericColumns(keras.layers.Layer):  # type: ignore[misc]
     def call(self, x: Any) -> Any:
         ops = keras.ops
         missing = ops.isnan(x)
-        filled = ops.where(missing, ops.convert_to_tensor(np.float32(self.median)), x)
-        clipped = ops.minimum(ops.maximum(filled, np.float32(self.low)), np.float32(self.high))
-        scaled = (clipped - np.float32(self.mean)) / np.float32(self.std)
+        median, low, high, mean, std = (np.asarray(v, dtype=np.float32) for v in
+                                        (self.median, self.low, self.high, self.mean, self.std))
+        filled = ops.where(missing, median, x)
+        clipped = ops.minimum(ops.maximum(filled, low), high)
+        scaled = (clipped - mean) / std
         if not self.indicate:
             return scaled
         flags = ops.take(ops.cast(missing, "float32"), np.asarray(self.indicate, dtype="int32"), axis=1)

@@ -117,7 +117,7 @@ def input_schema(encoding: Encoding) -> Any:
     """
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
-    specs = []
+    specs: list[Any] = []
     for raw in encoding.columns or []:
         column = Column.from_dict(raw)
         if not column.used:
