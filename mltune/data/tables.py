@@ -185,7 +185,7 @@ def _check_target_values(recipe: Recipe, values: pd.Series, origin: str, source:
     if pd.api.types.is_numeric_dtype(values) and not np.isfinite(values.to_numpy(dtype=float)).all():
         bad = values[~np.isfinite(values.to_numpy(dtype=float))]
         raise ConfigError(f"{source}: data.target: values must be finite, but column {values.name!r} of {origin} "
-                          f"has {len(bad)} infinite value(s), e.g. {bad.iloc[0]} in row {int(bad.index[0]) + 2}")
+                          f"has {len(bad)} infinite value(s), e.g. {bad.iloc[0]}")
     if recipe.task == "classification" and values.nunique() < 2:
         raise ConfigError(f"{source}: data.target: a classifier needs at least two classes, but column "
                           f"{values.name!r} of {origin} has one: {values.iloc[0]!r}")
@@ -214,7 +214,7 @@ def _check_override(values: pd.Series, column: Column, source: str) -> None:
         if numbers.isna().any():
             bad = present[numbers.isna()].iloc[0]
             raise ConfigError(f"{where}: kind {column.kind} needs numbers, but got {bad!r} "
-                              f"in row {int(present[numbers.isna()].index[0]) + 2}")
+                              f"({int(numbers.isna().sum())} of {len(present)} filled cells are not numbers)")
     if column.kind == "ordinal":
         assert column.order is not None
         unknown = sorted({str(v) for v in present.map(str)} - set(column.order))
