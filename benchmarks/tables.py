@@ -88,8 +88,8 @@ def _scores(path: Path, target: str, payload: dict[str, Any], env: dict[str, str
     import mlflow
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    from mltune.flows.autorecipe import infer_recipe
     from mltune.data import load_table, make_splits
+    from mltune.flows.autorecipe import infer_recipe
     from mltune.tasks import score
 
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]

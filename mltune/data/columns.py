@@ -218,7 +218,8 @@ def model_inputs(frame: pd.DataFrame, columns: Sequence[Column]) -> dict[str, np
     inputs: dict[str, np.ndarray] = {}
     parts = [_numeric_values(frame[c.name], c) for c in used if c.kind in NUMERIC_KINDS]
     if parts:
-        inputs[NUMERIC_INPUT] = np.column_stack(parts).astype(np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, which the model clips like any outlier
+            inputs[NUMERIC_INPUT] = np.column_stack(parts).astype(np.float32)
     for position, column in enumerate(text_columns(used)):
         inputs[input_name(position)] = _text_values(frame[column.name]).reshape(-1, 1)
     return inputs
