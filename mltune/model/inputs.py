@@ -153,3 +153,11 @@ def table_model(*, family: str, task: str, params: dict[str, Any], columns: Sequ
                        variance=np.ones(width))
     head = FAMILIES[family].build(params, shape)
     return keras.Model(inputs, head(features), name=f"{head.name}_on_table")
+
+
+def predict(model: keras.Model, inputs: dict[str, np.ndarray], *, batch_size: int = 1024) -> np.ndarray:
+    """The model's output for column inputs. Keras' ``predict`` refuses NumPy string arrays; ``tf.data`` takes
+    them."""
+    import tensorflow as tf
+
+    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size), verbose=0))

@@ -46,15 +46,13 @@ class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
 
     def _raw_output(self, frame: pd.DataFrame) -> np.ndarray:
         if self.encoding.columns is not None:
-            import tensorflow as tf  # Keras' predict refuses NumPy string arrays; tf.data takes them
+            from mltune.model.inputs import predict
 
-            inputs = model_inputs(frame, [Column.from_dict(c) for c in self.encoding.columns])
-            x: Any = tf.data.Dataset.from_tensor_slices(inputs).batch(1024)
-        else:
-            missing = [c for c in self.encoding.features if c not in frame.columns]
-            if missing:
-                raise ValueError(f"input rows lack feature columns {missing}")
-            x = frame[self.encoding.features].to_numpy(dtype=np.float32)
+            return predict(self.model, model_inputs(frame, [Column.from_dict(c) for c in self.encoding.columns]))
+        missing = [c for c in self.encoding.features if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input rows lack feature columns {missing}")
+        x = frame[self.encoding.features].to_numpy(dtype=np.float32)
         return np.asarray(self.model.predict(x, batch_size=1024, verbose=0))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
