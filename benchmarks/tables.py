@@ -73,7 +73,8 @@ def run_table(name: str, out: Path, trials: int) -> dict[str, Any]:
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=folder)
     seconds = time.perf_counter() - started
-    console = [line for line in done.stderr.splitlines() if line.startswith(("data:", "# task", "# classes"))]
+    console = [line for line in done.stderr.splitlines()
+               if line.startswith(("data: ", "# task", "# classes")) and not line.startswith("data: {")]
     if done.returncode != 0:
         return {"table": name, "error": done.stderr[-2000:], "console": console}
     payload = json.loads(done.stdout)

@@ -37,7 +37,10 @@ MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
 MAX_CATEGORIES = 100
 """More distinct text values than this (or than half the rows) make a column free text, not categorical."""
-_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]", re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$|^unnamed: ?\d+$",
+                      re.IGNORECASE)
+"""Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
+written with ``to_csv``)."""
 
 
 @dataclass(frozen=True)

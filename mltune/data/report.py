@@ -73,7 +73,7 @@ def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | No
             continue
         findings.append(Finding(column.name, "kind", f"{column.kind}: {column.reason}"))
         if column.constant:
-            findings.append(Finding(column.name, "constant", column.reason))
+            findings.append(Finding(column.name, "constant", column.reason.partition(": ")[2]))
         findings.extend(_empty_cells(frame[column.name]))
         if column.kind in ("numeric", "integer"):
             findings.extend(_outliers(frame[column.name]))
