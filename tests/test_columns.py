@@ -212,3 +212,15 @@ def test_data_report_counts_outliers_empty_cells_duplicates_and_classes(tmp_path
     assert report.of("duplicate rows")[0].count == 2
     assert report.of("class balance")[0].detail.startswith("2 classes, balanced enough")
     assert list(report.frame().columns) == ["column", "check", "detail", "count"]
+
+
+@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "customer_id", "ID"])
+def test_identifier_by_name(name: str) -> None:
+    values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name=name)
+    column = infer_column(values, name)
+    assert (column.kind, column.reason) == ("drop", "identifier: 300 distinct whole numbers in 300 rows")
+
+
+def test_unique_whole_numbers_with_a_plain_name_are_kept() -> None:
+    values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name="income")
+    assert infer_column(values, "income").kind == "integer"
