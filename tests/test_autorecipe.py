@@ -79,3 +79,18 @@ def test_validation_far_better_than_test_is_called_out(metric: str, direction: s
     assert bool(warning) == called_out
     if called_out:
         assert warning.startswith(f"validation {metric} {validation:.6g} is far better than test {metric} {test:.6g}")
+
+
+def test_tune_needs_a_recipe_or_data_and_target(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from mltune.cli import main
+
+    result = CliRunner().invoke(main, ["tune", "--data", "x.csv"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("mltune: error: tune: give a RECIPE file, or --data FILE and --target COLUMN to "
+                                     "infer one, but got data='x.csv', target=None")
+    missing = CliRunner().invoke(main, ["tune", "--data", "nope.csv", "--target", "y", "--output", "json"])
+    assert missing.exit_code == 2
+    assert "data.path: file not found, but got" in missing.stdout and "nope.csv" in missing.stdout
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
