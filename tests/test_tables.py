@@ -69,6 +69,9 @@ def test_messy_table_tunes_from_a_template_and_the_champion_takes_read_csv_rows(
     odd = rows.head(3).drop(columns=[target]).assign(city=["Reykjavik", None, "  Oslo  "], student=[None, "YES", "no"],
                                                      income=[np.nan, 1e300, 5.0], cards=[1.0, np.nan, 99.0])
     assert len(champion.predict(odd)) == 3  # unseen category, empty cells, outliers: an answer, no error
+    one = workdir / "one.csv"
+    one.write_text("age,income,city,student,cards,grade,opened,balance,default\n41,,,,2,B,2020-02-03,,\n")
+    assert len(champion.predict(pd.read_csv(one).drop(columns=[target]))) == 1  # empty text cells read as float
     schema = champion.metadata.get_input_schema()
     assert schema.input_names() == ["age", "income", "city", "student", "cards", "grade", "opened",
                                     *(["default"] if target == "balance" else ["balance"])]

@@ -105,23 +105,18 @@ def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.
 
 
 def input_schema(encoding: Encoding) -> Any:
-    """The MLflow input schema of a table model: one required column per used feature.
+    """The MLflow input schema of a table model: one required column per used feature, each of type ``Any``.
 
-    Text columns are ``string`` and bool columns ``boolean`` (both take empty cells). Number columns are ``Any``:
-    MLflow refuses int64 for a ``double`` column ("Can not safely convert int64 to float64") and float64 for a
-    ``long`` one, and ``pd.read_csv`` (or a JSON request) gives either for the same column depending on whether
-    a cell is empty or a value has a fraction; the model takes both. The raw types as read in training are in the
-    model's metadata (``mltune_columns``).
+    MLflow's schema enforcement converts nothing that might lose information: a ``double`` column refuses int64
+    ("Can not safely convert int64 to float64"), a ``long`` column refuses float64, and a ``string`` or
+    ``boolean`` column refuses float64, which is what ``pd.read_csv`` gives for a column whose cells in the batch
+    are all empty. The same column of the same table arrives as any of these, so the schema names the columns and
+    leaves their conversion to the model (``mltune.data.columns.model_inputs``). Each column's kind and its type
+    as read in training are in the model's metadata (``mltune_columns``).
     """
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
-    specs: list[Any] = []
-    for raw in encoding.columns or []:
-        column = Column.from_dict(raw)
-        if not column.used:
-            continue
-        kind: Any = column.dtype if column.dtype in ("string", "boolean") else AnyType()
-        specs.append(ColSpec(kind, column.name))
+    specs: list[Any] = [ColSpec(AnyType(), raw["name"]) for raw in encoding.columns or [] if raw["kind"] != "drop"]
     return Schema(specs)
 
 
