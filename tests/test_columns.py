@@ -66,6 +66,7 @@ def test_overrides_give_ordinal_order_and_drop(tmp_path: Path) -> None:
     ([1.5, 2.0, np.nan, 3.25], "numeric"),
     ([1, 2, 3, 2], "integer"),
     (["a", "b", "a", "b"], "categorical"),
+    (["1.5", "2", "?", "3.5"] * 5 + ["4.5"] * 30, "numeric"),
 ])
 def test_inferred_kind(values: list[Any], kind: str) -> None:
     assert infer_column(pd.Series(values, name="c"), "c").kind == kind
@@ -224,3 +225,11 @@ def test_identifier_by_name(name: str) -> None:
 def test_unique_whole_numbers_with_a_plain_name_are_kept() -> None:
     values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name="income")
     assert infer_column(values, "income").kind == "integer"
+
+
+def test_numbers_with_a_few_text_markers_are_numeric() -> None:
+    values = pd.Series(["3", "4", "?", "5", "6", "7", "8", "9", "10", "11", "12"], name="ca")
+    column = infer_column(values, "ca")
+    assert (column.kind, column.reason) == ("integer", "numbers, but 1 cell(s) are text read as empty, e.g. '?'")
+    inputs = model_inputs(pd.DataFrame({"ca": values}), [column])
+    assert np.isnan(inputs["numeric"][2, 0]) and inputs["numeric"][0, 0] == 3

@@ -32,6 +32,9 @@ TEXT_KINDS = ("categorical", "ordinal")
 TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f"})
 DATE_PARTS = ("year", "month", "day", "dayofweek")
+MOSTLY_NUMBERS = 0.9
+"""A text column whose filled cells are at least this share numbers is numeric; its other cells (``?``, ``n/a``,
+``-``) are read as empty."""
 CONSTANT = "constant"
 MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
@@ -121,6 +124,12 @@ def infer_column(values: pd.Series, name: str) -> Column:
             return column("integer", "whole numbers")
         return column("numeric", "numbers")
     text = present.map(str)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().mean() >= MOSTLY_NUMBERS:
+        odd = text[numbers.isna()]
+        whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
+        return column("integer" if whole else "numeric",
+                      f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}")
     if _parses_as_dates(text):
         return column("date", "text that parses as dates")
     if distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2):
