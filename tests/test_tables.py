@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from mltune.cli import main
 from mltune.config.recipe import load_recipe
 from mltune.data import load_table, make_splits
-from mltune.tracking.names import SCHEMA_ATTR, TEST_SCORE_ATTR
+from mltune.tracking.names import DATA_SOURCE_ATTR, SCHEMA_ATTR, TEST_SCORE_ATTR
 
 from .conftest import RECIPES
 from .tables import messy_table
@@ -165,3 +165,25 @@ def test_embeddings_and_class_weights_train_and_serve_json(workdir: Path, storag
         server.terminate()
         server.wait(timeout=30)
     assert answer["predictions"] == expected
+
+
+def test_schema_guard_names_columns_of_another_kind(workdir: Path) -> None:
+    from mltune.config.recipe import parse_recipe
+    from mltune.errors import ConfigError
+    from mltune.search.context import check_bound_data, data_schema
+
+    path = workdir / "credit.csv"
+    messy_table().to_csv(path, index=False)
+    data = {"path": str(path), "target": "balance"}
+    first = load_table(parse_recipe({"name": "t", "task": "regression", "data": data}))
+    study = optuna.create_study(study_name="s")
+    study.set_user_attr(SCHEMA_ATTR, data_schema(first))
+    study.set_user_attr(DATA_SOURCE_ATTR, str(path))
+    check_bound_data(study, first)  # the same table resumes
+    ordinal = {**data, "columns": {"grade": {"kind": "ordinal", "order": ["C", "B", "A"]}}}
+    second = load_table(parse_recipe({"name": "t", "task": "regression", "data": ordinal}))
+    with pytest.raises(ConfigError) as excinfo:
+        check_bound_data(study, second)
+    assert str(excinfo.value) == (
+        f"--study-name: study 's' is bound to the columns of {path}, but {path} differs: other kinds "
+        "['grade: categorical -> ordinal'] (give another --study-name, or point data.path at a table like the first)")
