@@ -67,6 +67,11 @@ def rescored_tag(metric: str) -> str:
     return f"mltune.rescored_test_{metric}"
 
 
+MODEL_COLUMNS_METADATA = "mltune_columns"
+"""MLmodel metadata of a table model: each column's name, kind, reason, order, raw type and whether it had empty
+cells in training."""
+
+
 # ---------------------------------------------------------------- Optuna study and trial user attributes
 # The contract between the process that makes a study and the workers, retunes and reports that read it.
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from mltune.data.columns import Column, model_inputs
 from mltune.tasks import TASKS, Encoding
+from mltune.tracking.names import MODEL_COLUMNS_METADATA
 
 KERAS_ARTIFACT, ENCODING_ARTIFACT = "keras_model", "encoding"
 
@@ -99,7 +100,7 @@ def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.
             signature=signature,
             input_example=input_example,
             pip_requirements=_requirements(),
-            metadata={"mltune_columns": encoding.columns} if encoding.columns is not None else None,
+            metadata={MODEL_COLUMNS_METADATA: encoding.columns} if encoding.columns is not None else None,
         )
     Path(path, "summary.txt").write_text("\n".join(summary))
 
