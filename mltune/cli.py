@@ -94,6 +94,36 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
 
 
+output_option = click.option("--output", type=click.Choice(["text", "json"]), default="text",
+                             callback=lambda ctx, param, value: value or "text",
+                             help="json: print one JSON object on stdout (errors too) and progress on stderr.")
+
+
+@contextlib.contextmanager
+def _reporting(output: str) -> Iterator[Callable[[dict[str, Any], str], None]]:
+    """Yields ``emit(payload, text)``, which prints the command's result as JSON or as text.
+
+    With ``--output json`` stdout holds exactly one JSON object: anything else written to stdout meanwhile (MLflow
+    prints "View run ... at: URL" lines for a tracking server) goes to stderr, and an error becomes one JSON object
+    with its exit code.
+    """
+    stdout = sys.stdout
+
+    def emit(payload: dict[str, Any], text: str) -> None:
+        click.echo(json.dumps(payload, default=str) if output == "json" else text, file=stdout)
+
+    if output != "json":
+        yield emit
+        return
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield emit
+    except MltuneError as error:
+        click.echo(json.dumps({"status": "error", "error": error.kind, "message": str(error),
+                               "exit_code": error.exit_code}), file=stdout)
+        raise click.exceptions.Exit(error.exit_code) from None
+
+
 @click.group(cls=_Group)
 @click.version_option(package_name="mltune")
 def main() -> None:
@@ -101,39 +131,82 @@ def main() -> None:
 
 
 @main.command()
-@recipe_argument
+@click.argument("recipe", type=click.Path(dir_okay=False), required=False)
+@click.option("--data", default=None, callback=_blank_is_none, metavar="FILE",
+              help="A CSV or Parquet table: without RECIPE, the task, metric and search space are inferred from "
+                   "it (the recipe is printed and logged); with RECIPE, it sets data.path.")
+@click.option("--target", default=None, callback=_blank_is_none, metavar="COLUMN",
+              help="The column to predict (sets data.target).")
 @_apply(study_options)
 @set_option
+@output_option
 @click.option("--promote/--no-promote", "then_promote", default=False, help="Promote the best model afterwards.")
 @click.option("--workers", type=str, default=None, callback=_blank_is_none,
               help="Run the trials in this many supervised worker processes on this machine.")
-def tune(recipe: str, n_trials: str | None, timeout: str | None, study_name: str | None, storage: str | None,
-         experiment_name: str | None, quiet: bool, overrides: tuple[str, ...], then_promote: bool,
-         workers: str | None) -> None:
-    """Run (or resume) the study a RECIPE describes."""
-    from mltune.config.recipe import load_recipe
+def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str | None, timeout: str | None,
+         study_name: str | None, storage: str | None, experiment_name: str | None, quiet: bool,
+         overrides: tuple[str, ...], output: str, then_promote: bool, workers: str | None) -> None:
+    """Run (or resume) the study a RECIPE describes, or one inferred from --data FILE --target COLUMN."""
+    with _reporting(output) as emit:
+        parsed, source = _tune_recipe(recipe, data, target, overrides)
+        trials = _number(n_trials, "--n-trials", int)
+        seconds = _number(timeout, "--timeout", float)
+        processes = _number(workers, "--workers", int)
+        _quiet_libraries()
+        from mltune.data import load_table
+        from mltune.flows.tune import tune as run_study
 
-    parsed = load_recipe(recipe, overrides)
-    trials = _number(n_trials, "--n-trials", int)
-    seconds = _number(timeout, "--timeout", float)
-    processes = _number(workers, "--workers", int)
-    _quiet_libraries()
-    from mltune.flows.tune import tune as run_study
+        table = load_table(parsed, source=source)
+        for line in table.report.lines():
+            click.echo(line, err=True)
+        with tracking_errors():
+            result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
+                               experiment_name=experiment_name, source=source, workers=processes, table=table,
+                               progress="quiet" if quiet else "auto")
+        emit(*_tune_result(result, storage=storage, promote=then_promote))
+
+
+def _tune_recipe(recipe: str | None, data: str | None, target: str | None,
+                 overrides: tuple[str, ...]) -> tuple[Any, str]:
+    """The recipe to tune and where it came from: a file (with --data/--target as overrides) or inferred."""
+    if recipe is not None:
+        from mltune.config.recipe import load_recipe
+
+        given = [*([f"data.path={json.dumps(data)}"] if data else []),
+                 *([f"data.target={json.dumps(target)}"] if target else [])]
+        return load_recipe(recipe, [*given, *overrides]), recipe
+    if not data or not target:
+        raise ConfigError("tune: give a RECIPE file, or --data FILE and --target COLUMN to infer one, but got "
+                          f"data={data!r}, target={target!r}")
+    from mltune.flows.autorecipe import infer_recipe
+
+    parsed, text = infer_recipe(data, target, overrides)
+    click.echo(text, err=True)
+    return parsed, data
+
+
+def _tune_result(result: Any, *, storage: str | None, promote: bool) -> tuple[dict[str, Any], str]:
+    """The JSON payload and the text lines of a finished ``tune`` (with its promotion, if asked)."""
     from mltune.tracking.runs import Tracker
     from mltune.views.report import tracking_ui_hint
 
-    with tracking_errors():
-        result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,
-                           experiment_name=experiment_name, source=recipe, workers=processes,
-                           progress="quiet" if quiet else "auto")
-    click.echo(f"study {result.study_name!r}: {_counts(result.counts)} in {result.seconds:.1f}s")
+    lines = [*(f"note: {note}" for note in result.notes),
+             f"study {result.study_name!r}: {_counts(result.counts)} in {result.seconds:.1f}s"]
     if result.best_trial is None:
         raise NoCompleteTrial(f"no trial of study {result.study_name!r} completed: nothing to promote")
-    click.echo(f"best: trial {result.best_trial}, {result.metric}={result.best_value:.6g}, {result.best_params}")
-    for line in tracking_ui_hint(Tracker(), result.experiment_id, result.parent_run_id):
-        click.echo(line)
-    if then_promote:
-        _promote(study_name=result.study_name, storage=storage, context=result.context, model=result.best_model)
+    lines.append(f"best: trial {result.best_trial}, {result.metric}={result.best_value:.6g}, {result.best_params}")
+    lines.extend(tracking_ui_hint(Tracker(), result.experiment_id, result.parent_run_id))
+    payload: dict[str, Any] = {"status": "ok", "study_name": result.study_name, "parent_run_id": result.parent_run_id,
+                               "metric": result.metric, "best_value": result.best_value,
+                               "best_trial": result.best_trial, "best_params": result.best_params,
+                               "counts": result.counts, "notes": list(result.notes)}
+    if promote:
+        promotion = _run_promotion(study_name=result.study_name, storage=storage, context=result.context,
+                                   model=result.best_model)
+        lines.extend(_promotion_lines(promotion))
+        payload["promotion"] = promotion.as_dict()
+        payload["test_score"] = promotion.test_score
+    return payload, "\n".join(lines)
 
 
 @main.command()
@@ -185,12 +258,26 @@ def promote(study_name: str | None, storage: str | None, run_id: str | None, rec
 
 
 def _promote(**kwargs: Any) -> None:
+    for line in _promotion_lines(_run_promotion(**kwargs)):
+        click.echo(line)
+
+
+def _run_promotion(**kwargs: Any) -> Any:
     from mltune.flows.promote import promote as run_promotion
 
     with tracking_errors():
-        result = run_promotion(**kwargs)
-    click.echo(f"promotion: {result.decision} — {result.reason}")
-    click.echo(f"model {result.model_name} version {result.version}; champion is version {result.champion_after}")
+        return run_promotion(**kwargs)
+
+
+def _promotion_lines(result: Any) -> list[str]:
+    """The promotion's decision, the model, and its score on the held-out test split (with any call-out)."""
+    validation = "" if result.validation_score is None else f" (validation {result.validation_score:.6g})"
+    lines = [f"promotion: {result.decision} — {result.reason}",
+             f"model {result.model_name} version {result.version}; champion is version {result.champion_after}",
+             f"test {result.metric}={result.test_score:.6g} on the held-out test split{validation}"]
+    if result.warning:
+        lines.append(f"warning: {result.warning}")
+    return lines
 
 
 @main.command()
@@ -230,36 +317,6 @@ def tracking_errors() -> Iterator[None]:
         raise TrackingError(f"MLflow: {error.message}") from error
 
 
-output_option = click.option("--output", type=click.Choice(["text", "json"]), default="text",
-                             callback=lambda ctx, param, value: value or "text",
-                             help="json: print one JSON object on stdout (errors too) and progress on stderr.")
-
-
-@contextlib.contextmanager
-def _reporting(output: str) -> Iterator[Callable[[dict[str, Any], str], None]]:
-    """Yields ``emit(payload, text)``, which prints the command's result as JSON or as text.
-
-    With ``--output json`` stdout holds exactly one JSON object: anything else written to stdout meanwhile (MLflow
-    prints "View run ... at: URL" lines for a tracking server) goes to stderr, and an error becomes one JSON object
-    with its exit code.
-    """
-    stdout = sys.stdout
-
-    def emit(payload: dict[str, Any], text: str) -> None:
-        click.echo(json.dumps(payload, default=str) if output == "json" else text, file=stdout)
-
-    if output != "json":
-        yield emit
-        return
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield emit
-    except MltuneError as error:
-        click.echo(json.dumps({"status": "error", "error": error.kind, "message": str(error),
-                               "exit_code": error.exit_code}), file=stdout)
-        raise click.exceptions.Exit(error.exit_code) from None
-
-
 @main.command()
 @recipe_argument
 @_apply(study_options)
@@ -290,9 +347,13 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
                                 experiment_name=experiment_name, source=recipe,
                                 progress="quiet" if quiet else "auto")
         repeated = " (reported by an earlier run with this key)" if result.repeated else ""
+        test = "" if result.challenger_score is None else \
+            f"\ntest {result.metric}={result.challenger_score:.6g} on the held-out test split"
+        warning = f"\nwarning: {result.warning}" if result.warning else ""
         emit(result.as_dict(),
              f"retune: {result.decision}{repeated} — {result.reason}\n"
-             f"model {result.model_name}: champion v{result.champion_before} -> v{result.champion_after}")
+             f"model {result.model_name}: champion v{result.champion_before} -> v{result.champion_after}"
+             f"{test}{warning}")
 
 
 @main.command()

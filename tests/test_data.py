@@ -64,12 +64,20 @@ def test_missing_feature_column(tmp_path: Path) -> None:
     assert message == f"r.yaml: data.features: no such column in {path}, but got ['q']"
 
 
-def test_non_numeric_feature_column(tmp_path: Path) -> None:
+def test_text_feature_column_is_categorical(tmp_path: Path) -> None:
+    path = csv(tmp_path, frame().assign(city=["Oslo", " Bergen", "Oslo "] * 10))
+    table = load_table(recipe({"path": str(path), "target": "y"}))
+    assert table.features == ("a", "b", "city")
+    assert table.schema == {"a": "numeric", "b": "integer", "city": "categorical"}
+    assert sorted(table.frame["city"].unique()) == ["Bergen", "Oslo"]  # stray spaces are not new categories
+
+
+def test_non_numeric_autoencoder_feature_column(tmp_path: Path) -> None:
     path = csv(tmp_path, frame().assign(city="Oslo"))
-    message = load_error(recipe({"path": str(path), "target": "y"}))
+    message = load_error(recipe({"path": str(path)}, task="autoencoder"))
     assert message == (
-        "r.yaml: data.features: features must be numeric, but got non-numeric columns ['city'] "
-        "(drop them with data.features or encode them first)"
+        "r.yaml: data.features: an autoencoder's features must be numeric, but got non-numeric columns ['city'] "
+        "(drop them with data.features)"
     )
 
 
@@ -86,13 +94,25 @@ def test_non_numeric_regression_target(tmp_path: Path) -> None:
     assert message.endswith(" in 'y'")
 
 
-def test_missing_values(tmp_path: Path) -> None:
+def test_missing_values_are_kept_and_empty_targets_dropped(tmp_path: Path) -> None:
     df = frame()
     df.loc[[3, 7], "a"] = np.nan
     df.loc[4, "y"] = np.nan
     path = csv(tmp_path, df)
-    message = load_error(recipe({"path": str(path), "target": "y"}))
-    assert message == "r.yaml: data: missing values must be filled first, but got empty cells {'a': 2, 'y': 1}"
+    table = load_table(recipe({"path": str(path), "target": "y"}))
+    assert len(table.frame) == 29 and int(table.frame["a"].isna().sum()) == 2
+    [dropped] = table.report.of("empty target")
+    assert dropped.count == 1 and dropped.detail == "1 row(s) with an empty target were dropped"
+    [empty] = table.report.of("empty cells")
+    assert empty.column == "a" and empty.count == 2
+
+
+def test_missing_values_in_an_autoencoder_table(tmp_path: Path) -> None:
+    df = frame()
+    df.loc[[3, 7], "a"] = np.nan
+    path = csv(tmp_path, df)
+    message = load_error(recipe({"path": str(path)}, task="autoencoder"))
+    assert message == "r.yaml: data: an autoencoder needs filled cells, but got empty cells {'a': 2}"
 
 
 def test_unreadable_parquet(tmp_path: Path) -> None:

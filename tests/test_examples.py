@@ -46,8 +46,9 @@ ALLOWED_FLAGS = {
     # `--storage`: the CLI's rollback takes it too, to hold the same promotion lock as retune
     "rollback": {"--reason", "--storage", "--output"},
     # examples/deploy: the study's first process and the workers that join it
+    # `--data`/`--target`: a table with no recipe file (issue 13); `--output json` like retune's
     "tune": {"--n-trials", "--timeout", "--study-name", "--storage", "--experiment-name", "--quiet", "--set",
-             "--promote", "--workers"},
+             "--promote", "--workers", "--data", "--target", "--output"},
     "worker": {"--study-name", "--storage", "--n-trials", "--timeout", "--threads", "--quiet"},
     "studies": {"--storage", "--output"},
 }

@@ -159,6 +159,28 @@ PrunerSpec = Annotated[
 # ---------------------------------------------------------------- the rest of a recipe
 
 
+KINDS = ("numeric", "integer", "boolean", "categorical", "ordinal", "date", "drop")
+Kind = Literal["numeric", "integer", "boolean", "categorical", "ordinal", "date", "drop"]
+
+
+class ColumnSpec(_Frozen):
+    """A column's kind as the recipe gives it (``data.columns.NAME``), instead of the inferred one."""
+
+    kind: Kind
+    order: tuple[str, ...] | None = None
+    """The categories of an ordinal column, lowest first."""
+
+    @model_validator(mode="after")
+    def _order_for_ordinal(self) -> ColumnSpec:
+        if self.kind == "ordinal" and not self.order:
+            raise ValueError("an ordinal column needs `order` (its categories, lowest first), but got none")
+        if self.kind != "ordinal" and self.order is not None:
+            raise ValueError(f"`order` applies to kind ordinal only, but got kind={self.kind!r}")
+        if self.order is not None and len(set(self.order)) != len(self.order):
+            raise ValueError(f"`order` must not repeat a category, but got {list(self.order)}")
+        return self
+
+
 class DataSpec(_Frozen):
     dataset: str | None = None
     """A scikit-learn bundled dataset: digits, iris, wine, breast_cancer or diabetes."""
@@ -168,6 +190,10 @@ class DataSpec(_Frozen):
     features: tuple[str, ...] | None = None
     """Feature columns; by default every column but the target."""
     separator: str = ","
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    """Column kinds that override the inferred ones, e.g. ``{grade: {kind: ordinal, order: [C, B, A]}}``."""
+    class_weights: Literal["none", "balanced"] = "none"
+    """``balanced`` weighs each class's rows by the inverse of its share of the training rows (classification)."""
 
     @field_validator("dataset")
     @classmethod

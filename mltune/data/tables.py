@@ -1,17 +1,29 @@
 """Data sources: a table of raw rows as the user has them, loaded and checked once. Nothing here imports
-TensorFlow."""
+TensorFlow.
+
+What cannot train is a :class:`ConfigError` (exit 2) raised here, before anything is written: no rows, duplicate
+column names, a separator that does not split the header, a target with no values or one class, infinite
+targets, no usable feature. What can train but deserves a look goes to the :class:`~mltune.data.report.DataReport`.
+Rows whose target is empty are dropped (the report says how many).
+"""
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mltune.config.recipe import Recipe
+from mltune.data.columns import Column, clean_text, infer_columns, mlflow_type
+from mltune.data.report import DataReport, describe
 from mltune.errors import ConfigError
 from mltune.tasks import TASKS
+
+SEPARATORS = (";", "\t", "|", ",")
 
 
 @dataclass(frozen=True)
@@ -19,16 +31,20 @@ class Table:
     """Raw rows as the user has them.
 
     Attributes:
-        frame: the rows, feature columns and (unless autoencoder) the target column.
-        features: feature column names, in model input order.
+        frame: the rows, feature columns and (unless autoencoder) the target column; text stripped of spaces.
+        features: the used feature column names, in model input order.
         target: the target column, or None for an autoencoder.
         source: where the rows came from, for messages and lineage.
+        columns: every candidate feature column with its kind and why, dropped ones included.
+        report: what the data checks found.
     """
 
     frame: pd.DataFrame
     features: tuple[str, ...]
     target: str | None
     source: str
+    columns: tuple[Column, ...] = ()
+    report: DataReport = field(default_factory=DataReport)
 
     @property
     def fingerprint(self) -> str:
@@ -37,12 +53,21 @@ class Table:
         hashed = pd.util.hash_pandas_object(self.frame[columns], index=False).to_numpy()
         return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
+    @property
+    def schema(self) -> dict[str, str]:
+        """The used feature columns and their kinds: what a study is bound to."""
+        return {c.name: c.kind for c in self.used_columns}
+
+    @property
+    def used_columns(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.used)
+
     def features_frame(self, frame: pd.DataFrame | None = None) -> pd.DataFrame:
         """The feature columns of ``frame`` (all rows by default), as a model takes them."""
         return (self.frame if frame is None else frame)[list(self.features)]
 
     def x(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Feature matrix (float32) of the given row positions."""
+        """Feature matrix (float32) of the given row positions (numeric tables only: the autoencoder's)."""
         frame = self.frame if rows is None else self.frame.iloc[rows]
         return frame[list(self.features)].to_numpy(dtype=np.float32)
 
@@ -57,7 +82,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     """Loads and checks the recipe's data.
 
     Raises:
-        ConfigError: missing file or column, non-numeric or missing feature values, or too few rows.
+        ConfigError: the file cannot be read or has no rows, a column is missing, or nothing could train.
     """
     spec = recipe.data
     if spec.dataset is not None:
@@ -68,48 +93,145 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         origin = f"sklearn:{spec.dataset}"
     else:
         assert spec.path is not None
-        if not spec.path.is_file():
-            raise ConfigError(f"{source}: data.path: file not found, but got {str(spec.path)!r}")
-        try:
-            if spec.path.suffix.lower() == ".csv":
-                frame = pd.read_csv(spec.path, sep=spec.separator)
-            else:
-                frame = pd.read_parquet(spec.path)
-        except (ValueError, OSError, ImportError) as error:
-            raise ConfigError(f"{source}: data.path: cannot read {str(spec.path)!r}: {error}") from None
-        target = spec.target
-        origin = str(spec.path)
+        frame = read_file(spec.path, spec.separator, source=source)
+        target, origin = spec.target, str(spec.path)
     task = TASKS[recipe.task]
     if not task.uses_target and spec.target is None and spec.dataset is None:
         target = None
     if target is not None and target not in frame.columns:
         raise ConfigError(f"{source}: data.target: no such column in {origin}, but got {target!r} "
                           f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+    names = _feature_names(recipe, frame, target, origin, source)
+    frame = frame[[*names, *([target] if target is not None and task.uses_target else [])]]
+    frame = frame.apply(clean_text).reset_index(drop=True)
+    if not task.uses_target:
+        return _numeric_table(frame, names, origin, source)
+    assert target is not None
+    frame, dropped_rows = _rows_with_target(frame, target, origin, source)
+    broken = task.check_target(frame[target], where=target)
+    if broken:
+        raise ConfigError(f"{source}: data.target: {broken}")
+    _check_target_values(recipe, frame[target], origin, source)
+    columns = _columns(recipe, frame, names, origin, source)
+    features = tuple(c.name for c in columns if c.used)
+    frame = frame[[*features, target]]
+    report = describe(frame, columns, target=target, task=recipe.task, dropped_target_rows=dropped_rows)
+    return Table(frame=frame, features=features, target=target, source=origin, columns=columns, report=report)
+
+
+def read_file(path: Path, separator: str, *, source: str) -> pd.DataFrame:
+    """The rows of a CSV (a byte-order mark is skipped) or Parquet file.
+
+    Raises:
+        ConfigError: missing or unreadable file, duplicate column names, a header the separator does not split,
+            or a header with no rows.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{source}: data.path: file not found, but got {str(path)!r}")
+    csv_file = path.suffix.lower() == ".csv"
+    try:
+        frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig") if csv_file else pd.read_parquet(path)
+    except (ValueError, OSError, ImportError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: data.path: cannot read {str(path)!r}: {error}") from None
+    header = _csv_header(path, separator) if csv_file else [str(c) for c in frame.columns]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{source}: data.path: column names must be unique, but {str(path)!r} repeats {repeated}")
+    if csv_file and len(header) == 1:
+        better = [s for s in SEPARATORS if s != separator and s in header[0]]
+        if better:
+            raise ConfigError(f"{source}: data.separator: {separator!r} does not split the header of {str(path)!r} "
+                              f"into columns, but {better[0]!r} would: set data.separator: {better[0]!r} "
+                              f"(header: {header[0][:80]!r})")
+    if frame.empty:
+        raise ConfigError(f"{source}: data.path: {str(path)!r} has a header ({len(header)} columns) but no rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _csv_header(path: Path, separator: str) -> list[str]:
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return [name.strip() for name in next(csv.reader(file, delimiter=separator), [])]
+
+
+def _feature_names(recipe: Recipe, frame: pd.DataFrame, target: str | None, origin: str,
+                   source: str) -> list[str]:
+    spec = recipe.data
     if spec.features is not None:
         missing = [c for c in spec.features if c not in frame.columns]
         if missing:
             raise ConfigError(f"{source}: data.features: no such column in {origin}, but got {missing}")
-        features = tuple(spec.features)
+        names = list(spec.features)
     else:
-        features = tuple(str(c) for c in frame.columns if c != target)
-    if not features:
+        names = [str(c) for c in frame.columns if c != target]
+    if not names:
         raise ConfigError(f"{source}: data.features: at least one feature column is needed, but got none")
-    bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    unknown = [c for c in spec.columns if c not in frame.columns]
+    if unknown:
+        raise ConfigError(f"{source}: data.columns: no such column in {origin}, but got {unknown}")
+    return names
+
+
+def _rows_with_target(frame: pd.DataFrame, target: str, origin: str, source: str) -> tuple[pd.DataFrame, int]:
+    """The rows whose target is filled, and how many were dropped."""
+    empty = frame[target].isna()
+    if empty.all():
+        raise ConfigError(f"{source}: data.target: column {target!r} of {origin} has no values: all {len(frame)} "
+                          "cells are empty")
+    return frame[~empty].reset_index(drop=True), int(empty.sum())
+
+
+def _check_target_values(recipe: Recipe, values: pd.Series, origin: str, source: str) -> None:
+    if pd.api.types.is_numeric_dtype(values) and not np.isfinite(values.to_numpy(dtype=float)).all():
+        bad = values[~np.isfinite(values.to_numpy(dtype=float))]
+        raise ConfigError(f"{source}: data.target: values must be finite, but column {values.name!r} of {origin} "
+                          f"has {len(bad)} infinite value(s), e.g. {bad.iloc[0]}")
+    if recipe.task == "classification" and values.nunique() < 2:
+        raise ConfigError(f"{source}: data.target: a classifier needs at least two classes, but column "
+                          f"{values.name!r} of {origin} has one: {values.iloc[0]!r}")
+
+
+def _columns(recipe: Recipe, frame: pd.DataFrame, names: list[str], origin: str, source: str) -> tuple[Column, ...]:
+    """Every feature column's kind, the recipe's overrides checked against the values."""
+    overrides = {k: v for k, v in recipe.data.columns.items() if k in names}
+    columns = infer_columns(frame, names, overrides)
+    for column in columns:
+        if column.name in overrides:
+            _check_override(frame[column.name], column, source)
+    used = [c for c in columns if c.used]
+    if not used or all(c.constant for c in used):
+        why = "; ".join(f"{c.name!r}: {c.reason}" for c in columns)
+        raise ConfigError(f"{source}: data.features: no feature of {origin} can train a model (every one is "
+                          f"dropped or holds one value), but got {why}")
+    return columns
+
+
+def _check_override(values: pd.Series, column: Column, source: str) -> None:
+    where = f"{source}: data.columns.{column.name}"
+    present = values.dropna()
+    if column.kind in ("numeric", "integer"):
+        numbers = pd.to_numeric(present, errors="coerce")
+        if numbers.isna().any():
+            bad = present[numbers.isna()].iloc[0]
+            raise ConfigError(f"{where}: kind {column.kind} needs numbers, but got {bad!r} "
+                              f"({int(numbers.isna().sum())} of {len(present)} filled cells are not numbers)")
+    if column.kind == "ordinal":
+        assert column.order is not None
+        unknown = sorted({str(v) for v in present.map(str)} - set(column.order))
+        if unknown:
+            raise ConfigError(f"{where}.order: every value of the column must be in `order`, but got {unknown[:10]} "
+                              f"outside {list(column.order)}")
+
+
+def _numeric_table(frame: pd.DataFrame, names: list[str], origin: str, source: str) -> Table:
+    """An autoencoder's table: it reconstructs its inputs, so every column must be numeric and filled."""
+    bad = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c])]
     if bad:
-        raise ConfigError(f"{source}: data.features: features must be numeric, but got non-numeric "
-                          f"columns {bad} (drop them with data.features or encode them first)")
-    used = [*features, *([target] if target else [])]
-    if not task.uses_target:
-        target = None
-        used = list(features)
-    missing_counts = frame[used].isna().sum()
-    if missing_counts.any():
-        holes = {str(k): int(v) for k, v in missing_counts[missing_counts > 0].items()}
-        raise ConfigError(f"{source}: data: missing values must be filled first, but got empty cells {holes}")
-    broken = task.check_target(frame[target], where=str(target)) if target is not None else None
-    if broken:
-        raise ConfigError(f"{source}: data.target: {broken}")
-    table = Table(frame=frame[used].reset_index(drop=True), features=features, target=target, source=origin)
-    return table
-
-
+        raise ConfigError(f"{source}: data.features: an autoencoder's features must be numeric, but got "
+                          f"non-numeric columns {bad} (drop them with data.features)")
+    counts = frame[names].isna().sum()
+    if counts.any():
+        holes = {str(k): int(v) for k, v in counts[counts > 0].items()}
+        raise ConfigError(f"{source}: data: an autoencoder needs filled cells, but got empty cells {holes}")
+    columns = tuple(Column(n, "numeric", "autoencoder input", dtype=mlflow_type(frame[n])) for n in names)
+    return Table(frame=frame, features=tuple(names), target=None, source=origin, columns=columns)

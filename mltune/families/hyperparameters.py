@@ -11,6 +11,7 @@ from typing import Any
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid", "leaky_relu")
 LR_SCHEDULES = ("constant", "cosine", "reduce_on_plateau")
+CATEGORICAL_ENCODINGS = ("onehot", "embedding")
 
 
 @dataclass(frozen=True)
@@ -77,4 +78,10 @@ DENSE: dict[str, Hyperparameter] = {
     "dropout": Hyperparameter("float", 0.0, low=0.0, high=1.0, high_exclusive=True),
     "l1": Hyperparameter("float", 0.0, low=0.0, high=10.0),
     "l2": Hyperparameter("float", 0.0, low=0.0, high=10.0),
+}
+
+# How a table's categorical columns reach a family (preprocessing inside the model, ``mltune.model.inputs``).
+TABLE: dict[str, Hyperparameter] = {
+    "categorical_encoding": Hyperparameter("str", "onehot", choices=CATEGORICAL_ENCODINGS),
+    "embedding_dim": Hyperparameter("int", 4, low=1, high=1024),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mltune.families._base import InputShape, layer_units, regularizer
-from mltune.families.hyperparameters import DENSE, TRAINING, Hyperparameter
+from mltune.families.hyperparameters import DENSE, TABLE, TRAINING, Hyperparameter
 from mltune.tasks import TASKS
 
 
@@ -13,7 +13,7 @@ class MLP:
     """Dense layers with dropout and L1/L2, a softmax head for classes or a linear head for a number."""
 
     tasks: tuple[str, ...] = ("classification", "regression")
-    hyperparameters: dict[str, Hyperparameter] = {**TRAINING, **DENSE}
+    hyperparameters: dict[str, Hyperparameter] = {**TRAINING, **DENSE, **TABLE}
 
     def build(self, params: dict[str, Any], shape: InputShape) -> Any:
         import keras

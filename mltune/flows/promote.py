@@ -7,6 +7,7 @@ otherwise it gets ``challenger``. The replaced champion keeps ``previous``. Regi
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
 from mltune.tracking import names
-from mltune.tracking.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR
+from mltune.tracking.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.tracking.registry import Registry
 from mltune.tracking.runs import Tracker, model_uri
 
@@ -41,6 +42,8 @@ class PromotionResult:
         metric: the objective metric.
         challenger_score: the challenger on the test split.
         champion_score: the previous champion on the same split, if there was one.
+        validation_score: the best trial's validation value (the study's objective).
+        warning: a call-out when the validation score is far better than the test score, else "".
     """
 
     decision: str
@@ -52,9 +55,34 @@ class PromotionResult:
     metric: str
     challenger_score: float
     champion_score: float | None
+    validation_score: float | None = None
+    warning: str = ""
+
+    @property
+    def test_score(self) -> float:
+        """The promoted (or kept) challenger's score on the held-out test split."""
+        return self.challenger_score
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "test_score": self.test_score}
+
+
+OVERFIT_GAP = 0.25
+"""A validation score better than the test score by more than this share of the test score is called out."""
+
+
+def overfit_warning(metric: str, direction: str, validation: float | None, test: float) -> str:
+    """Says so when the validation score is far better than the test score (a lucky split, leakage, or a
+    search that fitted its validation rows), else returns ""."""
+    if validation is None or not math.isfinite(validation) or not math.isfinite(test):
+        return ""
+    better = validation > test if direction == "maximize" else validation < test
+    gap = abs(validation - test)
+    if not better or gap <= OVERFIT_GAP * max(abs(test), 1e-12):
+        return ""
+    return (f"validation {metric} {validation:.6g} is far better than test {metric} {test:.6g} "
+            f"(by {gap / max(abs(test), 1e-12):.0%}): check the data report for leaks, duplicates and outliers, "
+            "or add rows")
 
 
 ANY_CHAMPION = "any"
@@ -100,8 +128,12 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
         _move_aliases(registry, name, decision, version, champion)
         result = PromotionResult(decision=decision, reason=reason, model_name=name, version=version,
                                  champion_before=champion, champion_after=registry.alias(name, CHAMPION) or version,
-                                 metric=metric, challenger_score=challenger_score, champion_score=champion_score)
+                                 metric=metric, challenger_score=challenger_score, champion_score=champion_score,
+                                 validation_score=best.value, warning=overfit_warning(
+                                     metric, recipe.direction, best.value, challenger_score))
         _record(tracker, registry, context.parent_run_id, result, data_fingerprint=context.table.fingerprint)
+    study.set_user_attr(TEST_SCORE_ATTR, {k: result.as_dict()[k] for k in (
+        "metric", "test_score", "validation_score", "model_name", "version", "decision", "warning")})
     return result
 
 
@@ -248,6 +280,7 @@ def _record(tracker: Tracker, registry: Registry, run_id: str, result: Promotion
             data_fingerprint: str) -> None:
     """Writes the decision on the study's parent run and on both model versions."""
     tracker.set_tags(run_id, {names.PROMOTION_DECISION: result.decision, names.PROMOTION_REASON: result.reason,
+                              **({names.PROMOTION_WARNING: result.warning} if result.warning else {}),
                               names.PROMOTION_MODEL: f"{result.model_name}/{result.version}",
                               names.PROMOTION_CHAMPION_BEFORE: result.champion_before or "",
                               names.PROMOTION_CHAMPION_AFTER: result.champion_after})

@@ -67,9 +67,12 @@ class RetuneResult:
     warm_start: int
     run_key: str | None
     repeated: bool = False
+    validation_score: float | None = None
+    warning: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": "ok", **asdict(self)}
+        """The JSON result; ``test_score`` is the challenger's score on the held-out test split."""
+        return {"status": "ok", **asdict(self), "test_score": self.challenger_score}
 
 
 def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: bool = False,
@@ -115,6 +118,7 @@ def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: boo
         champion_before=champion.version if champion else None, champion_after=promotion.champion_after,
         challenger_score=promotion.challenger_score, champion_score=promotion.champion_score,
         data_fingerprint=table.fingerprint, warm_start=len(enqueue), run_key=run_key,
+        validation_score=promotion.validation_score, warning=promotion.warning,
     )
     optuna.load_study(study_name=name, storage=optuna_storage).set_user_attr(RETUNE_RESULT_ATTR, asdict(result))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,17 +27,20 @@ from mltune.runtime.workers import (
     trials_counted,
     worker_seed,
 )
-from mltune.search.context import StudyContext
+from mltune.search.context import StudyContext, check_bound_data, data_schema
 from mltune.search.objective import Objective, close_trial_run
 from mltune.search.strategies import build_pruner, build_sampler
 from mltune.tracking import names
 from mltune.tracking.names import (
+    DATA_FINGERPRINT_ATTR,
+    DATA_SOURCE_ATTR,
     ENQUEUED_ATTR,
     EXPERIMENT_ATTR,
     PARENT_RUN_ATTR,
     RECIPE_ATTR,
     RECIPE_YAML_ATTR,
     RUN_ID_ATTR,
+    SCHEMA_ATTR,
 )
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn
@@ -78,6 +82,8 @@ class StudyResult:
     """The study's context, for a promotion in the same process (rows loaded and split once)."""
     best_model: Any = field(default=None, repr=False, compare=False)
     """The best trial's model in memory, when this process trained it (promotion scores it without a reload)."""
+    notes: tuple[str, ...] = ()
+    """What the user should know about how the study was set up (e.g. a new study for a second file)."""
 
 
 def tune(
@@ -116,6 +122,7 @@ def tune(
     table = table or load_table(recipe, source=source)
     make_splits(recipe, table, source=source)  # every config error before anything is written
     optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
+    recipe, notes = bind_to_file(recipe, table, optuna_storage, study_name=study_name)
     context = StudyContext.load(recipe, study_name=study_name, storage=storage, tracking_uri=tracking_uri,
                                 source=source, table=table)
     study, context = _open_study(context, optuna_storage, experiment_name, enqueue)
@@ -138,7 +145,32 @@ def tune(
     finally:
         result = _summarize(study, context, final=True)
         context.tracker.finish(context.parent_run_id, status)
-    return replace(result, seconds=time.perf_counter() - started, best_model=best_model)
+    return replace(result, seconds=time.perf_counter() - started, best_model=best_model, notes=notes)
+
+
+def bind_to_file(recipe: Recipe, table: Table, storage: optuna.storages.BaseStorage, *,
+                 study_name: str | None) -> tuple[Recipe, tuple[str, ...]]:
+    """The recipe with a study and model of its own when its default study was made on another file.
+
+    A template (``csv_regression.yaml``) run on a second file would otherwise resume the first file's study; a
+    study name given with ``--study-name`` or ``study_name`` is kept (and checked against its data when opened).
+    Returns the recipe (renamed or not) and what to tell the user.
+    """
+    if study_name or recipe.study_name or recipe.data.path is None:
+        return recipe, ()
+    name = recipe.name
+    if name not in optuna.get_all_study_names(storage):
+        return recipe, ()
+    earlier = optuna.load_study(study_name=name, storage=storage).user_attrs.get(DATA_SOURCE_ATTR)
+    if earlier is None or earlier == table.source:
+        return recipe, ()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", recipe.data.path.stem).strip("-") or "data"
+    study, model = f"{name}-{stem}", f"{recipe.model_name}-{stem}"
+    renamed = recipe.model_copy(update={
+        "study_name": study, "promotion": recipe.promotion.model_copy(update={"model_name": model})})
+    note = (f"study {name!r} was made on {earlier}; {table.source} gets study {study!r} and model {model!r} "
+            "(set study_name and promotion.model_name to choose)")
+    return renamed, (note,)
 
 
 def _budget(recipe: Recipe, n_trials: int | None, timeout: float | None,
@@ -166,10 +198,14 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
         if study.direction.name.lower() != recipe.direction:
             raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
                               f"but the recipe asks to {recipe.direction}; choose another study name")
+        check_bound_data(study, context.table)
         if enqueue and not study.get_trials(deepcopy=False):
             for params, why in enqueue:
                 study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
         study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # the source of truth for workers and promotion
+        study.set_user_attr(SCHEMA_ATTR, data_schema(context.table))
+        study.set_user_attr(DATA_SOURCE_ATTR, context.table.source)
+        study.set_user_attr(DATA_FINGERPRINT_ATTR, context.table.fingerprint)
         parent_run_id, experiment_id = _open_parent_run(study, context, experiment_name)
     return study, context.with_run(parent_run_id, experiment_id)
 
@@ -261,11 +297,24 @@ def _open_parent_run(study: optuna.Study, context: StudyContext, experiment_name
         "seed": recipe.seed, "folds": recipe.split.folds or 1, "data": str(recipe.data.dataset or recipe.data.path),
     })
     tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")  # for people; Optuna's copy is the one read back
+    _log_data_report(tracker, parent, context.table)
     tracker.client.log_inputs(parent, datasets=[context.dataset])
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
     study.set_user_attr(RECIPE_ATTR, recipe.name)
     return parent, experiment_id
+
+
+def _log_data_report(tracker: Tracker, run_id: str, table: Table) -> None:
+    """The data report on the parent run: a table, its console lines, and the column kinds."""
+    import json
+
+    report = table.report
+    tracker.log_table(run_id, report.frame(), "data_report.csv")
+    tracker.log_text(run_id, "\n".join(report.lines()) + "\n", "data_report.txt")
+    tracker.log_text(run_id, json.dumps([c.as_dict() for c in table.columns], indent=2), "columns.json")
+    counts = Counter(f.check for f in report.findings)
+    tracker.log_metrics(run_id, {f"data_{k.replace(' ', '_')}": v for k, v in counts.items() if k != "kind"})
 
 
 def _experiment_id(tracker: Tracker, recipe: Recipe, name: str | None, project_run: str | None) -> str:

@@ -7,6 +7,7 @@ configuration trains the same way wherever it runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,8 +19,10 @@ import numpy as np
 
 from mltune.config.recipe import Recipe
 from mltune.data import Fold, Table
+from mltune.data.columns import Column, model_inputs
 from mltune.errors import TrialDiverged
 from mltune.families import FAMILIES, InputShape
+from mltune.model.inputs import table_model
 from mltune.tasks import TASKS, Encoding
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -97,15 +100,35 @@ def _custom_gradients_forgotten() -> Iterator[None]:
 def encoding_for(recipe: Recipe, table: Table, fold: Fold) -> Encoding:
     """The encoding fitted on the fold's training rows (class labels come from the whole table)."""
     task = TASKS[recipe.task]
-    y_train = table.y(fold.train) if task.uses_target else None
-    y_all = table.y() if task.uses_target else None
-    return task.fit_encoding(list(table.features), table.x(fold.train), y_train, y_all)
+    if not task.uses_target:
+        return task.fit_encoding(list(table.features), table.x(fold.train), None, None)
+    encoding = task.fit_encoding(list(table.features), np.empty((len(fold.train), 0)), table.y(fold.train),
+                                 table.y())
+    return dataclasses.replace(encoding, columns=[c.as_dict() for c in table.columns])
+
+
+def model_input(encoding: Encoding, table: Table, rows: np.ndarray) -> Any:
+    """What the model takes for the given rows: a dict of column inputs (a table model) or a float matrix."""
+    if encoding.columns is None:
+        return table.x(rows)
+    return model_inputs(table.frame.iloc[rows], [Column.from_dict(c) for c in encoding.columns])
 
 
 def targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
     """What the model learns to output for the given rows."""
     task = TASKS[encoding.task]
-    return task.targets(encoding, table.x(rows), table.y(rows) if task.uses_target else None)
+    x = table.x(rows) if not task.uses_target else np.empty((len(rows), 0), dtype=np.float32)
+    return task.targets(encoding, x, table.y(rows) if task.uses_target else None)
+
+
+def class_weights(recipe: Recipe, encoding: Encoding, y: np.ndarray) -> np.ndarray | None:
+    """Per-row weights that give every class the same total weight (``data.class_weights: balanced``)."""
+    if recipe.data.class_weights != "balanced" or encoding.labels is None:
+        return None
+    index = np.argmax(y, axis=1)
+    counts = np.bincount(index, minlength=len(encoding.labels)).astype(np.float64)
+    weights = len(index) / (np.count_nonzero(counts) * np.maximum(counts, 1.0))
+    return weights[index].astype(np.float32)
 
 
 def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer:
@@ -123,21 +146,33 @@ def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer
             "adagrad": keras.optimizers.Adagrad}[name](rate)
 
 
-def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray,
+def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray | dict[str, np.ndarray],
                    encoding: Encoding) -> keras.Model:
-    """The configuration's Keras model, built and compiled as every trial builds it (before ``fit``)."""
+    """The configuration's Keras model, built and compiled as every trial builds it (before ``fit``).
+
+    ``x_train`` is a float matrix, or a table's column inputs (``encoding.columns`` set): then the model starts
+    with the table's preprocessing layers (:func:`mltune.model.inputs.table_model`).
+    """
     task = TASKS[recipe.task]
     n_outputs = task.n_outputs(encoding)
-    shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
-                       mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
-    model = FAMILIES[recipe.model.family].build(params, shape)
-    steps = math.ceil(len(x_train) / int(params["batch_size"])) * int(params["epochs"])
+    if isinstance(x_train, dict):
+        assert encoding.columns is not None
+        model = table_model(family=recipe.model.family, task=recipe.task, params=params, x_train=x_train,
+                            columns=[Column.from_dict(c) for c in encoding.columns], n_outputs=n_outputs)
+        n_rows = len(next(iter(x_train.values())))
+    else:
+        shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
+                           mean=x_train.mean(axis=0), variance=x_train.var(axis=0))
+        model = FAMILIES[recipe.model.family].build(params, shape)
+        n_rows = len(x_train)
+    steps = math.ceil(n_rows / int(params["batch_size"])) * int(params["epochs"])
     model.compile(optimizer=_optimizer(params, steps), loss=task.loss,
                   metrics=task.keras_metrics(recipe.metric, n_outputs))
     return model
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None) -> Any:
+def batches(x: Any, y: np.ndarray, batch_size: int, *, shuffle_seed: int | None = None,
+            weights: np.ndarray | None = None) -> Any:
     """The rows as the ``tf.data`` pipeline ``fit`` iterates once per epoch: sliced, shuffled each epoch, batched.
 
     What Keras builds from NumPy arrays by itself maps and prefetches with ``AUTOTUNE``; every epoch's iterator
@@ -145,23 +180,25 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle_seed: int 
     and slowed down a second worker on the other core by 40% (``python -m benchmarks --only scaling``). This
     pipeline has the same batches per epoch with autotuning off: the digits MLP trains twice as fast, and two
     workers on two cores run at almost the speed of one. The shuffle buffer holds one copy of the rows.
+    ``x`` is a float matrix or a dict of a table's column inputs; ``weights`` (per row) weigh the loss.
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    dataset = tf.data.Dataset.from_tensor_slices((x, y) if weights is None else (x, y, weights))
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.batch(batch_size).with_options(options)
 
 
-def fit_rows(model: keras.Model, x: np.ndarray, y: np.ndarray, validation: tuple[np.ndarray, np.ndarray], *,
-             batch_size: int, seed: int, **fit_args: Any) -> Any:
+def fit_rows(model: keras.Model, x: Any, y: np.ndarray, validation: tuple[Any, np.ndarray], *,
+             batch_size: int, seed: int, weights: np.ndarray | None = None, **fit_args: Any) -> Any:
     """``model.fit`` on rows through :func:`batches`: the training rows shuffled by ``seed``, the validation rows
     in order; ``fit_args`` (``epochs``, ``callbacks``, ...) go to ``fit``, which is quiet unless told."""
     x_val, y_val = validation
-    return model.fit(batches(x, y, batch_size, shuffle_seed=seed), validation_data=batches(x_val, y_val, batch_size),
+    return model.fit(batches(x, y, batch_size, shuffle_seed=seed, weights=weights),
+                     validation_data=batches(x_val, y_val, batch_size),
                      shuffle=False, **{"verbose": 0, **fit_args})
 
 
@@ -190,7 +227,7 @@ def fit_fold(
     """
     keras.utils.set_random_seed(seed)
     encoding = encoding_for(recipe, table, fold)
-    x_train, x_val = table.x(fold.train), table.x(fold.validation)
+    x_train, x_val = model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation)
     y_train, y_val = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
     model = compiled_model(recipe, params, x_train, encoding)
     batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
@@ -209,7 +246,7 @@ def fit_fold(
     start = time.perf_counter()
     with _custom_gradients_forgotten():
         fit_rows(model, x_train, y_train, (x_val, y_val), batch_size=batch_size, seed=seed, epochs=epochs,
-                 callbacks=callbacks)
+                 callbacks=callbacks, weights=class_weights(recipe, encoding, y_train))
     seconds = time.perf_counter() - start
 
     curve = recorder.history[f"val_{recipe.metric}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,7 +13,7 @@ from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import Splits, Table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.search.space import SearchSpace
-from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_YAML_ATTR
+from mltune.tracking.names import DATA_SOURCE_ATTR, EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_YAML_ATTR, SCHEMA_ATTR
 from mltune.tracking.runs import Tracker
 
 
@@ -77,13 +78,48 @@ class StudyContext:
                               "`mltune tune`, or its set-up did not finish (run `mltune tune` on it again)")
         source = f"study {study.study_name}"
         recipe = recipe_of(study)
+        table = load_table(recipe, source=source)
+        check_bound_data(study, table)
         context = cls.load(recipe, study_name=study.study_name, storage=storage, tracking_uri=tracking_uri,
-                           source=source)
+                           source=source, table=table)
         return replace(context, parent_run_id=str(attrs[PARENT_RUN_ATTR]),
                        experiment_id=str(attrs[EXPERIMENT_ATTR]))
 
     def with_run(self, parent_run_id: str, experiment_id: str) -> StudyContext:
         return replace(self, parent_run_id=parent_run_id, experiment_id=experiment_id)
+
+
+def data_schema(table: Table) -> str:
+    """The study's data schema as stored in Optuna: the target and each used feature's kind (JSON)."""
+    return json.dumps({"target": table.target, "features": table.schema}, sort_keys=False)
+
+
+def check_bound_data(study: optuna.Study, table: Table) -> None:
+    """Refuses a table whose columns or kinds differ from the ones the study was made on.
+
+    Raises:
+        ConfigError: naming the study and the difference (columns missing, new, or of another kind).
+    """
+    stored = study.user_attrs.get(SCHEMA_ATTR)
+    if not stored:  # a study made before studies were bound to their data
+        return
+    before, now = json.loads(stored), json.loads(data_schema(table))
+    old, new = before.get("features", {}), now["features"]
+    differences = []
+    if before.get("target") != now["target"]:
+        differences.append(f"target {before.get('target')!r} -> {now['target']!r}")
+    if [c for c in new if c not in old]:
+        differences.append(f"new columns {[c for c in new if c not in old]}")
+    if [c for c in old if c not in new]:
+        differences.append(f"missing columns {[c for c in old if c not in new]}")
+    changed = [f"{c}: {old[c]} -> {new[c]}" for c in new if c in old and old[c] != new[c]]
+    if changed:
+        differences.append(f"other kinds {changed}")
+    if differences:
+        source = study.user_attrs.get(DATA_SOURCE_ATTR, "its data")
+        raise ConfigError(f"--study-name: study {study.study_name!r} is bound to the columns of {source}, but "
+                          f"{table.source} differs: {'; '.join(differences)} (give another --study-name, or "
+                          "point data.path at a table like the first)")
 
 
 def recipe_of(study: optuna.Study) -> Recipe:

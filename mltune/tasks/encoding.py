@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,9 @@ class Encoding:
         target_std: standard deviation of the training targets (regression).
         feature_mean: per-feature means (autoencoder; the model reconstructs standardized features).
         feature_std: per-feature standard deviations (autoencoder).
+        columns: the table's columns as the model takes them (name, kind, reason, order, dtype, missing; see
+            ``mltune.data.columns.Column``); None for a model that takes one float matrix of ``features``
+            (autoencoders, and every model mltune 0.1.0 registered).
     """
 
     task: str
@@ -32,13 +35,16 @@ class Encoding:
     target_std: float = 1.0
     feature_mean: list[float] | None = None
     feature_std: list[float] | None = None
+    columns: list[dict[str, Any]] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_plain)
 
     @classmethod
     def from_json(cls, text: str) -> Encoding:
-        return cls(**json.loads(text))
+        raw = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
 
     def standardize_features(self, x: np.ndarray) -> np.ndarray:
         assert self.feature_mean is not None and self.feature_std is not None

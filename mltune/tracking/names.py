@@ -33,6 +33,7 @@ SOURCE = "mltune.source"
 
 PROMOTION_DECISION = "mltune.promotion.decision"
 PROMOTION_REASON = "mltune.promotion.reason"
+PROMOTION_WARNING = "mltune.promotion.warning"
 PROMOTION_MODEL = "mltune.promotion.model"
 PROMOTION_CHAMPION_BEFORE = "mltune.promotion.champion_before"
 PROMOTION_CHAMPION_AFTER = "mltune.promotion.champion_after"
@@ -66,6 +67,11 @@ def rescored_tag(metric: str) -> str:
     return f"mltune.rescored_test_{metric}"
 
 
+MODEL_COLUMNS_METADATA = "mltune_columns"
+"""MLmodel metadata of a table model: each column's name, kind, reason, order, raw type and whether it had empty
+cells in training."""
+
+
 # ---------------------------------------------------------------- Optuna study and trial user attributes
 # The contract between the process that makes a study and the workers, retunes and reports that read it.
 
@@ -85,3 +91,12 @@ ENQUEUED_ATTR = "mltune_enqueued"
 """Trial (given to ``study.enqueue_trial``): why it was queued, e.g. a warm start."""
 WORKER_ATTR = "mltune_worker"
 """Trial: ``host:pid`` of the process running it."""
+SCHEMA_ATTR = "mltune_feature_schema"
+"""Study: its data's feature columns and their kinds (``{"target": ..., "features": {name: kind}}``), the schema
+every resume, worker and promotion must find again."""
+DATA_FINGERPRINT_ATTR = "mltune_data_fingerprint"
+"""Study: the fingerprint of the rows it was made on."""
+DATA_SOURCE_ATTR = "mltune_data_source"
+"""Study: the file (or bundled dataset) it was made on; a template run on another file gets its own study."""
+TEST_SCORE_ATTR = "mltune_test_score"
+"""Study: its last promotion's test score (JSON: metric, value, validation value, model, version, decision)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError
 from mltune.runtime.storage import DEFAULT_STORAGE, open_storage
-from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_ATTR, RUN_ID_ATTR
+from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_ATTR, RUN_ID_ATTR, TEST_SCORE_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -46,13 +46,16 @@ class StudyRow:
     recipe: str | None
     started: datetime.datetime | None
     """When the first trial started (Optuna's local time)."""
+    test: dict[str, Any] | None = None
+    """The last promotion's test score (metric, test_score, validation_score, model_name, version, decision)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: ``started`` as an ISO 8601 string."""
         return {"name": self.name, "direction": self.direction, "n_trials": self.n_trials,
                 "counts": dict(self.counts), "best_value": self.best_value, "best_trial": self.best_trial,
                 "parent_run_id": self.parent_run_id, "experiment_id": self.experiment_id, "recipe": self.recipe,
-                "started": _iso(self.started)}
+                "started": _iso(self.started), "test_score": (self.test or {}).get("test_score"),
+                "promotion": self.test}
 
     def to_text(self) -> str:
         """The study as ``label: value`` lines."""
@@ -61,6 +64,8 @@ class StudyRow:
         fields = [("study", self.name), ("direction", self.direction), ("recipe", self.recipe or "-"),
                   ("trials", f"{self.n_trials} ({counts})"), ("best", best), ("started", _when(self.started)),
                   ("experiment", self.experiment_id or "-"), ("parent run", self.parent_run_id or "-")]
+        if self.test:
+            fields.insert(5, ("test", test_line(self.test)))
         width = max(len(label) for label, _ in fields) + 2
         return "\n".join(f"{label + ':':<{width}}{value}" for label, value in fields)
 
@@ -199,7 +204,17 @@ def _row(storage: optuna.storages.BaseStorage, study: FrozenStudy,
         best_value=None if best is None else best.value, best_trial=None if best is None else best.number,
         parent_run_id=_text(attrs.get(PARENT_RUN_ATTR)), experiment_id=_text(attrs.get(EXPERIMENT_ATTR)),
         recipe=_text(attrs.get(RECIPE_ATTR)), started=min(starts) if starts else None,
+        test=attrs.get(TEST_SCORE_ATTR),
     )
+
+
+def test_line(test: dict[str, Any]) -> str:
+    """A promotion's test score in words: ``rmse=0.69 on the test split (validation 0.65), model m v3``."""
+    validation = test.get("validation_score")
+    line = (f"{test.get('metric')}={_value(test.get('test_score'))} on the held-out test split"
+            f"{'' if validation is None else f' (validation {_value(validation)})'}, "
+            f"model {test.get('model_name')} v{test.get('version')} ({test.get('decision')})")
+    return f"{line}; {test['warning']}" if test.get("warning") else line
 
 
 def _trial_row(trial: optuna.trial.FrozenTrial) -> TrialRow:

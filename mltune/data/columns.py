@@ -1,0 +1,272 @@
+"""Column kinds: what each column of a user's table is, why, and how its raw values reach the model's inputs.
+
+A kind is inferred from the values (or given in the recipe's ``data.columns``):
+
+- ``numeric``: floats; ``integer``: whole numbers (both go to the model's numeric input).
+- ``boolean``: true/false, yes/no, y/n, t/f (any case) or a bool column, as 1.0/0.0.
+- ``categorical``: text with few distinct values; ``ordinal``: text with an order the recipe gives.
+- ``date``: text that parses as dates, expanded into year, month, day and day of week.
+- ``drop``: identifiers, free text, constant or empty columns; dropped with the reason.
+
+:func:`model_inputs` turns raw rows (as ``pd.read_csv`` gives them) into the arrays the Keras model takes: one
+float matrix for every numeric, integer, boolean and date column, and one string array per categorical or ordinal
+column. It holds no fitted state: vocabularies, medians, outlier bounds and scaling are learned inside the Keras
+model (``mltune.model.inputs``). Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mltune.config.recipe import ColumnSpec
+
+NUMERIC_KINDS = ("numeric", "integer", "boolean", "date")
+TEXT_KINDS = ("categorical", "ordinal")
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+DATE_PARTS = ("year", "month", "day", "dayofweek")
+MOSTLY_NUMBERS = 0.9
+"""A text column whose filled cells are at least this share numbers is numeric; its other cells (``?``, ``n/a``,
+``-``) are read as empty."""
+CONSTANT = "constant"
+MISSING_TOKEN = "<missing>"
+"""What an empty cell of a categorical or ordinal column becomes: a category of its own."""
+MAX_CATEGORIES = 100
+"""More distinct text values than this (or than half the rows) make a column free text, not categorical."""
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$|^unnamed: ?\d+$",
+                      re.IGNORECASE)
+"""Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
+written with ``to_csv``)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: its kind and why.
+
+    Attributes:
+        name: the column's name in the table.
+        kind: one of :data:`KINDS`.
+        reason: why it has this kind (inferred from what, or given in the recipe).
+        order: the categories of an ordinal column, lowest first.
+        dtype: the MLflow type of the raw column as read ("long", "double", "string", "boolean").
+        missing: whether the training table had empty cells in it.
+    """
+
+    name: str
+    kind: str
+    reason: str
+    order: tuple[str, ...] | None = None
+    dtype: str = "string"
+    missing: bool = False
+
+    @property
+    def used(self) -> bool:
+        return self.kind != "drop"
+
+    @property
+    def constant(self) -> bool:
+        return self.reason.startswith(CONSTANT)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Column:
+        order = raw.get("order")
+        return cls(**{**raw, "order": None if order is None else tuple(order)})
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Text without leading and trailing spaces; empty strings become missing. Other values pass unchanged."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values
+    stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return stripped.map(lambda v: np.nan if isinstance(v, str) and not v else v).astype(object)
+
+
+def infer_columns(frame: pd.DataFrame, names: Sequence[str],
+                  overrides: Mapping[str, ColumnSpec] | None = None) -> tuple[Column, ...]:
+    """The kind of every named column of ``frame`` (text already cleaned with :func:`clean_text`)."""
+    overrides = overrides or {}
+    return tuple(_override(frame[name], name, overrides[name]) if name in overrides else infer_column(frame[name], name)
+                 for name in names)
+
+
+def infer_column(values: pd.Series, name: str) -> Column:
+    """The kind of one column, inferred from its values."""
+    dtype, missing = mlflow_type(values), bool(values.isna().any())
+    present = values.dropna()
+    distinct = present.nunique()
+
+    def column(kind: str, reason: str) -> Column:
+        return Column(name, kind, reason, dtype=dtype, missing=missing)
+
+    if present.empty:
+        return column("drop", "every cell is empty")
+    if distinct == 1:
+        kind = "numeric" if pd.api.types.is_numeric_dtype(values) else "categorical"
+        return column(kind, f"{CONSTANT}: every filled cell is {_plain(present.iloc[0])!r}")
+    if pd.api.types.is_bool_dtype(values) or _is_boolean_text(present):
+        return column("boolean", f"two values {sorted(map(str, present.unique()))}")
+    if pd.api.types.is_numeric_dtype(values):
+        whole = bool(np.all(np.mod(present.to_numpy(dtype=float), 1) == 0)) if np.isfinite(
+            present.to_numpy(dtype=float)).all() else False
+        if whole and _looks_like_identifier(present, name):
+            return column("drop", f"identifier: {distinct} distinct whole numbers in {len(present)} rows")
+        if whole:
+            return column("integer", "whole numbers")
+        return column("numeric", "numbers")
+    text = present.map(str)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().mean() >= MOSTLY_NUMBERS:
+        odd = text[numbers.isna()]
+        whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
+        return column("integer" if whole else "numeric",
+                      f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}")
+    if _parses_as_dates(text):
+        return column("date", "text that parses as dates")
+    if distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2):
+        return column("categorical", f"text with {distinct} distinct values")
+    if distinct >= 0.9 * len(present):
+        return column("drop", f"identifier or free text: {distinct} distinct values in {len(present)} rows")
+    return column("drop", f"free text: {distinct} distinct values (more than {MAX_CATEGORIES}, or half the rows, "
+                          "for a categorical column)")
+
+
+def _override(values: pd.Series, name: str, given: ColumnSpec) -> Column:
+    return Column(name, given.kind, "given in data.columns", order=given.order, dtype=mlflow_type(values),
+                  missing=bool(values.isna().any()))
+
+
+def _is_boolean_text(present: pd.Series) -> bool:
+    if not (pd.api.types.is_object_dtype(present) or pd.api.types.is_string_dtype(present)):
+        return False
+    words = {str(v).lower() for v in present.unique()}
+    return len(words) == 2 and (words <= TRUE_WORDS | FALSE_WORDS) and bool(words & TRUE_WORDS) \
+        and bool(words & FALSE_WORDS)
+
+
+def _looks_like_identifier(present: pd.Series, name: str) -> bool:
+    unique_share = present.nunique() / len(present)
+    if _ID_NAME.search(name) and unique_share > 0.95:
+        return True
+    steps = np.diff(present.to_numpy(dtype=float))
+    return len(present) > 20 and unique_share == 1.0 and bool(np.all(steps == 1))
+
+
+def _parses_as_dates(text: pd.Series) -> bool:
+    sample = text.head(200)
+    if not sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() >= 0.9:
+        return False
+    return bool(parse_dates(sample).notna().mean() >= 0.9)
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Dates from text (missing where a cell does not parse)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(values, errors="coerce", format="mixed")
+
+
+def mlflow_type(values: pd.Series) -> str:
+    """The MLflow column type of a raw column, as ``pd.read_csv`` types it."""
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(values):
+        return "long"
+    if pd.api.types.is_float_dtype(values):
+        return "double"
+    return "string"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------- raw rows to model inputs
+
+
+def numeric_names(columns: Sequence[Column]) -> list[str]:
+    """The names of the numeric input's entries, in order (a date column gives four)."""
+    names: list[str] = []
+    for column in columns:
+        if column.kind == "date":
+            names.extend(f"{column.name}.{part}" for part in DATE_PARTS)
+        elif column.kind in NUMERIC_KINDS:
+            names.append(column.name)
+    return names
+
+
+def text_columns(columns: Sequence[Column]) -> list[Column]:
+    """The categorical and ordinal columns: one string input each."""
+    return [c for c in columns if c.kind in TEXT_KINDS]
+
+
+def input_name(position: int) -> str:
+    """The Keras input name of the ``position``-th text column (column names may hold any character)."""
+    return f"text_{position}"
+
+
+NUMERIC_INPUT = "numeric"
+
+
+def model_inputs(frame: pd.DataFrame, columns: Sequence[Column]) -> dict[str, np.ndarray]:
+    """The Keras model's inputs for raw rows: ``numeric`` (float32, NaN where empty) and ``text_<i>`` (str).
+
+    Raises:
+        ValueError: a used column is missing from ``frame``.
+    """
+    used = [c for c in columns if c.used]
+    absent = [c.name for c in used if c.name not in frame.columns]
+    if absent:
+        raise ValueError(f"input rows lack feature columns {absent}")
+    inputs: dict[str, np.ndarray] = {}
+    parts = [_numeric_values(frame[c.name], c) for c in used if c.kind in NUMERIC_KINDS]
+    if parts:
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, which the model clips like any outlier
+            inputs[NUMERIC_INPUT] = np.column_stack(parts).astype(np.float32)
+    for position, column in enumerate(text_columns(used)):
+        inputs[input_name(position)] = _text_values(frame[column.name]).reshape(-1, 1)
+    return inputs
+
+
+def _numeric_values(values: pd.Series, column: Column) -> np.ndarray:
+    if column.kind == "boolean":
+        return values.map(_truth).to_numpy(dtype=np.float64)
+    if column.kind == "date":
+        dates = parse_dates(clean_text(values).map(lambda v: v if pd.isna(v) else str(v)))
+        return np.column_stack([getattr(dates.dt, part).to_numpy(dtype=np.float64) for part in DATE_PARTS])
+    return pd.to_numeric(clean_text(values), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _truth(value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        return 1.0 if word in TRUE_WORDS or word == "1" else 0.0 if word in FALSE_WORDS or word == "0" else np.nan
+    if isinstance(value, (int, float, np.number)) and not pd.isna(value):
+        return float(value != 0)
+    return np.nan
+
+
+def _text_values(values: pd.Series) -> np.ndarray:
+    return np.asarray([category(v) for v in values], dtype=object).astype(str)
+
+
+def category(value: Any) -> str:
+    """A cell as a category: text stripped, whole numbers without ``.0``, empty cells :data:`MISSING_TOKEN`."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return MISSING_TOKEN
+    if isinstance(value, str):
+        return value.strip() or MISSING_TOKEN
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(_plain(value))

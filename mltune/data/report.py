@@ -1,0 +1,137 @@
+"""The data report: what the checks found that can train but deserves a look.
+
+Columns dropped and why, constant columns, empty-cell shares, extreme outliers (with counts and examples),
+class balance, duplicate rows and rows dropped for an empty target. It is logged on the study's parent run as a
+table (``data_report.csv``) and summed up in a few console lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mltune.data.columns import Column
+
+OUTLIER_IQRS = 5.0
+"""A value further than this many interquartile ranges beyond the quartiles is an extreme outlier (the model
+clips features to the same fences, learned on its training rows)."""
+IMBALANCED = 0.2
+"""Classes are called unequal when the rarest has less than this share of the most common one's rows."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the data report.
+
+    Attributes:
+        column: the column it is about ("" for the whole table).
+        check: what was checked: kind, dropped, constant, empty cells, outliers, class balance, duplicate rows,
+            empty target.
+        detail: what was found, in words a person reads.
+        count: how many cells or rows, where that applies.
+    """
+
+    column: str
+    check: str
+    detail: str
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """Every finding of the data checks, in the order they were made."""
+
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    def frame(self) -> pd.DataFrame:
+        """The report as a table (one row per finding)."""
+        return pd.DataFrame([f.__dict__ for f in self.findings], columns=["column", "check", "detail", "count"])
+
+    def lines(self) -> list[str]:
+        """A few console lines: everything but the plain column kinds."""
+        kinds = [f for f in self.findings if f.check == "kind"]
+        summary = ", ".join(f"{f.column} ({f.detail.split(':')[0]})" for f in kinds[:12])
+        more = f" and {len(kinds) - 12} more" if len(kinds) > 12 else ""
+        lines = [f"data: {len(kinds)} feature column(s): {summary}{more}"] if kinds else []
+        return lines + [f"data: {f.column + ': ' if f.column else ''}{f.check}: {f.detail}"
+                        for f in self.findings if f.check != "kind"]
+
+    def of(self, check: str) -> list[Finding]:
+        return [f for f in self.findings if f.check == check]
+
+
+def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | None, task: str,
+             dropped_target_rows: int = 0) -> DataReport:
+    """The data report of a loaded table (``frame`` holds the used features and the target)."""
+    findings: list[Finding] = []
+    for column in columns:
+        if not column.used:
+            findings.append(Finding(column.name, "dropped", column.reason))
+            continue
+        findings.append(Finding(column.name, "kind", f"{column.kind}: {column.reason}"))
+        if column.constant:
+            findings.append(Finding(column.name, "constant", column.reason.partition(": ")[2]))
+        findings.extend(_empty_cells(frame[column.name]))
+        if column.kind in ("numeric", "integer"):
+            findings.extend(_outliers(frame[column.name]))
+    if dropped_target_rows:
+        findings.append(Finding(str(target), "empty target",
+                                f"{dropped_target_rows} row(s) with an empty target were dropped",
+                                dropped_target_rows))
+    if target is not None and task == "classification":
+        findings.append(_class_balance(frame[target]))
+    duplicates = int(frame.duplicated().sum())
+    if duplicates:
+        findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row exactly",
+                                duplicates))
+    return DataReport(tuple(findings))
+
+
+def _empty_cells(values: pd.Series) -> list[Finding]:
+    empty = int(values.isna().sum())
+    if not empty:
+        return []
+    share = empty / len(values)
+    return [Finding(str(values.name), "empty cells", f"{empty} of {len(values)} cells ({share:.1%}) are empty; "
+                    "the model fills them (median or a category of their own) and sees that they were empty", empty)]
+
+
+def outlier_fences(values: np.ndarray) -> tuple[float, float]:
+    """The fences beyond which a value is an extreme outlier: quartiles -/+ :data:`OUTLIER_IQRS` IQRs.
+
+    With no spread between the quartiles (a mostly constant column) the fences are the 0.1% and 99.9% quantiles.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 0.0
+    q25, q75 = np.quantile(finite, [0.25, 0.75])
+    spread = q75 - q25
+    if spread > 0:
+        return float(q25 - OUTLIER_IQRS * spread), float(q75 + OUTLIER_IQRS * spread)
+    low, high = np.quantile(finite, [0.001, 0.999])
+    return float(low), float(high)
+
+
+def _outliers(values: pd.Series) -> list[Finding]:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    present = ~np.isnan(numbers)
+    low, high = outlier_fences(numbers[present])
+    outside = present & ((numbers < low) | (numbers > high))
+    count = int(outside.sum())
+    if not count:
+        return []
+    examples = ", ".join(f"{v:.6g}" for v in numbers[outside][:3])
+    return [Finding(str(values.name), "outliers",
+                    f"{count} value(s) outside [{low:.6g}, {high:.6g}] (quartiles -/+ {OUTLIER_IQRS:g} IQR), "
+                    f"e.g. {examples}; the model clips them to those bounds", count)]
+
+
+def _class_balance(values: pd.Series) -> Finding:
+    counts = values.value_counts()
+    shares = ", ".join(f"{k!r}: {v}" for k, v in list(counts.items())[:10])
+    unequal = counts.min() < IMBALANCED * counts.max()
+    word = "unequal (consider data.class_weights: balanced)" if unequal else "balanced enough"
+    return Finding(str(values.name), "class balance", f"{len(counts)} classes, {word}: {shares}")

@@ -1,0 +1,113 @@
+"""A recipe inferred from a table: ``mltune tune --data FILE --target COLUMN`` with no recipe file.
+
+The task comes from the target (text, yes/no or a few whole numbers: classification; other numbers: regression),
+the metric from the task and the class balance, the search space from the table's size and its categorical
+columns. The result is an ordinary recipe: printed and logged, so it can be copied into a file and edited.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mltune.config.recipe import Recipe, apply_overrides, parse_recipe
+from mltune.data.columns import clean_text, infer_columns
+from mltune.data.report import IMBALANCED
+from mltune.data.tables import SEPARATORS, read_file
+from mltune.errors import ConfigError
+
+MAX_CLASSES_OF_NUMBERS = 10
+"""A target of whole numbers with at most this many distinct values is taken as classes."""
+
+
+def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple[Recipe, str]:
+    """The recipe for a table with no recipe file, and its YAML (with the reasons as comments).
+
+    Raises:
+        ConfigError: the file cannot be read, has no such target column, or the recipe (with overrides) is invalid.
+    """
+    file = Path(path).expanduser().absolute()
+    source = str(file)
+    separator = sniff_separator(file)
+    frame = read_file(file, separator, source=source)
+    if target not in frame.columns:
+        raise ConfigError(f"{source}: --target: no such column, but got {target!r} "
+                          f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+    given = dict(item.partition("=")[::2] for item in overrides)
+    values = clean_text(frame[target]).dropna()
+    task, why = (given["task"].strip(), "given with --set") if "task" in given else _task(values, target)
+    raw, notes = _raw_recipe(frame, file, target, task, separator, values)
+    header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
+              "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes)]
+    text = "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110)
+    resolved = apply_overrides(raw, overrides, source=file)
+    return parse_recipe(resolved, source=f"{source} (inferred recipe)"), text
+
+
+def sniff_separator(path: Path) -> str:
+    """The separator that splits a CSV's header into the most columns (``,`` for Parquet or a tie)."""
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return ","
+    with path.open(encoding="utf-8-sig", errors="replace") as file:
+        header = file.readline()
+    counts = {s: header.count(s) for s in SEPARATORS}
+    best = max(counts, key=lambda s: counts[s])
+    return best if counts[best] > counts[","] else ","
+
+
+def _task(values: pd.Series, target: str) -> tuple[str, str]:
+    if values.empty:
+        return "regression", f"target {target!r} has no values"
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "classification", f"target {target!r} holds text or true/false values"
+    distinct = values.nunique()
+    whole = bool((values.astype(float) % 1 == 0).all())
+    if whole and distinct <= MAX_CLASSES_OF_NUMBERS:
+        return "classification", (f"target {target!r} has {distinct} whole-number values; "
+                                   "--set task=regression predicts a number instead")
+    return "regression", f"target {target!r} holds numbers ({distinct} distinct values)"
+
+
+def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separator: str,
+                values: pd.Series) -> tuple[dict[str, Any], list[str]]:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", file.stem).strip("-") or "table"
+    rows = len(values)
+    notes: list[str] = []
+    data: dict[str, Any] = {"path": str(file), "target": target}
+    if separator != ",":
+        data["separator"] = separator
+    metric = "rmse"
+    if task == "classification":
+        counts = values.map(str).value_counts()
+        metric = "accuracy"
+        if len(counts) > 1 and counts.min() < IMBALANCED * counts.max():
+            metric, data["class_weights"] = "f1_macro", "balanced"
+            notes.append(f"classes are unequal ({counts.min()} vs {counts.max()} rows): metric f1_macro, "
+                         "class weights balanced")
+    features = frame.drop(columns=[target]).apply(clean_text)
+    columns = infer_columns(features, [str(c) for c in features.columns])
+    many = [c.name for c in columns if c.kind == "categorical" and features[c.name].nunique() > 10]
+    search: dict[str, Any] = {
+        "epochs": 100 if rows < 5000 else 40,
+        "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
+        "batch_size": {"type": "categorical", "choices": [32, 64, 128] if rows < 5000 else [128, 256, 512]},
+        "n_layers": {"type": "int", "low": 1, "high": 3},
+        "units": {"type": "int", "low": 16, "high": 256, "log": True, "per_layer": "n_layers"},
+        "activation": {"type": "categorical", "choices": ["relu", "gelu"]},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
+        "l2": {"type": "float", "low": 1.0e-7, "high": 1.0e-2, "log": True},
+        "patience": 10,
+    }
+    if many:
+        search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
+        search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
+        notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
+    raw = {"name": name, "seed": 0, "task": task, "data": data, "objective": {"metric": metric},
+           "search": search, "sampler": {"name": "tpe"}, "pruner": {"name": "hyperband", "min_resource": 5},
+           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name}}
+    return raw, notes

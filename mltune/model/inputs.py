@@ -1,0 +1,163 @@
+"""Preprocessing inside the Keras model: raw columns in, one feature tensor out, for any model family.
+
+The model takes the inputs :func:`mltune.data.columns.model_inputs` makes from raw rows: ``numeric`` (every
+numeric, integer, boolean and date column, NaN where a cell was empty) and one string input per categorical or
+ordinal column. Everything learned from the training rows lives in layers, so the saved model carries it:
+
+- numeric: empty cells filled with the training median, with a missing-value indicator for each column that had
+  empty cells in training; values clipped to outlier fences learned on the training rows (quartiles -/+ 5 IQR,
+  see :func:`mltune.data.report.outlier_fences`), then standardized with the clipped rows' mean and deviation;
+- categorical: ``StringLookup`` over the training categories with one out-of-vocabulary bucket (an unseen
+  category gets an answer), then one-hot or an ``Embedding`` (hyperparameter ``categorical_encoding``);
+- ordinal: ``StringLookup`` over the recipe's order, scaled to (0, 1]; unseen or empty is 0.
+
+The family's model is built on the preprocessed width and called on the features: families need not know tables.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+from mltune.data.columns import NUMERIC_INPUT, Column, input_name, text_columns
+from mltune.data.report import outlier_fences
+from mltune.families import FAMILIES, InputShape
+
+MAX_VOCABULARY = 1000
+"""A categorical column keeps at most this many of its most frequent training categories; the rest share the
+out-of-vocabulary bucket."""
+
+
+@keras.saving.register_keras_serializable(package="mltune")
+class NumericColumns(keras.layers.Layer):  # type: ignore[misc]
+    """Fills empty cells with medians, adds missing-value indicators, clips to outlier fences, standardizes."""
+
+    def __init__(self, median: Sequence[float], low: Sequence[float], high: Sequence[float],
+                 mean: Sequence[float], std: Sequence[float], indicate: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.median, self.low, self.high = list(median), list(low), list(high)
+        self.mean, self.std, self.indicate = list(mean), list(std), [int(i) for i in indicate]
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        missing = ops.isnan(x)
+        median, low, high, mean, std = (np.asarray(v, dtype=np.float32) for v in
+                                        (self.median, self.low, self.high, self.mean, self.std))
+        filled = ops.where(missing, median, x)
+        clipped = ops.minimum(ops.maximum(filled, low), high)
+        scaled = (clipped - mean) / std
+        if not self.indicate:
+            return scaled
+        flags = ops.take(ops.cast(missing, "float32"), np.asarray(self.indicate, dtype="int32"), axis=1)
+        return ops.concatenate([scaled, flags], axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, int]:
+        return input_shape[0], len(self.median) + len(self.indicate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "median": self.median, "low": self.low, "high": self.high,
+                "mean": self.mean, "std": self.std, "indicate": self.indicate}
+
+
+@keras.saving.register_keras_serializable(package="mltune")
+class OrdinalScale(keras.layers.Layer):  # type: ignore[misc]
+    """An ordinal lookup's index (0 for unseen or empty, 1..size in order) as a number in [0, 1]."""
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, x: Any) -> Any:
+        return keras.ops.cast(x, "float32") / float(self.size)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size": self.size}
+
+
+def numeric_layer(x_train: np.ndarray) -> NumericColumns:
+    """The numeric preprocessing learned from the training rows' numeric input (NaN where empty)."""
+    x = x_train.astype(np.float64)
+    medians, lows, highs, means, stds, indicate = [], [], [], [], [], []
+    for j in range(x.shape[1]):
+        column = x[:, j]
+        present = column[~np.isnan(column)]
+        finite = present[np.isfinite(present)]
+        median = float(np.median(finite)) if finite.size else 0.0
+        low, high = outlier_fences(finite) if finite.size else (0.0, 0.0)
+        clipped = np.clip(np.where(np.isnan(column), median, column), low, high)
+        medians.append(median)
+        lows.append(low)
+        highs.append(high)
+        means.append(float(clipped.mean()))
+        stds.append(float(max(clipped.std(), 1e-7)))
+        if present.size < column.size:
+            indicate.append(j)
+    return NumericColumns(medians, lows, highs, means, stds, indicate, name="numeric_columns")
+
+
+def vocabulary(values: np.ndarray) -> list[str]:
+    """A categorical column's training categories, most frequent first (at most :data:`MAX_VOCABULARY`)."""
+    counts = Counter(str(v) for v in values.ravel())
+    return [value for value, _ in counts.most_common(MAX_VOCABULARY)]
+
+
+def _text_features(column: Column, position: int, values: np.ndarray, params: dict[str, Any]) -> tuple[Any, Any]:
+    name = input_name(position)
+    raw = keras.Input(shape=(1,), dtype="string", name=name)
+    if column.kind == "ordinal":
+        assert column.order is not None
+        index = keras.layers.StringLookup(vocabulary=list(column.order), num_oov_indices=1,
+                                          name=f"{name}_order")(raw)
+        return raw, OrdinalScale(len(column.order), name=f"{name}_scale")(index)
+    words = vocabulary(values)
+    if params.get("categorical_encoding", "onehot") == "embedding":
+        index = keras.layers.StringLookup(vocabulary=words, num_oov_indices=1, name=f"{name}_lookup")(raw)
+        size = int(params.get("embedding_dim", 4))
+        vectors = keras.layers.Embedding(len(words) + 1, size, name=f"{name}_embedding")(index)
+        return raw, keras.layers.Flatten(name=f"{name}_flat")(vectors)
+    encoded = keras.layers.StringLookup(vocabulary=words, num_oov_indices=1, output_mode="one_hot",
+                                        name=f"{name}_onehot")(raw)
+    return raw, encoded
+
+
+def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarray],
+                          params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The model's raw inputs by name, and the one feature tensor its family is built on."""
+    inputs: dict[str, Any] = {}
+    parts: list[Any] = []
+    if NUMERIC_INPUT in x_train:
+        width = x_train[NUMERIC_INPUT].shape[1]
+        inputs[NUMERIC_INPUT] = keras.Input(shape=(width,), dtype="float32", name=NUMERIC_INPUT)
+        parts.append(numeric_layer(x_train[NUMERIC_INPUT])(inputs[NUMERIC_INPUT]))
+    for position, column in enumerate(text_columns([c for c in columns if c.used])):
+        raw, encoded = _text_features(column, position, x_train[input_name(position)], params)
+        inputs[input_name(position)] = raw
+        parts.append(encoded)
+    features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+    return inputs, features
+
+
+def table_model(*, family: str, task: str, params: dict[str, Any], columns: Sequence[Column],
+                x_train: dict[str, np.ndarray], n_outputs: int) -> keras.Model:
+    """The family's model behind the table's preprocessing: raw column inputs in, the task's output out."""
+    inputs, features = preprocessed_features(columns, x_train, params)
+    width = int(features.shape[-1])
+    shape = InputShape(n_features=width, n_outputs=n_outputs, task=task, mean=np.zeros(width),
+                       variance=np.ones(width))
+    head = FAMILIES[family].build(params, shape)
+    return keras.Model(inputs, head(features), name=f"{head.name}_on_table")
+
+
+def predict(model: keras.Model, inputs: dict[str, np.ndarray], *, batch_size: int = 1024) -> np.ndarray:
+    """The model's output for column inputs. Keras' ``predict`` refuses NumPy string arrays; ``tf.data`` takes
+    them."""
+    import tensorflow as tf
+
+    return np.asarray(model.predict(tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size), verbose=0))

@@ -1,0 +1,96 @@
+"""The recipe inferred for ``mltune tune --data FILE --target COLUMN`` (no recipe file); no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltune.errors import ConfigError
+from mltune.flows.autorecipe import infer_recipe, sniff_separator
+from mltune.flows.promote import overfit_warning
+
+from .tables import messy_table
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "credit.csv", **kwargs: object) -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kwargs)  # type: ignore[arg-type]
+    return path
+
+
+@pytest.mark.parametrize(("target", "task", "metric"), [
+    ("balance", "regression", "rmse"),
+    ("default", "classification", "accuracy"),
+    ("cards", "classification", "accuracy"),  # four whole-number values: classes
+])
+def test_task_and_metric_from_the_target(tmp_path: Path, target: str, task: str, metric: str) -> None:
+    recipe, text = infer_recipe(str(write(tmp_path, messy_table())), target)
+    assert (recipe.task, recipe.metric) == (task, metric)
+    assert recipe.name == "credit" and recipe.model_name == "credit" and recipe.data.target == target
+    assert f"# task: {task} (" in text and "name: credit" in text
+
+
+def test_unequal_classes_get_f1_and_class_weights(tmp_path: Path) -> None:
+    frame = messy_table().assign(default=["yes"] * 20 + ["no"] * 220)
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "default")
+    assert recipe.metric == "f1_macro" and recipe.data.class_weights == "balanced"
+    assert "# classes are unequal (20 vs 220 rows): metric f1_macro, class weights balanced" in text
+
+
+def test_many_categories_tune_the_encoding(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = messy_table().assign(shop=rng.choice([f"shop {i}" for i in range(30)], 240))
+    recipe, _ = infer_recipe(str(write(tmp_path, frame)), "balance")
+    assert set(recipe.search["categorical_encoding"].choices) == {"onehot", "embedding"}  # type: ignore[union-attr]
+
+
+def test_overrides_apply_and_task_can_be_chosen(tmp_path: Path) -> None:
+    recipe, _ = infer_recipe(str(write(tmp_path, messy_table())), "cards", ["task=regression", "budget.n_trials=3"])
+    assert recipe.task == "regression" and recipe.metric == "rmse" and recipe.budget.n_trials == 3
+
+
+def test_separator_is_sniffed(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table().drop(columns=["note"]), sep=";")
+    assert sniff_separator(path) == ";"
+    recipe, _ = infer_recipe(str(path), "balance")
+    assert recipe.data.separator == ";"
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table())
+    with pytest.raises(ConfigError, match=r"credit.csv: --target: no such column, but got 'price' \(columns: "):
+        infer_recipe(str(path), "price")
+
+
+@pytest.mark.parametrize(("metric", "direction", "validation", "test", "called_out"), [
+    ("accuracy", "maximize", 0.95, 0.70, True),
+    ("accuracy", "maximize", 0.80, 0.78, False),
+    ("accuracy", "maximize", 0.60, 0.90, False),  # test better: nothing to call out
+    ("rmse", "minimize", 0.69, 71.0, True),
+    ("rmse", "minimize", 0.69, 0.72, False),
+    ("rmse", "minimize", None, 0.72, False),
+])
+def test_validation_far_better_than_test_is_called_out(metric: str, direction: str, validation: float | None,
+                                                       test: float, called_out: bool) -> None:
+    warning = overfit_warning(metric, direction, validation, test)
+    assert bool(warning) == called_out
+    if called_out:
+        assert warning.startswith(f"validation {metric} {validation:.6g} is far better than test {metric} {test:.6g}")
+
+
+def test_tune_needs_a_recipe_or_data_and_target(workdir: Path) -> None:
+    from click.testing import CliRunner
+
+    from mltune.cli import main
+
+    result = CliRunner().invoke(main, ["tune", "--data", "x.csv"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("mltune: error: tune: give a RECIPE file, or --data FILE and --target COLUMN to "
+                                     "infer one, but got data='x.csv', target=None")
+    missing = CliRunner().invoke(main, ["tune", "--data", "nope.csv", "--target", "y", "--output", "json"])
+    assert missing.exit_code == 2
+    assert "data.path: file not found, but got" in missing.stdout and "nope.csv" in missing.stdout
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()

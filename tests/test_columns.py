@@ -1,0 +1,235 @@
+"""Column kinds, data checks and the data report on messy tables; every bad input names file, column, rule, value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltune.config.recipe import Recipe, parse_recipe
+from mltune.data import load_table, make_splits
+from mltune.data.columns import MISSING_TOKEN, Column, category, infer_column, model_inputs
+from mltune.errors import ConfigError
+
+from .tables import messy_table
+
+SOURCE = "r.yaml"
+
+
+def recipe(path: Path, target: str = "balance", *, task: str = "regression", **data: Any) -> Recipe:
+    return parse_recipe({"name": "t", "task": task, "data": {"path": str(path), "target": target, **data},
+                         "search": {"epochs": 1}})
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "table.csv", **kwargs: Any) -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def error(r: Recipe) -> str:
+    with pytest.raises(ConfigError) as excinfo:
+        make_splits(r, load_table(r, source=SOURCE), source=SOURCE)
+    return str(excinfo.value)
+
+
+# ---------------------------------------------------------------- kinds
+
+
+def test_kinds_of_a_messy_table(tmp_path: Path) -> None:
+    table = load_table(recipe(write(tmp_path, messy_table()), features=None))
+    assert table.schema == {"age": "integer", "income": "numeric", "city": "categorical", "student": "boolean",
+                            "cards": "integer", "grade": "categorical", "opened": "date", "default": "boolean"}
+    dropped = {f.column: f.detail for f in table.report.of("dropped")}
+    assert dropped == {"customer_id": "identifier: 240 distinct whole numbers in 240 rows",
+                       "note": "identifier or free text: 240 distinct values in 240 rows"}
+    assert sorted(table.frame["city"].dropna().unique()) == ["Bergen", "Oslo", "Stavanger", "Trondheim"]
+
+
+def test_overrides_give_ordinal_order_and_drop(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table())
+    table = load_table(recipe(path, columns={"grade": {"kind": "ordinal", "order": ["C", "B", "A"]},
+                                             "cards": {"kind": "categorical"}, "age": {"kind": "drop"}}))
+    assert table.schema["grade"] == "ordinal" and table.schema["cards"] == "categorical"
+    assert "age" not in table.features
+    grade = next(c for c in table.columns if c.name == "grade")
+    assert grade.order == ("C", "B", "A") and grade.reason == "given in data.columns"
+
+
+@pytest.mark.parametrize(("values", "kind"), [
+    (["yes", "No", "YES", None], "boolean"),
+    ([True, False, True, True], "boolean"),
+    (["2024-01-05", "2024-02-11", "2023-12-31", None], "date"),
+    ([1.5, 2.0, np.nan, 3.25], "numeric"),
+    ([1, 2, 3, 2], "integer"),
+    (["a", "b", "a", "b"], "categorical"),
+    (["1.5", "2", "?", "3.5"] * 5 + ["4.5"] * 30, "numeric"),
+])
+def test_inferred_kind(values: list[Any], kind: str) -> None:
+    assert infer_column(pd.Series(values, name="c"), "c").kind == kind
+
+
+def test_model_inputs_from_raw_rows() -> None:
+    columns = [Column("n", "integer", ""), Column("b", "boolean", ""), Column("d", "date", ""),
+               Column("c", "categorical", ""), Column("o", "ordinal", "", order=("lo", "hi")), Column("x", "drop", "")]
+    rows = pd.DataFrame({"n": [3, np.nan], "b": ["Yes", None], "d": ["2024-03-05", "not a date"],
+                         "c": [" Oslo ", np.nan], "o": ["hi", "lo"], "x": ["ignored", "too"]})
+    inputs = model_inputs(rows, columns)
+    assert set(inputs) == {"numeric", "text_0", "text_1"}
+    np.testing.assert_array_equal(inputs["numeric"][0], [3, 1, 2024, 3, 5, 1])
+    assert np.isnan(inputs["numeric"][1]).all()
+    assert inputs["text_0"].ravel().tolist() == ["Oslo", MISSING_TOKEN]
+    assert category(3.0) == "3" and category(None) == MISSING_TOKEN
+    with pytest.raises(ValueError, match=r"input rows lack feature columns \['o'\]"):
+        model_inputs(rows.drop(columns=["o"]), columns)
+
+
+# ---------------------------------------------------------------- the issue's bad inputs
+
+
+def test_entirely_empty_column_is_dropped_with_a_message(tmp_path: Path) -> None:
+    table = load_table(recipe(write(tmp_path, messy_table().assign(empty=np.nan))))
+    assert "empty" not in table.features
+    assert [f.detail for f in table.report.of("dropped") if f.column == "empty"] == ["every cell is empty"]
+
+
+def test_entirely_empty_only_feature_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, pd.DataFrame({"empty": [np.nan] * 10, "balance": range(10)}))
+    assert error(recipe(path)) == (
+        f"r.yaml: data.features: no feature of {path} can train a model (every one is dropped or holds one value), "
+        "but got 'empty': every cell is empty")
+
+
+def test_constant_only_feature_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, pd.DataFrame({"k": ["same"] * 10, "balance": range(10)}))
+    assert error(recipe(path)).endswith("but got 'k': constant: every filled cell is 'same'")
+
+
+def test_target_with_empty_cells_drops_those_rows(tmp_path: Path) -> None:
+    frame = messy_table()
+    frame.loc[[1, 5, 9], "balance"] = np.nan
+    table = load_table(recipe(write(tmp_path, frame)))
+    assert len(table.frame) == len(frame) - 3
+    assert table.report.of("empty target")[0].detail == "3 row(s) with an empty target were dropped"
+
+
+def test_target_with_no_values(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table().assign(balance=np.nan))
+    assert error(recipe(path)) == (f"r.yaml: data.target: column 'balance' of {path} has no values: all 240 cells "
+                                   "are empty")
+
+
+def test_target_with_one_class(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table().assign(default=" yes"))
+    assert error(recipe(path, "default", task="classification")) == (
+        f"r.yaml: data.target: a classifier needs at least two classes, but column 'default' of {path} has one: "
+        "'yes'")
+
+
+def test_infinite_target(tmp_path: Path) -> None:
+    frame = messy_table()
+    frame.loc[4, "balance"] = np.inf
+    path = write(tmp_path, frame)
+    assert error(recipe(path)) == (f"r.yaml: data.target: values must be finite, but column 'balance' of {path} "
+                                   "has 1 infinite value(s), e.g. inf")
+
+
+def test_text_column_with_tens_of_thousands_of_values_is_dropped(tmp_path: Path) -> None:
+    n = 20_000
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"comment": [f"text {i}" for i in range(n)], "x": rng.normal(size=n),
+                          "balance": rng.normal(size=n)})
+    table = load_table(recipe(write(tmp_path, frame)))
+    assert table.features == ("x",)
+    assert table.report.lines()[1] == (
+        "data: comment: dropped: identifier or free text: 20000 distinct values in 20000 rows")
+
+
+def test_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table(), encoding="utf-8-sig")
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    table = load_table(recipe(path, features=["customer_id", "age"]))
+    assert table.features == ("age",) and "customer_id" in {c.name for c in table.columns}
+
+
+def test_separator_that_does_not_split_the_header(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table().drop(columns=["note"]), sep=";")
+    assert error(recipe(path)) == (
+        f"r.yaml: data.separator: ',' does not split the header of {str(path)!r} into columns, but ';' would: set "
+        "data.separator: ';' (header: 'customer_id;age;income;city;student;cards;grade;opened;balance;default')")
+
+
+def test_header_with_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text("a,b,balance\n")
+    assert error(recipe(path)) == f"r.yaml: data.path: {str(path)!r} has a header (3 columns) but no rows"
+
+
+def test_duplicate_column_names(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text("a,b,a,balance\n1,2,3,4\n")
+    assert error(recipe(path)) == f"r.yaml: data.path: column names must be unique, but {str(path)!r} repeats ['a']"
+
+
+def test_override_of_an_unknown_column(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table())
+    assert error(recipe(path, columns={"colour": {"kind": "categorical"}})) == (
+        f"r.yaml: data.columns: no such column in {path}, but got ['colour']")
+
+
+def test_ordinal_order_must_hold_every_value(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table())
+    assert error(recipe(path, columns={"grade": {"kind": "ordinal", "order": ["C", "B"]}})) == (
+        "r.yaml: data.columns.grade.order: every value of the column must be in `order`, but got ['A'] outside "
+        "['C', 'B']")
+
+
+def test_numeric_override_on_text(tmp_path: Path) -> None:
+    path = write(tmp_path, messy_table())
+    assert error(recipe(path, columns={"city": {"kind": "numeric"}})) == (
+        "r.yaml: data.columns.city: kind numeric needs numbers, but got 'Stavanger' (220 of 220 filled cells are "
+        "not numbers)")
+
+
+def test_ordinal_without_order_is_a_recipe_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.columns.grade: an ordinal column needs `order`"):
+        recipe(tmp_path / "t.csv", columns={"grade": {"kind": "ordinal"}})
+
+
+# ---------------------------------------------------------------- the data report
+
+
+def test_data_report_counts_outliers_empty_cells_duplicates_and_classes(tmp_path: Path) -> None:
+    frame = messy_table()
+    frame = pd.concat([frame, frame.iloc[:2]], ignore_index=True)
+    table = load_table(recipe(write(tmp_path, frame), "default", task="classification"))
+    report = table.report
+    [outliers] = report.of("outliers")
+    assert outliers.column == "income" and outliers.count == 5 and "9.7e+14" in outliers.detail
+    assert {f.column for f in report.of("empty cells")} == {"income", "city"}
+    assert report.of("duplicate rows")[0].count == 2
+    assert report.of("class balance")[0].detail.startswith("2 classes, balanced enough")
+    assert list(report.frame().columns) == ["column", "check", "detail", "count"]
+
+
+@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "customer_id", "ID"])
+def test_identifier_by_name(name: str) -> None:
+    values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name=name)
+    column = infer_column(values, name)
+    assert (column.kind, column.reason) == ("drop", "identifier: 300 distinct whole numbers in 300 rows")
+
+
+def test_unique_whole_numbers_with_a_plain_name_are_kept() -> None:
+    values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name="income")
+    assert infer_column(values, "income").kind == "integer"
+
+
+def test_numbers_with_a_few_text_markers_are_numeric() -> None:
+    values = pd.Series(["3", "4", "?", "5", "6", "7", "8", "9", "10", "11", "12"], name="ca")
+    column = infer_column(values, "ca")
+    assert (column.kind, column.reason) == ("integer", "numbers, but 1 cell(s) are text read as empty, e.g. '?'")
+    inputs = model_inputs(pd.DataFrame({"ca": values}), [column])
+    assert np.isnan(inputs["numeric"][2, 0]) and inputs["numeric"][0, 0] == 3

@@ -1,0 +1,48 @@
+"""Preprocessing inside the Keras model: imputation, indicators, clipping, lookups; saved and loaded safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltune.data.columns import Column, model_inputs
+from mltune.model.inputs import numeric_layer, predict, table_model
+
+COLUMNS = [Column("x", "numeric", "", missing=True), Column("n", "integer", ""), Column("c", "categorical", ""),
+           Column("o", "ordinal", "", order=("low", "mid", "high"))]
+ROWS = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0, 3.0, 2.5, 1.5, 3.5],
+                     "n": [1, 2, 3, 4, 5, 6, 7, 8],
+                     "c": ["a", "b", "a", "b", "a", None, "b", "a"],
+                     "o": ["low", "mid", "high", "mid", "low", "high", "mid", "low"]})
+
+
+def test_numeric_layer_fills_flags_clips_and_scales() -> None:
+    train = np.array([[1.0], [2.0], [np.nan], [3.0], [2.0], [2.5]], dtype=np.float32)
+    layer = numeric_layer(train)
+    assert layer.median == [2.0] and layer.indicate == [0]
+    out = np.asarray(layer(np.array([[np.nan], [1e30], [np.inf], [2.0]], dtype=np.float32)))
+    assert out.shape == (4, 2)
+    np.testing.assert_array_equal(out[:, 1], [1, 0, 0, 0])  # the missing-value indicator
+    assert out[1, 0] == out[2, 0] == pytest.approx((layer.high[0] - layer.mean[0]) / layer.std[0])  # clipped
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "embedding"])
+def test_table_model_answers_unseen_rows_and_loads_in_safe_mode(tmp_path: Path, encoding: str) -> None:
+    inputs = model_inputs(ROWS, COLUMNS)
+    params = {"n_layers": 1, "units": 4, "activation": "relu", "dropout": 0.0, "categorical_encoding": encoding,
+              "embedding_dim": 2}
+    model = table_model(family="mlp", task="regression", params=params, columns=COLUMNS, x_train=inputs,
+                        n_outputs=1)
+    unseen = pd.DataFrame({"x": [np.nan], "n": [100], "c": ["never seen"], "o": ["extreme"]})
+    before = predict(model, model_inputs(unseen, COLUMNS))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False, safe_mode=True)
+    after = predict(loaded, model_inputs(unseen, COLUMNS))
+    assert np.isfinite(before).all()
+    np.testing.assert_allclose(before, after, rtol=1e-6)
