@@ -275,6 +275,10 @@ def _promotion_lines(result: Any) -> list[str]:
     lines = [f"promotion: {result.decision} — {result.reason}",
              f"model {result.model_name} version {result.version}; champion is version {result.champion_after}",
              f"test {result.metric}={result.test_score:.6g} on the held-out test split{validation}"]
+    if result.baseline:
+        tree = result.baseline
+        lines.append(f"baseline: {tree['estimator']} (scikit-learn defaults, same split) test "
+                     f"{tree['metric']}={tree['score']:.6g} (run {tree['run_id']})")
     if result.warning:
         lines.append(f"warning: {result.warning}")
     return lines

@@ -265,6 +265,8 @@ class PromotionSpec(_Frozen):
     """Registered model name; defaults to the recipe's name."""
     margin: float = Field(0.0, ge=0)
     """The challenger must beat the champion by more than this on the test split."""
+    baseline: bool = True
+    """Fit scikit-learn's HistGradientBoosting (defaults) on the same split and report it beside the network."""
 
 
 class RetuneSpec(_Frozen):

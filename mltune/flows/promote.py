@@ -19,6 +19,7 @@ from mltune.config.recipe import Recipe
 from mltune.config.redaction import redact
 from mltune.data import Fold
 from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
+from mltune.flows.baseline import baseline
 from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
@@ -44,6 +45,8 @@ class PromotionResult:
         champion_score: the previous champion on the same split, if there was one.
         validation_score: the best trial's validation value (the study's objective).
         warning: a call-out when the validation score is far better than the test score, else "".
+        baseline: scikit-learn's HistGradientBoosting with its defaults on the same split (estimator, metric,
+            score, run_id, seconds); None for an autoencoder.
     """
 
     decision: str
@@ -57,6 +60,7 @@ class PromotionResult:
     champion_score: float | None
     validation_score: float | None = None
     warning: str = ""
+    baseline: dict[str, Any] | None = None
 
     @property
     def test_score(self) -> float:
@@ -105,12 +109,9 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
     if context is None or context.study_name != study.study_name:
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
-    best = _best_trial(study)
-    best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
-    if model is None and not tracker.has_model(best_run_id):  # k-fold, or the trial's process died before saving
-        model = _refit_on_development(context, best, best_run_id)
+    best, best_run_id, challenger_score = _challenger(context, study, model)
+    tree = baseline(context, study) if context.recipe.promotion.baseline else None
     test = context.table.frame.iloc[context.splits.test]
-    challenger_score = _score(model if model is not None else model_uri(best_run_id), context, test)
 
     recipe, registry, name, metric = context.recipe, Registry(tracker.client), context.recipe.model_name, \
         context.recipe.metric
@@ -130,11 +131,23 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
                                  champion_before=champion, champion_after=registry.alias(name, CHAMPION) or version,
                                  metric=metric, challenger_score=challenger_score, champion_score=champion_score,
                                  validation_score=best.value, warning=overfit_warning(
-                                     metric, recipe.direction, best.value, challenger_score))
+                                     metric, recipe.direction, best.value, challenger_score),
+                                 baseline=tree.as_dict() if tree else None)
         _record(tracker, registry, context.parent_run_id, result, data_fingerprint=context.table.fingerprint)
     study.set_user_attr(TEST_SCORE_ATTR, {k: result.as_dict()[k] for k in (
         "metric", "test_score", "validation_score", "model_name", "version", "decision", "warning")})
     return result
+
+
+def _challenger(context: StudyContext, study: optuna.Study, model: Any) -> tuple[optuna.trial.FrozenTrial, str, float]:
+    """The study's best trial, its run, and its model's score on the test rows (``model`` in memory when the
+    caller trained it, else the logged one, else refitted on all development rows)."""
+    best = _best_trial(study)
+    best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
+    if model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died before saving
+        model = _refit_on_development(context, best, best_run_id)
+    test = context.table.frame.iloc[context.splits.test]
+    return best, best_run_id, _score(model if model is not None else model_uri(best_run_id), context, test)
 
 
 def _move_aliases(registry: Registry, name: str, decision: str, version: str, champion: str | None) -> None:

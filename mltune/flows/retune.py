@@ -49,6 +49,9 @@ class RetuneResult:
         warm_start: how many configurations were tried first.
         run_key: the caller's key.
         repeated: True when this result was reported by an earlier run with the same key.
+        validation_score: the best trial's validation value.
+        warning: a call-out when the validation score is far better than the test score.
+        baseline: HistGradientBoosting with its defaults on the same split (see ``PromotionResult.baseline``).
     """
 
     decision: str
@@ -69,6 +72,7 @@ class RetuneResult:
     repeated: bool = False
     validation_score: float | None = None
     warning: str = ""
+    baseline: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON result; ``test_score`` is the challenger's score on the held-out test split."""
@@ -118,7 +122,7 @@ def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: boo
         champion_before=champion.version if champion else None, champion_after=promotion.champion_after,
         challenger_score=promotion.challenger_score, champion_score=promotion.champion_score,
         data_fingerprint=table.fingerprint, warm_start=len(enqueue), run_key=run_key,
-        validation_score=promotion.validation_score, warning=promotion.warning,
+        validation_score=promotion.validation_score, warning=promotion.warning, baseline=promotion.baseline,
     )
     optuna.load_study(study_name=name, storage=optuna_storage).set_user_attr(RETUNE_RESULT_ATTR, asdict(result))
     return result
