@@ -1,0 +1,103 @@
+"""One trial of a user's own model: ``build_model(hp)`` with Optuna's suggestions, ``fit``, report each epoch.
+
+The counterpart of :mod:`mltune.search.objective` for a :class:`~mltune.flows.tuner.Tuner`: the same nested run,
+the same states and tags, the same per-epoch pruning; the search space is whatever ``hp`` calls the build function
+makes (define-by-run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from mltune.errors import TrialDiverged
+from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
+from mltune.search.keras_tuner import HyperParameters, Objective
+from mltune.search.objective import beats_best, trial_outcome
+from mltune.tracking.names import HP_VALUES_ATTR
+from mltune.tracking.runs import Tracker, TrialRun
+
+
+@dataclass(frozen=True)
+class TunerSetting:
+    """What every trial of a Tuner study shares.
+
+    Attributes:
+        hypermodel: the user's build function or HyperModel.
+        objective: the metric from Keras' logs and its direction.
+        tracker: where the runs go.
+        study_name: the Optuna study.
+        parent_run_id: the study's parent run.
+        experiment_id: its experiment.
+        seed: trial ``n`` trains with ``seed + n``.
+        fit_args: the positional arguments given to ``search`` (for ``fit``).
+        fit_kwargs: the keyword arguments given to ``search``.
+    """
+
+    hypermodel: HyperModel
+    objective: Objective
+    tracker: Tracker
+    study_name: str
+    parent_run_id: str
+    experiment_id: str
+    seed: int
+    fit_args: tuple[Any, ...]
+    fit_kwargs: dict[str, Any]
+
+
+@dataclass
+class KeptUserModel:
+    """The best trial's trained model this process holds, until the study knows whether it is the best."""
+
+    trial_number: int
+    run_id: str
+    model: Any
+
+
+class HyperModelObjective:
+    """The Optuna objective of a Tuner: it owns the trial, and keeps the best model this process trained."""
+
+    def __init__(self, setting: TunerSetting) -> None:
+        self.setting = setting
+        self.kept: KeptUserModel | None = None
+        self.last_error: str = ""
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        s = self.setting
+        run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
+                                    study_name=s.study_name, number=trial.number, params={})
+        hp = HyperParameters.for_trial(trial)
+        run.params = hp.values  # the same dict: the run's final batch writes every value asked for by then
+        try:
+            with trial_outcome(trial, run, s.tracker):
+                return self._train(trial, hp, run)
+        except Exception as error:
+            self.last_error = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
+
+    def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun) -> float:
+        s = self.setting
+        name = s.objective.name
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            run.log_epoch(epoch, logs)
+            trial.report(logs[name], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} with {name}={logs[name]:.6g}")
+
+        result: TrialFit = fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
+                                     direction=s.objective.direction, seed=s.seed + trial.number, on_epoch=on_epoch)
+        if not math.isfinite(result.value):
+            raise TrialDiverged(f"trial {trial.number}: the objective {name} is {result.value}")
+        run.log_value("objective", result.value)
+        run.log_value("best_epoch", result.best_epoch)
+        run.log_value("training_time_s", result.seconds)
+        if beats_best(trial.study, result.value, s.objective.direction):
+            self.kept = KeptUserModel(trial.number, run.run_id, result.model)
+        return result.value
