@@ -281,3 +281,18 @@ def _sampling(name: str, sampling: str | None, step: float | None) -> str:
         raise ConfigError(f"hp {name!r}: a step cannot be combined with log sampling, but got step={step}")
     return sampling
 
+
+
+class HyperModel:
+    """KerasTuner's ``HyperModel`` base class by name: subclass it and write ``build(hp)`` (and, to train
+    differently, ``fit(hp, model, *args, **kwargs)``). A ``keras_tuner.HyperModel`` works as well: a Tuner uses
+    any object with these methods."""
+
+    def __init__(self, name: str | None = None, tunable: bool = True) -> None:
+        self.name, self.tunable = name, tunable
+
+    def build(self, hp: HyperParameters) -> Any:
+        raise NotImplementedError("a HyperModel subclass must define build(hp)")
+
+    def fit(self, hp: HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
+        return model.fit(*args, **kwargs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import optuna
 
 from mltune.errors import TrialDiverged
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
-from mltune.search.keras_tuner import HyperParameters, Objective
+from mltune.search.keras_tuner import HyperParameters, Objective, Spec
 from mltune.search.objective import beats_best, trial_outcome
 from mltune.tracking.names import HP_VALUES_ATTR
 from mltune.tracking.runs import Tracker, TrialRun
@@ -36,6 +37,8 @@ class TunerSetting:
         seed: trial ``n`` trains with ``seed + n``.
         fit_args: the positional arguments given to ``search`` (for ``fit``).
         fit_kwargs: the keyword arguments given to ``search``.
+        checkpoints: a folder where each complete trial's weights are saved (``trial_<n>.weights.h5``), so that
+            ``get_best_models(n)`` can return more than the best; None to save none.
     """
 
     hypermodel: HyperModel
@@ -47,6 +50,12 @@ class TunerSetting:
     seed: int
     fit_args: tuple[Any, ...]
     fit_kwargs: dict[str, Any]
+    checkpoints: str | None = None
+
+
+def checkpoint_path(folder: str, number: int) -> str:
+    """Where trial ``number``'s weights are saved in ``folder``."""
+    return os.path.join(folder, f"trial_{number}.weights.h5")
 
 
 @dataclass
@@ -65,6 +74,8 @@ class HyperModelObjective:
         self.setting = setting
         self.kept: KeptUserModel | None = None
         self.last_error: str = ""
+        self.last_space: list[Spec] = []
+        """The hyperparameters the last trial declared."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -79,6 +90,7 @@ class HyperModelObjective:
             self.last_error = f"{type(error).__name__}: {error}"
             raise
         finally:
+            self.last_space = hp.space
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
 
     def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun) -> float:
@@ -98,6 +110,8 @@ class HyperModelObjective:
         run.log_value("objective", result.value)
         run.log_value("best_epoch", result.best_epoch)
         run.log_value("training_time_s", result.seconds)
+        if s.checkpoints:
+            result.model.save_weights(checkpoint_path(s.checkpoints, trial.number))
         if beats_best(trial.study, result.value, s.objective.direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return result.value

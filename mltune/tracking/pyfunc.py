@@ -172,7 +172,9 @@ def save_keras_pyfunc(model: Any, path: str, *, input_example: Any = None, code_
         output = KerasNativeModel.of(model).predict(None, input_example)
         signature = mlflow.models.infer_signature(_example(input_example), output)
     modules = [Path(p).stem for p in code_paths]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # MLflow's hints about predict's type hints and a missing input example: the signature says it all
+        warnings.filterwarnings("ignore", message=".*(Type hint|type hint|input example was not provided).*")
         keras_path = os.path.join(tmp, "model.keras")
         model.save(keras_path)
         mlflow.pyfunc.save_model(
