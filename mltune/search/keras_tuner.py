@@ -170,7 +170,8 @@ class HyperParameters:
         if min_value > max_value:
             raise ConfigError(f"hp.Int {name!r}: min_value <= max_value must hold, but got "
                               f"min_value={min_value}, max_value={max_value}")
-        spec = Spec(name, "int", int(min_value), int(max_value), None if step is None else int(step), sampling,
+        step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
+        spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
             name, int(min_value), int(max_value), step=int(step or 1), log=sampling == "log"))
@@ -253,6 +254,8 @@ class HyperParameters:
             scopes.append((parent_name, wanted))
         spec = Spec(**{**spec.__dict__, "conditions": tuple(scopes)})
         known = self._specs.get(spec.name)
+        if known is not None and known.kind == "fixed" and spec.kind != "fixed":
+            return self.values.get(spec.name)  # KerasTuner's way to fix a hyperparameter: hp.Fixed before build
         if known is not None and not known.same_space(spec):
             raise ConfigError(f"{self.trial_label}: hyperparameter {spec.name!r} declared twice with different "
                               f"ranges: first {known.describe()}, then {spec.describe()}")
