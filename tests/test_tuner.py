@@ -78,17 +78,17 @@ def test_keras_tuner_script_runs_unchanged_but_for_the_import(workdir: Path) -> 
     assert parents[0].data.tags["mltune.best_run_id"] in {r.info.run_id for r in trials}
 
     version = client.get_model_version_by_alias("digits-cnn", "champion")
-    assert version.version == "1"
+    assert str(version.version) == "1"
     check = ("import mlflow, numpy as np, sklearn.datasets as d; digits = d.load_digits(); "
              "x = (digits.images / 16.0).astype('float32')[..., None]; "
              "model = mlflow.pyfunc.load_model('models:/digits-cnn@champion'); p = model.predict(x[-300:]); "
-             "import pandas as pd; q = model.predict(pd.DataFrame(digits.data[-300:] / 16.0)); "
-             "print(p.shape, float((p.argmax(1) == digits.target[-300:]).mean()), bool(np.allclose(p, q, atol=1e-5)))")
+             "print(p.shape, float((p.argmax(1) == digits.target[-300:]).mean()), "
+             "model.metadata.get_input_schema().inputs[0].shape)")
     fresh = subprocess.run([sys.executable, "-c", check], cwd=workdir, env=env, capture_output=True, text=True,
                            timeout=300)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
-    shape, score, same = fresh.stdout.strip().rsplit(" ", 2)
-    assert shape == "(300, 10)" and float(score) > 0.5 and same == "True"
+    assert fresh.stdout.strip().startswith("(300, 10) ")
+    assert float(fresh.stdout.split()[2]) > 0.5 and fresh.stdout.strip().endswith("(-1, 8, 8, 1)")
 
 
 def test_trials_nest_with_params_epochs_states_and_the_best_model(workdir: Path, storage: str) -> None:

@@ -112,8 +112,9 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     """MLflow pyfunc around a user's own Keras model (from a :class:`~mltune.flows.tuner.Tuner`).
 
     It takes what the Keras model takes (an array of the model's input shape, a data frame whose columns are its
-    features, or a dict of arrays for a model with named inputs) and answers what ``model.predict`` answers.
-    A frame of flat rows is reshaped to the model's input shape (e.g. 64 pixel columns to 8x8x1 images).
+    features, or a dict of arrays for a model with named inputs) and answers what ``model.predict`` answers. The
+    signature, inferred from the rows given to ``search``, says which: ``mlflow models serve`` takes them as
+    ``{"inputs": [...]}`` (arrays) or ``{"dataframe_split": ...}`` (frames).
     """
 
     @classmethod
@@ -137,13 +138,7 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         if isinstance(model_input, dict):
             return {k: np.asarray(v) for k, v in model_input.items()}
         x = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
-        if x.dtype == object:
-            x = x.astype(np.float32)
-        shape = tuple(getattr(self.model, "input_shape", None) or ())
-        if len(shape) > 2 and x.ndim == 2 and all(isinstance(d, int) for d in shape[1:]) \
-                and int(np.prod(shape[1:])) == x.shape[1]:
-            x = x.reshape((len(x), *shape[1:]))
-        return x
+        return x.astype(np.float32) if x.dtype == object else x
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
