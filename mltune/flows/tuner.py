@@ -53,6 +53,37 @@ class Tuner:
         tuner.search(x_train, y_train, epochs=10, validation_data=(x_val, y_val))
         model = tuner.get_best_models(1)[0]
         tuner.promote("digits-cnn", test_data=(x_test, y_test))
+
+    Args:
+        hypermodel: a ``build_model(hp)`` function returning a compiled ``keras.Model``, or an object with
+            ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``).
+        objective: a name from Keras' epoch logs (direction inferred: losses and errors are minimized,
+            accuracy, AUC, precision, recall and the like maximized), or ``mltune.Objective(name, direction)``.
+        max_trials: trials the study should hold in all (a resumed study runs only the missing ones).
+        study_name: the Optuna study; defaults to ``project_name``, else the build function's name.
+        storage: an Optuna storage (``journal:PATH`` or a database URL); defaults to a journal file in
+            ``directory`` when given, else ``optuna-journal.log`` in the working directory.
+        experiment_name: the MLflow experiment; defaults to ``MLFLOW_EXPERIMENT_NAME``, else the study name.
+        sampler: ``tpe``, ``random``, ``gp``, ``cmaes`` (a recipe's sampler names), or an Optuna sampler.
+        pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; it sees the
+            objective after every epoch.
+        seed: seeds the sampler; trial ``n`` trains with ``seed + n``.
+        timeout: seconds after which no new trial starts.
+        tracking_uri: the MLflow tracking URI (default: MLflow's own choice).
+        code_paths: files or packages the registered model needs (custom layers); shipped with it and
+            imported before it loads.
+        max_consecutive_failed_trials: stop :meth:`search` with an error after this many failed trials in a
+            row (as KerasTuner does); each failure is recorded first.
+        progress: ``auto``, ``bar``, ``lines`` or ``quiet``: progress on stderr.
+        directory: KerasTuner's results directory: here, where the default journal storage goes and where
+            every complete trial's weights are kept (``<directory>/<study>/trial_<n>.weights.h5``) for
+            :meth:`get_best_models`; without it they are kept in a temporary folder while this Tuner lives.
+        project_name: KerasTuner's project name: the default study name.
+        overwrite: start the study afresh (delete one of the same name) instead of resuming it.
+        executions_per_trial: KerasTuner's repeated fits per trial; only 1 is supported.
+
+    Raises:
+        ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
     """
 
     def __init__(self, hypermodel: Any, *, objective: Any = "val_accuracy", max_trials: int = 20,
@@ -62,39 +93,7 @@ class Tuner:
                  max_consecutive_failed_trials: int = 3, progress: ProgressMode = "auto",
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
                  executions_per_trial: int = 1) -> None:
-        """Checks the settings; nothing is written before :meth:`search`.
-
-        Args:
-            hypermodel: a ``build_model(hp)`` function returning a compiled ``keras.Model``, or an object with
-                ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``).
-            objective: a name from Keras' epoch logs (direction inferred: losses and errors are minimized,
-                accuracy, AUC, precision, recall and the like maximized), or ``mltune.Objective(name, direction)``.
-            max_trials: trials the study should hold in all (a resumed study runs only the missing ones).
-            study_name: the Optuna study; defaults to ``project_name``, else the build function's name.
-            storage: an Optuna storage (``journal:PATH`` or a database URL); defaults to a journal file in
-                ``directory`` when given, else ``optuna-journal.log`` in the working directory.
-            experiment_name: the MLflow experiment; defaults to ``MLFLOW_EXPERIMENT_NAME``, else the study name.
-            sampler: ``tpe``, ``random``, ``gp``, ``cmaes`` (a recipe's sampler names), or an Optuna sampler.
-            pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; it sees the
-                objective after every epoch.
-            seed: seeds the sampler; trial ``n`` trains with ``seed + n``.
-            timeout: seconds after which no new trial starts.
-            tracking_uri: the MLflow tracking URI (default: MLflow's own choice).
-            code_paths: files or packages the registered model needs (custom layers); shipped with it and
-                imported before it loads.
-            max_consecutive_failed_trials: stop :meth:`search` with an error after this many failed trials in a
-                row (as KerasTuner does); each failure is recorded first.
-            progress: ``auto``, ``bar``, ``lines`` or ``quiet``: progress on stderr.
-            directory: KerasTuner's results directory: here, where the default journal storage goes and where
-                every complete trial's weights are kept (``<directory>/<study>/trial_<n>.weights.h5``) for
-                :meth:`get_best_models`; without it they are kept in a temporary folder while this Tuner lives.
-            project_name: KerasTuner's project name: the default study name.
-            overwrite: start the study afresh (delete one of the same name) instead of resuming it.
-            executions_per_trial: KerasTuner's repeated fits per trial; only 1 is supported.
-
-        Raises:
-            ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
-        """
+        """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
         if max_trials is None or max_trials < 1:
             raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
         if timeout is not None and timeout <= 0:
@@ -342,6 +341,8 @@ class Tuner:
         best = self._best_trials(1)[0]
         run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
         model = self.get_best_models(1)[0]
+        if not self.tracker.has_model(run_id):  # its process ended before saving it; the weights were kept
+            self.tracker.log_keras_model(run_id, model, code_paths=self.code_paths)
         x, y = test_data
         metric = self.objective.metric
         challenger = KerasNativeModel.of(model).score(x, y, metric)

@@ -86,6 +86,8 @@ class HyperModelObjective:
         try:
             with trial_outcome(trial, run, s.tracker):
                 return self._train(trial, hp, run)
+        except optuna.TrialPruned:
+            raise
         except Exception as error:
             self.last_error = f"{type(error).__name__}: {error}"
             raise
