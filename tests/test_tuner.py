@@ -19,6 +19,8 @@ from mlflow import MlflowClient
 import mltune
 from mltune.errors import ConfigError, SearchFailed
 
+from .servers import free_port
+
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_tuner_migration" / "mltune_digits.py"
@@ -89,6 +91,24 @@ def test_keras_tuner_script_runs_unchanged_but_for_the_import(workdir: Path) -> 
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert fresh.stdout.strip().startswith("(300, 10) ")
     assert float(fresh.stdout.split()[2]) > 0.5 and fresh.stdout.strip().endswith("(-1, 8, 8, 1)")
+
+    # `mlflow models serve` takes the images as the Keras model does, as tensor inputs.
+    from sklearn.datasets import load_digits
+
+    from .test_promotion import _post_when_up
+
+    images = (load_digits().images[:3] / 16.0)[..., None].tolist()
+    port = free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", "models:/digits-cnn@champion", "--env-manager",
+                               "local", "--host", "127.0.0.1", "--port", str(port)], cwd=workdir,
+                              env={**env, "PATH": path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        answer = _post_when_up(f"http://127.0.0.1:{port}", {"inputs": images})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert np.asarray(answer["predictions"]).shape == (3, 10)
 
 
 def test_trials_nest_with_params_epochs_states_and_the_best_model(workdir: Path, storage: str) -> None:

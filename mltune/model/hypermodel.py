@@ -123,7 +123,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
         TrialError: the model could not be built, or ``fit`` rejected the data or the objective is not logged.
         TrialDiverged: the training loss became NaN or infinite.
     """
-    from mltune.model.training import _custom_gradients_forgotten  # noqa: PLC2701  (the same leak as a recipe's)
+    from mltune.model.training import _custom_gradients_forgotten  # the same leak as a recipe trial's
 
     label = getattr(hp, "trial_label", "this trial")
     keras.utils.set_random_seed(seed)
