@@ -176,7 +176,78 @@ class DenseHyperModel(mltune.HyperModel):
         return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
 
 
-@pytest.mark.parametrize("kind", ["tf.data", "pandas"])
+SCRIPT = """
+import sys
+import keras, numpy as np, mltune
+from sklearn.datasets import load_digits
+
+def build_model(hp):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+digits = load_digits()
+x, y = (digits.data / 16.0).astype("float32"), digits.target
+tuner = mltune.Tuner(build_model, max_trials=4, study_name="shared", storage=sys.argv[1], sampler="random",
+                     pruner="none", seed=int(sys.argv[2]), progress="quiet")
+tuner.search(x[:200], y[:200], epochs=1, validation_data=(x[200:280], y[200:280]), verbose=0)
+print(tuner.parent_run_id)
+"""
+
+
+def test_the_same_script_in_two_processes_shares_one_study_and_parent_run(workdir: Path, storage: str) -> None:
+    MlflowClient().search_experiments()  # the tracking database exists before two processes open it
+    (workdir / "job.py").write_text(SCRIPT)
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    jobs = [subprocess.Popen([sys.executable, "job.py", storage, str(seed)], cwd=workdir, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (0, 1)]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in outputs]
+    parents = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert len(parents) == 1
+    study = optuna.load_study(study_name="shared", storage=mltune_storage(storage))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4  # the budget is the study's, not each job's
+    assert len(_trial_runs(MlflowClient(), parents.pop())) == 4
+
+
+def test_sigterm_fails_the_running_trial_and_leaves_nothing_running(workdir: Path, storage: str) -> None:
+    import signal
+    import time
+
+    MlflowClient().search_experiments()
+    (workdir / "job.py").write_text(SCRIPT.replace("epochs=1,", "epochs=100000,"))
+    job = subprocess.Popen([sys.executable, "job.py", storage, "0"], cwd=workdir, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        try:
+            study = optuna.load_study(study_name="shared", storage=mltune_storage(storage))
+            if study.trials and study.trials[0].user_attrs.get("mlflow_run_id"):
+                break
+        except KeyError:
+            pass
+        time.sleep(0.5)
+    time.sleep(2.0)  # inside fit
+    job.send_signal(signal.SIGTERM)
+    job.communicate(timeout=60)
+    assert job.returncode != 0
+    trial = optuna.load_study(study_name="shared", storage=mltune_storage(storage)).trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    run = MlflowClient().get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED" and run.data.tags["mltune.error"] == "interrupted: stopped by SIGTERM"
+    parent = MlflowClient().get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "KILLED"
+
+
+def mltune_storage(url: str) -> Any:
+    from mltune.runtime.storage import open_storage
+
+    return open_storage(url)
+
+
+@pytest.mark.parametrize("kind", ["tf.data", "pandas", "keras_tuner.HyperModel"])
 def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, storage: str, kind: str) -> None:
     import tensorflow as tf
 
@@ -186,6 +257,15 @@ def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, stora
         train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
         val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
         tuner.search(train, epochs=1, validation_data=val, verbose=0)
+    elif kind == "keras_tuner.HyperModel":
+        keras_tuner = pytest.importorskip("keras_tuner")
+
+        class Theirs(keras_tuner.HyperModel):  # type: ignore[misc]
+            def build(self, hp: Any) -> keras.Model:
+                return build_model(hp)
+
+        tuner = _tuner(storage, build=Theirs(), max_trials=1)
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     else:
         tuner = _tuner(storage, build=DenseHyperModel(), max_trials=1)
         tuner.search(pd.DataFrame(x), pd.Series(y), epochs=1, validation_data=(pd.DataFrame(xv), yv), verbose=0)
