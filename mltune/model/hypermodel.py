@@ -79,6 +79,7 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
         self.best_epoch = 0
         self.best_weights: list[Any] | None = None
         self.epochs = 0
+        self.hook_error: BaseException | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0 and k != "learning_rate"}
@@ -91,7 +92,11 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
         if "loss" in values and not math.isfinite(loss):
             raise TrialDiverged(f"{self.label}: training loss became {loss} at epoch {epoch + 1}")
         if self.hook is not None:
-            self.hook(epoch + 1, values)
+            try:
+                self.hook(epoch + 1, values)
+            except BaseException as error:  # the caller's own (e.g. a pruned trial): passed on as it is
+                self.hook_error = error
+                raise
         value = values[self.objective]
         if math.isfinite(value) and (self.best is None or (value > self.best if self.direction == "maximize"
                                                            else value < self.best)):
@@ -135,9 +140,10 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     try:
         with _custom_gradients_forgotten():
             returned = hypermodel.fit(hp, model, args, kwargs)
-    except (TrialError, TrialDiverged):
-        raise
-    except (ValueError, TypeError, KeyError) as error:  # Keras' word on data that does not fit the model
+    except Exception as error:
+        if error is recorder.hook_error or isinstance(error, (TrialError, TrialDiverged)):
+            raise
+        # Keras' or TensorFlow's word on data that does not fit the model, named after the trial and shortened
         raise TrialError(f"{label}: fit failed: {type(error).__name__}: {_first_lines(error)}") from error
     seconds = time.perf_counter() - start
     value, best_epoch = _value(returned, recorder, objective, label)
