@@ -156,6 +156,45 @@ def test_resume_runs_only_the_missing_trials_under_the_same_parent(workdir: Path
     assert len(_trial_runs(MlflowClient(), first.parent_run_id)) == 2
 
 
+LAYERS = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mine")
+class Doubled(keras.layers.Layer):
+    def call(self, x):
+        return 2.0 * x
+"""
+
+
+def test_custom_layers_ship_with_the_registered_model(workdir: Path, storage: str, tmp_path_factory: Any) -> None:
+    code = tmp_path_factory.mktemp("code")
+    (code / "my_layers.py").write_text(LAYERS)
+    sys.path.insert(0, str(code))
+    try:
+        import my_layers
+    finally:
+        sys.path.remove(str(code))
+
+    def build(hp: Any) -> keras.Model:
+        model = keras.Sequential([keras.Input((64,)), my_layers.Doubled(), keras.layers.Dense(10, "softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    x, y, xv, yv, xt, yt = _digits(200, 80)
+    tuner = _tuner(storage, build=build, max_trials=1, code_paths=[str(code / "my_layers.py")])
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert tuner.promote("custom", test_data=(xt, yt)) == "1"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # my_layers.py is not importable from here
+    check = ("import mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/custom@champion'); "
+             "print(m.predict(np.zeros((2, 64), dtype='float32')).shape)")
+    fresh = subprocess.run([sys.executable, "-c", check], cwd=elsewhere, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": ""})
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert fresh.stdout.strip().splitlines()[-1] == "(2, 10)"
+
+
 def test_pruned_trials_are_killed_runs(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(200, 80)
     tuner = _tuner(storage, max_trials=2, pruner=optuna.pruners.ThresholdPruner(lower=1.1))
@@ -247,7 +286,20 @@ def mltune_storage(url: str) -> Any:
     return open_storage(url)
 
 
-@pytest.mark.parametrize("kind", ["tf.data", "pandas", "keras_tuner.HyperModel"])
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x: np.ndarray, y: np.ndarray, size: int = 32) -> None:
+        super().__init__()
+        self.x, self.y, self.size = x, y, size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slice(index * self.size, (index + 1) * self.size)
+        return self.x[part], self.y[part]
+
+
+@pytest.mark.parametrize("kind", ["tf.data", "PyDataset", "pandas", "keras_tuner.HyperModel"])
 def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, storage: str, kind: str) -> None:
     import tensorflow as tf
 
@@ -257,6 +309,9 @@ def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, stora
         train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
         val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
         tuner.search(train, epochs=1, validation_data=val, verbose=0)
+    elif kind == "PyDataset":
+        tuner = _tuner(storage, max_trials=1)
+        tuner.search(Batches(x, y), epochs=1, validation_data=Batches(xv, yv), verbose=0)
     elif kind == "keras_tuner.HyperModel":
         keras_tuner = pytest.importorskip("keras_tuner")
 
