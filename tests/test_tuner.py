@@ -195,6 +195,18 @@ def test_custom_layers_ship_with_the_registered_model(workdir: Path, storage: st
     assert fresh.stdout.strip().splitlines()[-1] == "(2, 10)"
 
 
+def test_executions_per_trial_average_their_best_values(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(200, 80)
+    tuner = _tuner(storage, max_trials=1, executions_per_trial=2)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    client = MlflowClient()
+    run = _trial_runs(client, tuner.parent_run_id)[0]
+    first = max(m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy"))
+    second = max(m.value for m in client.get_metric_history(run.info.run_id, "execution_1/val_accuracy"))
+    assert tuner.study.trials[0].value == pytest.approx((first + second) / 2)
+    assert run.data.metrics["objective"] == pytest.approx((first + second) / 2)
+
+
 def test_pruned_trials_are_killed_runs(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(200, 80)
     tuner = _tuner(storage, max_trials=2, pruner=optuna.pruners.ThresholdPruner(lower=1.1))
@@ -377,6 +389,8 @@ def test_bad_settings_are_config_errors_before_anything_is_written(workdir: Path
         _tuner(storage, max_trials=0)
     with pytest.raises(ConfigError, match="sampler: must be one of"):
         _tuner(storage, sampler="annealing")
+    with pytest.raises(ConfigError, match="executions_per_trial: must be >= 1, but got 0"):
+        _tuner(storage, executions_per_trial=0)
     with pytest.raises(ConfigError, match="hypermodel: must be a build_model"):
         mltune.Tuner(42)
     assert not (workdir / "optuna.log").exists() and not (workdir / "mlflow.db").exists()

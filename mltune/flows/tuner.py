@@ -80,7 +80,9 @@ class Tuner:
             :meth:`get_best_models`; without it they are kept in a temporary folder while this Tuner lives.
         project_name: KerasTuner's project name: the default study name.
         overwrite: start the study afresh (delete one of the same name) instead of resuming it.
-        executions_per_trial: KerasTuner's repeated fits per trial; only 1 is supported.
+        executions_per_trial: models trained per trial, as in KerasTuner: the trial's value is the mean of their
+            best-epoch values (which reduces the variance); only the first reports to the pruner, and the best
+            of them is the trial's model.
 
     Raises:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
@@ -98,8 +100,8 @@ class Tuner:
             raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
         if timeout is not None and timeout <= 0:
             raise ConfigError(f"timeout: must be > 0 seconds, but got {timeout}")
-        if executions_per_trial != 1:
-            raise ConfigError(f"executions_per_trial: only 1 is supported, but got {executions_per_trial}")
+        if executions_per_trial < 1:
+            raise ConfigError(f"executions_per_trial: must be >= 1, but got {executions_per_trial}")
         if max_consecutive_failed_trials < 0:
             raise ConfigError(f"max_consecutive_failed_trials: must be >= 0, but got {max_consecutive_failed_trials}")
         try:
@@ -126,6 +128,7 @@ class Tuner:
         self.tracker = Tracker(tracking_uri)
         self.code_paths = [str(Path(p).resolve()) for p in code_paths]
         self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
+        self.executions = int(executions_per_trial)
         self.parent_run_id, self.experiment_id = "", ""
         self.promotion: PromotionResult | None = None
         """The gate's decision of the last :meth:`promote`."""
@@ -146,7 +149,8 @@ class Tuner:
         setting = TunerSetting(hypermodel=self.hypermodel, objective=self.objective, tracker=self.tracker,
                                study_name=study.study_name, parent_run_id=self.parent_run_id,
                                experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
-                               fit_kwargs=fit_kwargs, checkpoints=self.checkpoints)
+                               fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
+                               executions=self.executions)
         objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)

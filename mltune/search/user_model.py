@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ class TunerSetting:
         fit_kwargs: the keyword arguments given to ``search``.
         checkpoints: a folder where each complete trial's weights are saved (``trial_<n>.weights.h5``), so that
             ``get_best_models(n)`` can return more than the best; None to save none.
+        executions: models trained per trial (KerasTuner's ``executions_per_trial``); the value is their mean.
     """
 
     hypermodel: HyperModel
@@ -51,6 +53,7 @@ class TunerSetting:
     fit_args: tuple[Any, ...]
     fit_kwargs: dict[str, Any]
     checkpoints: str | None = None
+    executions: int = 1
 
 
 def checkpoint_path(folder: str, number: int) -> str:
@@ -96,24 +99,33 @@ class HyperModelObjective:
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
 
     def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun) -> float:
+        """Trains ``executions`` models of the trial's configuration (KerasTuner's ``executions_per_trial``); the
+        value is the mean of their best-epoch values. Only the first reports to the pruner (its steps are epochs);
+        the others' epochs are logged as ``execution_<k>/<metric>``. The best of them is kept."""
         s = self.setting
         name = s.objective.name
+        fits: list[TrialFit] = []
+        for k in range(s.executions):
 
-        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            run.log_epoch(epoch, logs)
-            trial.report(logs[name], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {epoch} with {name}={logs[name]:.6g}")
+            def on_epoch(epoch: int, logs: dict[str, float], k: int = k) -> None:
+                run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
+                if k == 0:
+                    trial.report(logs[name], epoch)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"pruned at epoch {epoch} with {name}={logs[name]:.6g}")
 
-        result: TrialFit = fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
-                                     direction=s.objective.direction, seed=s.seed + trial.number, on_epoch=on_epoch)
-        if not math.isfinite(result.value):
-            raise TrialDiverged(f"trial {trial.number}: the objective {name} is {result.value}")
-        run.log_value("objective", result.value)
+            fits.append(fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
+                                  direction=s.objective.direction, seed=s.seed + trial.number + 100_003 * k,
+                                  on_epoch=on_epoch))
+        value = statistics.fmean(f.value for f in fits)
+        if not math.isfinite(value):
+            raise TrialDiverged(f"trial {trial.number}: the objective {name} is {value}")
+        result = max(fits, key=lambda f: f.value if s.objective.direction == "maximize" else -f.value)
+        run.log_value("objective", value)
         run.log_value("best_epoch", result.best_epoch)
-        run.log_value("training_time_s", result.seconds)
+        run.log_value("training_time_s", sum(f.seconds for f in fits))
         if s.checkpoints:
             result.model.save_weights(checkpoint_path(s.checkpoints, trial.number))
-        if beats_best(trial.study, result.value, s.objective.direction):
+        if beats_best(trial.study, value, s.objective.direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
-        return result.value
+        return value
