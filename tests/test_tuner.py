@@ -143,6 +143,8 @@ def test_trials_nest_with_params_epochs_states_and_the_best_model(workdir: Path,
     assert tuner.promote("tiny", test_data=(xt, yt)) == "1"
     assert tuner.promotion.decision == "already champion"
     assert client.get_model_version_by_alias("tiny", "champion").tags["mltune.study_name"] == "t"
+    with pytest.raises(ConfigError, match="study 't' was made by mltune.Tuner, which has no recipe; promote it"):
+        mltune.promote(study_name="t", storage=storage)
 
 
 def test_resume_runs_only_the_missing_trials_under_the_same_parent(workdir: Path, storage: str) -> None:
