@@ -50,3 +50,13 @@ class NothingToRollBack(MltuneError):
 
 class TrialDiverged(RuntimeError):
     """A trial's training loss became NaN or infinite."""
+
+
+class TrialError(RuntimeError):
+    """A user's model could not be built or trained in a trial; the message names the trial and the cause."""
+
+
+class SearchFailed(MltuneError):
+    """A :class:`~mltune.flows.tuner.Tuner` search stopped: too many trials in a row failed. Exit code 1."""
+
+    kind = "search_failed"

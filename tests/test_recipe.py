@@ -216,9 +216,9 @@ BAD = [
         id="unknown-metric",
     ),
     pytest.param(
-        put("model.family", "cnn"),
+        put("model.family", "transformer"),
         (),
-        "model.family: must be one of mlp, autoencoder, but got 'cnn'",
+        "model.family: must be one of mlp, autoencoder, cnn, but got 'transformer'",
         id="unknown-family",
     ),
     pytest.param(

@@ -22,6 +22,8 @@ class InputShape:
         task: "classification", "regression" or "autoencoder".
         mean: per-feature mean of the training rows, baked into the model's Normalization layer.
         variance: per-feature variance of the training rows.
+        image_shape: (height, width[, channels]) of image rows, for families that reshape them (``cnn``); None
+            lets such a family infer square images from ``n_features``.
     """
 
     n_features: int
@@ -29,6 +31,7 @@ class InputShape:
     task: str
     mean: np.ndarray
     variance: np.ndarray
+    image_shape: tuple[int, ...] | None = None
 
 
 class ModelFamily(Protocol):

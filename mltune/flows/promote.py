@@ -8,6 +8,7 @@ otherwise it gets ``challenger``. The replaced champion keeps ``previous``. Regi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -113,29 +114,70 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     tree = baseline(context, study) if context.recipe.promotion.baseline else None
     test = context.table.frame.iloc[context.splits.test]
 
-    recipe, registry, name, metric = context.recipe, Registry(tracker.client), context.recipe.model_name, \
-        context.recipe.metric
+    result = run_gate(
+        Gate.of_recipe(context.recipe), tracker=tracker, storage=storage, run_id=best_run_id,
+        parent_run_id=context.parent_run_id, challenger_score=challenger_score,
+        score_champion=lambda uri: _score(uri, context, test), data_fingerprint=context.table.fingerprint,
+        expected_champion=expected_champion, lock_timeout=lock_timeout,
+        tags={names.STUDY_NAME: study.study_name, names.TRIAL_NUMBER: best.number},
+        validation_score=best.value, baseline=tree.as_dict() if tree else None)
+    study.set_user_attr(TEST_SCORE_ATTR, {k: result.as_dict()[k] for k in (
+        "metric", "test_score", "validation_score", "model_name", "version", "decision", "warning")})
+    return result
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the champion/challenger gate compares: the registered model, the metric and by how much.
+
+    Attributes:
+        model_name: the registered model.
+        metric: the metric both models are scored on.
+        direction: "maximize" or "minimize".
+        margin: how much the challenger must beat the champion by.
+    """
+
+    model_name: str
+    metric: str
+    direction: str
+    margin: float = 0.0
+
+    @classmethod
+    def of_recipe(cls, recipe: Recipe) -> Gate:
+        return cls(recipe.model_name, recipe.metric, recipe.direction, recipe.promotion.margin)
+
+
+def run_gate(gate: Gate, *, tracker: Tracker, storage: str | None, run_id: str, parent_run_id: str,
+             challenger_score: float, score_champion: Callable[[str], float], data_fingerprint: str,
+             expected_champion: str | None = ANY_CHAMPION, lock_timeout: float = 600.0,
+             tags: dict[str, Any] | None = None, validation_score: float | None = None,
+             baseline: dict[str, Any] | None = None) -> PromotionResult:
+    """Registers ``runs:/<run_id>/model`` and moves the aliases past the gate, under the model's promotion lock.
+
+    The current champion is scored with ``score_champion(models:/NAME/VERSION)`` on the same data as the
+    challenger. The decision is written on the parent run and on both versions. ``tags`` are added to the new
+    version's tags (study, trial, ...); ``validation_score`` (the study's best value) is set beside the test score
+    and called out when far better, and ``baseline`` is reported as given.
+    """
+    registry, name, metric = Registry(tracker.client), gate.model_name, gate.metric
     with promotion_lock(storage, name, timeout=lock_timeout):
-        version = registry.register(name, best_run_id, tags={
-            names.VERSION_RUN_ID: best_run_id, names.STUDY_NAME: study.study_name,
-            names.VERSION_PARENT_RUN_ID: context.parent_run_id, names.TRIAL_NUMBER: best.number,
-            names.DATA_FINGERPRINT: context.table.fingerprint, names.VERSION_METRIC: metric,
-            names.score_tag(metric): f"{challenger_score:.6g}"})
+        version = registry.register(name, run_id, tags={
+            names.VERSION_RUN_ID: run_id, names.VERSION_PARENT_RUN_ID: parent_run_id,
+            names.DATA_FINGERPRINT: data_fingerprint, names.VERSION_METRIC: metric,
+            names.score_tag(metric): f"{challenger_score:.6g}", **(tags or {})})
         champion = registry.alias(name, CHAMPION)
         champion_score = None
         if champion is not None and champion != version:
-            champion_score = _score(f"models:/{name}/{champion}", context, test)
-        decision, reason = _gate(recipe, version, challenger_score, champion, champion_score, expected_champion)
+            champion_score = score_champion(f"models:/{name}/{champion}")
+        decision, reason = _gate(gate, version, challenger_score, champion, champion_score, expected_champion)
         _move_aliases(registry, name, decision, version, champion)
         result = PromotionResult(decision=decision, reason=reason, model_name=name, version=version,
                                  champion_before=champion, champion_after=registry.alias(name, CHAMPION) or version,
                                  metric=metric, challenger_score=challenger_score, champion_score=champion_score,
-                                 validation_score=best.value, warning=overfit_warning(
-                                     metric, recipe.direction, best.value, challenger_score),
-                                 baseline=tree.as_dict() if tree else None)
-        _record(tracker, registry, context.parent_run_id, result, data_fingerprint=context.table.fingerprint)
-    study.set_user_attr(TEST_SCORE_ATTR, {k: result.as_dict()[k] for k in (
-        "metric", "test_score", "validation_score", "model_name", "version", "decision", "warning")})
+                                 validation_score=validation_score, warning=overfit_warning(
+                                     metric, gate.direction, validation_score, challenger_score),
+                                 baseline=baseline)
+        _record(tracker, registry, parent_run_id, result, data_fingerprint=data_fingerprint)
     return result
 
 
@@ -210,10 +252,10 @@ def rollback(*, model_name: str, reason: str = "", storage: str | None = None, t
     return result
 
 
-def _gate(recipe: Recipe, version: str, challenger: float, champion: str | None, champion_score: float | None,
+def _gate(gate: Gate, version: str, challenger: float, champion: str | None, champion_score: float | None,
           expected: str | None) -> tuple[str, str]:
     """The decision and its reason."""
-    metric, margin = recipe.metric, recipe.promotion.margin
+    metric, margin = gate.metric, gate.margin
     if champion == version:
         return "already champion", f"version {version} already holds alias {CHAMPION!r}"
     if expected != ANY_CHAMPION and champion != expected:
@@ -221,9 +263,9 @@ def _gate(recipe: Recipe, version: str, challenger: float, champion: str | None,
         return "kept", (f"the champion changed while this job ran (it expected {was}, found v{champion}); "
                         f"another job promoted first")
     if champion is None:
-        return "first champion", f"no version of {recipe.model_name!r} held alias {CHAMPION!r}"
+        return "first champion", f"no version of {gate.model_name!r} held alias {CHAMPION!r}"
     assert champion_score is not None
-    if is_better(challenger, champion_score, direction=recipe.direction, margin=margin):
+    if is_better(challenger, champion_score, direction=gate.direction, margin=margin):
         return "promoted", (f"test {metric} {challenger:.6g} beats champion v{champion}'s {champion_score:.6g} "
                             f"by more than margin {margin:g}")
     return "kept", (f"test {metric} {challenger:.6g} does not beat champion v{champion}'s {champion_score:.6g} "

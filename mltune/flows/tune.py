@@ -192,7 +192,7 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
     """Creates or loads the study, stores its recipe and opens its parent run, one set-up at a time: the same
     ``tune`` started on several machines makes one parent run, and a worker that joins meanwhile waits for it."""
     recipe, name = context.recipe, context.study_name
-    with _setup_lock(context.storage, name):
+    with setup_lock(context.storage, name):
         study = optuna.create_study(storage=storage, sampler=build_sampler(recipe), pruner=build_pruner(recipe),
                                     study_name=name, direction=recipe.direction, load_if_exists=True)
         if study.direction.name.lower() != recipe.direction:
@@ -224,7 +224,7 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
     except KeyError:
         raise ConfigError(f"--study-name: no such study in {redact(storage or 'the default storage')}, "
                           f"but got {study_name!r}; create it with `mltune tune`") from None
-    with _setup_lock(storage, study_name):  # `mltune tune` may be setting the study up right now
+    with setup_lock(storage, study_name):  # `mltune tune` may be setting the study up right now
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracking_uri)
     study.sampler = build_sampler(context.recipe, seed=worker_seed(context.recipe))
     study.pruner = build_pruner(context.recipe)
@@ -262,7 +262,7 @@ def _run_here(study: optuna.Study, context: StudyContext, *, n_trials: int | Non
     return objective.best_model
 
 
-def _setup_lock(storage: str | None, study_name: str) -> StorageLock:
+def setup_lock(storage: str | None, study_name: str) -> StorageLock:
     """Held while a study and its parent run are created or reopened, and while a worker reads them."""
     return StorageLock(storage, f"mltune-setup:{study_name}")
 
@@ -340,37 +340,47 @@ def _summarize(study: optuna.Study, context: StudyContext, *, final: bool = Fals
     and every trial's learning curve from the metrics MLflow holds, whichever process ran the trial.
     """
     recipe, tracker, parent_run_id = context.recipe, context.tracker, context.parent_run_id
-    trials = study.get_trials(deepcopy=False)
     if final:
-        draw_or_warn(lambda: _log_study_plots(study, tracker, parent_run_id))
-        _log_learning_curves(trials, context)
+        draw_or_warn(lambda: log_study_plots(study, tracker, parent_run_id))
+        prefix = "fold_0/" if len(context.splits.folds) > 1 else ""
+        log_learning_curves(study.get_trials(deepcopy=False), tracker, metric=recipe.metric, prefix=prefix)
+    counts, best = record_study(study, tracker, parent_run_id)
+    result = StudyResult(study.study_name, parent_run_id, context.experiment_id, recipe.metric, recipe.direction,
+                         None, None, {}, counts, context=context)
+    if best is None:
+        return result
+    return StudyResult(**{**result.__dict__, "best_value": best.value, "best_trial": best.number,
+                          "best_params": dict(best.params)})
+
+
+def record_study(study: optuna.Study, tracker: Tracker,
+                 parent_run_id: str) -> tuple[dict[str, int], optuna.trial.FrozenTrial | None]:
+    """Writes a study's state to its parent run: counts by state, the trials table, the best trial and its
+    parameters. Returns the counts and the best trial (None before one completes)."""
+    trials = study.get_trials(deepcopy=False)
     counts = dict(Counter(t.state.name for t in trials))
     tracker.log_metrics(parent_run_id, {f"n_{s.lower()}": counts.get(s, 0)
                                         for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")})
     if trials:
         tracker.log_table(parent_run_id, study.trials_dataframe(), "trials.csv")
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    result = StudyResult(study.study_name, parent_run_id, context.experiment_id, recipe.metric, recipe.direction,
-                         None, None, {}, counts, context=context)
-    if not complete:
-        return result
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        return counts, None
     best = study.best_trial
     tracker.log_metrics(parent_run_id, {"best_value": float(best.value or 0.0), "best_trial": best.number})
     tracker.set_tags(parent_run_id, {names.BEST_RUN_ID: best.user_attrs.get(RUN_ID_ATTR, ""),
                                      names.BEST_TRIAL: best.number,
                                      **{f"{names.BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()}})
     tracker.log_text(parent_run_id, _json(best.params), "best_params.json")
-    return StudyResult(**{**result.__dict__, "best_value": best.value, "best_trial": best.number,
-                          "best_params": dict(best.params)})
+    return counts, best
 
 
-def _log_learning_curves(trials: Sequence[optuna.trial.FrozenTrial], context: StudyContext) -> None:
-    """A learning curve per finished trial run, drawn from the per-epoch metrics it logged (the first fold's)."""
+def log_learning_curves(trials: Sequence[optuna.trial.FrozenTrial], tracker: Tracker, *, metric: str,
+                        prefix: str = "") -> None:
+    """A learning curve per finished trial run, drawn from the per-epoch metrics it logged (``loss``,
+    ``val_loss``, ``<metric>``, ``val_<metric>``, each after ``prefix``: the first fold's under CV)."""
     from mltune.tracking.runs import TrialRun
     from mltune.views.plots import write_learning_curve
 
-    metric = context.recipe.metric
-    prefix = "fold_0/" if len(context.splits.folds) > 1 else ""
     keys = [f"{prefix}{k}" for k in ("loss", "val_loss", metric, f"val_{metric}")]
     for trial in trials:
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
@@ -378,15 +388,15 @@ def _log_learning_curves(trials: Sequence[optuna.trial.FrozenTrial], context: St
             continue
 
         def draw(run_id: str = run_id) -> None:
-            history = {k.removeprefix(prefix): v for k, v in context.tracker.metric_history(run_id, keys).items()}
+            history = {k.removeprefix(prefix): v for k, v in tracker.metric_history(run_id, keys).items()}
             if history:
-                TrialRun(context.tracker.client, run_id, {}).log_plot(
+                TrialRun(tracker.client, run_id, {}).log_plot(
                     lambda path: write_learning_curve(history, metric=metric, path=path), "learning_curve.png")
 
         draw_or_warn(draw)
 
 
-def _log_study_plots(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
+def log_study_plots(study: optuna.Study, tracker: Tracker, parent_run_id: str) -> None:
     import tempfile
     from pathlib import Path
 

@@ -13,7 +13,14 @@ from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import Splits, Table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.search.space import SearchSpace
-from mltune.tracking.names import DATA_SOURCE_ATTR, EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_YAML_ATTR, SCHEMA_ATTR
+from mltune.tracking.names import (
+    DATA_SOURCE_ATTR,
+    EXPERIMENT_ATTR,
+    OBJECTIVE_ATTR,
+    PARENT_RUN_ATTR,
+    RECIPE_YAML_ATTR,
+    SCHEMA_ATTR,
+)
 from mltune.tracking.runs import Tracker
 
 
@@ -72,6 +79,9 @@ class StudyContext:
         """
         attrs = study.user_attrs
         raw = attrs.get(RECIPE_YAML_ATTR)
+        if not raw and OBJECTIVE_ATTR in attrs:
+            raise ConfigError(f"--study-name: study {study.study_name!r} was made by mltune.Tuner, which has no "
+                              "recipe; promote it in Python with tuner.promote(model_name, test_data=(x, y))")
         if not raw or PARENT_RUN_ATTR not in attrs:
             missing = "parent run" if raw else "recipe"
             raise ConfigError(f"--study-name: study {study.study_name!r} has no {missing}: it was not made by "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,27 +63,8 @@ class Objective:
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params=params, tags=tags,
                                     dataset=s.dataset)
-        trial.set_user_attr(RUN_ID_ATTR, run.run_id)
-        trial.set_user_attr(WORKER_ATTR, worker_id())
-        final: dict[str, Any] = {}
-        try:
-            value = self._train(trial, params, run)
-            final[TRIAL_STATE] = "COMPLETE"
-            return value
-        except optuna.TrialPruned as pruned:
-            final.update({TRIAL_STATE: "PRUNED", PRUNED: str(pruned)})
-            raise
-        except Exception as error:
-            final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
-            raise
-        except BaseException as stop:  # SIGTERM/SIGINT: Optuna fails the trial and skips the callbacks
-            final.update({TRIAL_STATE: "FAIL", ERROR: f"interrupted: {stop or type(stop).__name__}"})
-            run.flush(tags=final)
-            final.clear()
-            s.tracker.end_trial(run.run_id, "FAIL")
-            raise
-        finally:
-            run.flush(tags=final)
+        with trial_outcome(trial, run, s.tracker):
+            return self._train(trial, params, run)
 
     def _train(self, trial: optuna.Trial, params: dict[str, Any], run: TrialRun) -> float:
         from mltune.model.training import fit_fold
@@ -135,6 +118,33 @@ class Objective:
             predicted = self.best_model.predict(None, rows)
             run = TrialRun(s.tracker.client, kept.run_id, {})
             plots.draw_or_warn(lambda: run.log_plot(lambda path: draw(s, rows, predicted, path), name))
+
+
+@contextlib.contextmanager
+def trial_outcome(trial: optuna.Trial, run: TrialRun, tracker: Tracker) -> Iterator[None]:
+    """Records how a trial's block ended on its run: its state (and why it was pruned or failed) in tags written
+    with the run's final batch. SIGTERM/SIGINT also close the run here, as FAILED: Optuna fails the trial and
+    skips the callbacks (:func:`close_trial_run` closes the run otherwise)."""
+    trial.set_user_attr(RUN_ID_ATTR, run.run_id)
+    trial.set_user_attr(WORKER_ATTR, worker_id())
+    final: dict[str, Any] = {}
+    try:
+        yield
+        final[TRIAL_STATE] = "COMPLETE"
+    except optuna.TrialPruned as pruned:
+        final.update({TRIAL_STATE: "PRUNED", PRUNED: str(pruned)})
+        raise
+    except Exception as error:
+        final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
+        raise
+    except BaseException as stop:
+        final.update({TRIAL_STATE: "FAIL", ERROR: f"interrupted: {stop or type(stop).__name__}"})
+        run.flush(tags=final)
+        final.clear()
+        tracker.end_trial(run.run_id, "FAIL")
+        raise
+    finally:
+        run.flush(tags=final)
 
 
 def _confusion_matrix(s: StudyContext, rows: pd.DataFrame, predicted: Any, path: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mltune.config.recipe import Recipe
+from mltune.config.recipe import PrunerSpec, Recipe, SamplerSpec
 from mltune.errors import ConfigError
 from mltune.search.space import SearchSpace
 
@@ -17,15 +17,14 @@ if TYPE_CHECKING:
     import optuna
 
 
-def _tpe(recipe: Recipe, seed: int) -> optuna.samplers.BaseSampler:
+def _tpe(spec: Any, seed: int | None, grid: Grid) -> optuna.samplers.BaseSampler:
     import optuna
 
-    spec: Any = recipe.sampler
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.n_startup_trials,
                                       multivariate=spec.multivariate, constant_liar=spec.constant_liar)
 
 
-def _gp(recipe: Recipe, seed: int) -> optuna.samplers.BaseSampler:
+def _gp(spec: Any, seed: int | None, grid: Grid) -> optuna.samplers.BaseSampler:
     import optuna
 
     try:
@@ -33,19 +32,34 @@ def _gp(recipe: Recipe, seed: int) -> optuna.samplers.BaseSampler:
     except ImportError:
         raise ConfigError("sampler.name: 'gp' needs PyTorch; install it with `pip install mltune[gp]`, "
                           "but got no module 'torch'") from None
-    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=recipe.sampler.n_startup_trials)  # type: ignore[union-attr]
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
 
 
-def _samplers() -> dict[str, Callable[[Recipe, int], optuna.samplers.BaseSampler]]:
+def _grid(spec: Any, seed: int | None, grid: Grid) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    if grid is None:
+        raise ConfigError("sampler: 'grid' needs a search space declared in advance (a recipe's `search`), but "
+                          "got a build_model(hp) whose space is defined by running it; choose tpe, random, gp "
+                          "or cmaes")
+    return optuna.samplers.GridSampler(grid(), seed=seed)
+
+
+Grid = Callable[[], dict[str, list[Any]]] | None
+"""The grid sampler's values, when the search space is known in advance."""
+SamplerFactory = Callable[[Any, "int | None", Grid], "optuna.samplers.BaseSampler"]
+
+
+def _samplers() -> dict[str, SamplerFactory]:
     import optuna
 
     return {
         "tpe": _tpe,
-        "random": lambda recipe, seed: optuna.samplers.RandomSampler(seed=seed),
-        "grid": lambda recipe, seed: optuna.samplers.GridSampler(SearchSpace.from_recipe(recipe).grid(), seed=seed),
+        "random": lambda spec, seed, grid: optuna.samplers.RandomSampler(seed=seed),
+        "grid": _grid,
         "gp": _gp,
-        "cmaes": lambda recipe, seed: optuna.samplers.CmaEsSampler(
-            seed=seed, n_startup_trials=recipe.sampler.n_startup_trials),  # type: ignore[union-attr]
+        "cmaes": lambda spec, seed, grid: optuna.samplers.CmaEsSampler(
+            seed=seed, n_startup_trials=spec.n_startup_trials),
     }
 
 
@@ -65,12 +79,55 @@ def _pruners() -> dict[str, Callable[[Any], optuna.pruners.BasePruner]]:
 
 def build_sampler(recipe: Recipe, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The recipe's sampler, seeded with ``seed`` (the recipe's seed unless given: see ``worker_seed``)."""
-    return _lookup(_samplers(), "sampler.name", recipe.sampler.name)(recipe, recipe.seed if seed is None else seed)
+    factory = _lookup(_samplers(), "sampler.name", recipe.sampler.name)
+    return factory(recipe.sampler, recipe.seed if seed is None else seed,
+                   lambda: SearchSpace.from_recipe(recipe).grid())
 
 
 def build_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     """The recipe's pruner; its steps are 1-based epochs."""
     return _lookup(_pruners(), "pruner.name", recipe.pruner.name)(recipe.pruner)
+
+
+def sampler_named(sampler: Any, *, seed: int | None) -> optuna.samplers.BaseSampler:
+    """A sampler by name with a recipe's defaults for it (``"tpe"``, ``"random"``, ...), or a recipe's sampler
+    mapping (``{"name": "tpe", "n_startup_trials": 5}``); an Optuna sampler is taken as it is."""
+    import optuna
+
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    spec = _spec(SamplerSpec, "sampler", sampler)
+    return _lookup(_samplers(), "sampler", spec.name)(spec, seed, None)
+
+
+def pruner_named(pruner: Any) -> optuna.pruners.BasePruner:
+    """A pruner by name (``"hyperband"``, ``"median"``, ``"none"``, ...) or mapping; an Optuna pruner as it is.
+    Its steps are 1-based epochs."""
+    import optuna
+
+    if isinstance(pruner, optuna.pruners.BasePruner):
+        return pruner
+    if pruner is None:
+        pruner = "none"
+    spec = _spec(PrunerSpec, "pruner", pruner)
+    return _lookup(_pruners(), "pruner", spec.name)(spec)
+
+
+def _spec(kind: Any, where: str, value: Any) -> Any:
+    """``value`` (a name or a mapping) validated as a recipe would validate it."""
+    from pydantic import TypeAdapter, ValidationError
+
+    raw = {"name": value} if isinstance(value, str) else value
+    try:
+        return TypeAdapter(kind).validate_python(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        ctx = first.get("ctx") or {}
+        if first["type"] == "union_tag_invalid":
+            raise ConfigError(f"{where}: must be one of {ctx.get('expected_tags')}, but got {ctx.get('tag')!r}"
+                              ) from None
+        loc = ".".join(str(p) for p in first["loc"][1:])
+        raise ConfigError(f"{where}.{loc}: {first['msg']}, but got {first.get('input')!r}") from None
 
 
 def _lookup(table: dict[str, Any], where: str, name: str) -> Any:

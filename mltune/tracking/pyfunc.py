@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,89 @@ def _requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return pins
+
+
+MODULES_CONFIG = "import_modules"
+"""Model config key: modules (shipped with ``code_paths``) to import before the Keras model loads, so that the
+custom layers they register with ``keras.saving.register_keras_serializable`` are known."""
+
+
+class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+    """MLflow pyfunc around a user's own Keras model (from a :class:`~mltune.flows.tuner.Tuner`).
+
+    It takes what the Keras model takes (an array of the model's input shape, a data frame whose columns are its
+    features, or a dict of arrays for a model with named inputs) and answers what ``model.predict`` answers. The
+    signature, inferred from the rows given to ``search``, says which: ``mlflow models serve`` takes them as
+    ``{"inputs": [...]}`` (arrays) or ``{"dataframe_split": ...}`` (frames).
+    """
+
+    @classmethod
+    def of(cls, model: Any) -> KerasNativeModel:
+        """The wrapper around a compiled model in memory (to score it without saving and loading it)."""
+        wrapper = cls()
+        wrapper.model, wrapper.path = model, None
+        return wrapper
+
+    def load_context(self, context: Any) -> None:
+        import importlib
+
+        import keras
+
+        for module in (context.model_config or {}).get(MODULES_CONFIG, []):
+            importlib.import_module(module)
+        self.path = context.artifacts[KERAS_ARTIFACT]
+        self.model = keras.models.load_model(self.path, compile=False, safe_mode=True)
+
+    def _inputs(self, model_input: Any) -> Any:
+        if isinstance(model_input, dict):
+            return {k: np.asarray(v) for k, v in model_input.items()}
+        x = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
+        return x.astype(np.float32) if x.dtype == object else x
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
+        return np.asarray(self.model.predict(self._inputs(model_input), batch_size=1024, verbose=0))
+
+    def score(self, x: Any, y: Any, metric: str) -> float:
+        """``metric`` as ``model.evaluate`` reports it on ``(x, y)``, with the model's own compiled loss and
+        metrics (a loaded model is loaded again, compiled, for this)."""
+        import keras
+
+        model = self.model
+        if self.path is not None:
+            model = keras.models.load_model(self.path, compile=True, safe_mode=True)
+        results = model.evaluate(self._inputs(x), np.asarray(y), return_dict=True, verbose=0)
+        if metric not in results:
+            raise ValueError(f"metric {metric!r} is not among what the model reports: {', '.join(results)}")
+        return float(results[metric])
+
+
+def save_keras_pyfunc(model: Any, path: str, *, input_example: Any = None, code_paths: Sequence[str] = ()) -> None:
+    """Saves a user's Keras model inside an MLflow pyfunc model at ``path`` (see :class:`KerasNativeModel`).
+
+    ``code_paths`` (files or packages) are shipped with it and imported before the model loads.
+    """
+    signature = None
+    if input_example is not None:
+        output = KerasNativeModel.of(model).predict(None, input_example)
+        signature = mlflow.models.infer_signature(_example(input_example), output)
+    modules = [Path(p).stem for p in code_paths]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided")  # the signature is given
+        keras_path = os.path.join(tmp, "model.keras")
+        model.save(keras_path)
+        mlflow.pyfunc.save_model(
+            path,
+            python_model=KerasNativeModel(),
+            artifacts={KERAS_ARTIFACT: keras_path},
+            code_paths=[str(Path(__file__).parents[1]), *map(str, code_paths)],
+            signature=signature,
+            model_config={MODULES_CONFIG: modules},
+            pip_requirements=_requirements(),
+        )
+
+
+def _example(x: Any) -> Any:
+    if isinstance(x, np.ndarray) and x.dtype == np.float64:
+        return x.astype(np.float32)
+    return x

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,6 +227,29 @@ class Tracker:
             target = os.path.join(tmp, MODEL_PATH)
             save_pyfunc(model, encoding, target, input_example=input_example)
             self.client.log_artifacts(run_id, target, MODEL_PATH)
+
+    def log_keras_model(self, run_id: str, model: Any, *, input_example: Any = None,
+                        code_paths: Sequence[str] = ()) -> None:
+        """Logs a user's own Keras model as an MLflow pyfunc model (``runs:/<id>/model``) that takes what the Keras
+        model takes, with ``code_paths`` shipped with it."""
+        from mltune.tracking.pyfunc import save_keras_pyfunc
+
+        with tempfile.TemporaryDirectory() as tmp:
+            target = os.path.join(tmp, MODEL_PATH)
+            save_keras_pyfunc(model, target, input_example=input_example, code_paths=code_paths)
+            self.client.log_artifacts(run_id, target, MODEL_PATH)
+
+    def keras_model_file(self, run_id: str) -> str:
+        """The local path of the Keras file inside a run's pyfunc model (downloaded if the store is remote)."""
+        from mltune.tracking.pyfunc import KERAS_ARTIFACT
+
+        folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{MODEL_PATH}/artifacts",
+                                                     tracking_uri=self.tracking_uri)
+        found = sorted(Path(folder).rglob("*.keras"))
+        if not found:
+            raise FileNotFoundError(f"run {run_id} holds no Keras model under {MODEL_PATH}/artifacts "
+                                    f"({KERAS_ARTIFACT})")
+        return str(found[0])
 
 
 def model_uri(run_id: str) -> str:

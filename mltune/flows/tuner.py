@@ -1,0 +1,425 @@
+"""``mltune.Tuner``: tune a KerasTuner ``build_model(hp)`` (or HyperModel) unchanged, with MLflow and Optuna.
+
+The study is an Optuna study like a recipe's (same storages, resume by study name and storage, the shared trial
+budget and lost-trial handling of :func:`mltune.runtime.workers.run_trials`, SIGTERM handling); every trial is a
+nested MLflow run under the study's parent run, with the ``hp`` values as params and per-epoch metrics; the best
+model is saved once, at the end of ``search``, as an MLflow pyfunc model that takes what the Keras model takes;
+``promote`` registers it behind the same champion/challenger gate as ``mltune promote``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from mltune.config.redaction import redact
+from mltune.errors import ConfigError, NoCompleteTrial, SearchFailed
+from mltune.flows.promote import ANY_CHAMPION, Gate, PromotionResult, run_gate
+from mltune.flows.tune import log_learning_curves, log_study_plots, record_study, setup_lock
+from mltune.model.hypermodel import HyperModel, sample_inputs
+from mltune.runtime.storage import DEFAULT_STORAGE, StorageLock, open_storage
+from mltune.runtime.workers import (
+    RetryLostTrial,
+    fail_dead_local_trials,
+    run_trials,
+    signals_interrupt,
+    trials_counted,
+)
+from mltune.search.keras_tuner import HyperParameters, Objective
+from mltune.search.objective import close_trial_run
+from mltune.search.strategies import pruner_named, sampler_named
+from mltune.search.user_model import HyperModelObjective, TunerSetting, checkpoint_path
+from mltune.tracking import names
+from mltune.tracking.names import EXPERIMENT_ATTR, HP_VALUES_ATTR, OBJECTIVE_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR
+from mltune.tracking.runs import Tracker
+from mltune.views.plots import draw_or_warn
+from mltune.views.progress import ProgressMode, StudyProgress
+
+
+class Tuner:
+    """Tunes a KerasTuner-style ``build_model(hp)`` with Optuna; every trial is a nested MLflow run.
+
+    Example::
+
+        tuner = mltune.Tuner(build_model, objective="val_accuracy", max_trials=20, study_name="cnn")
+        tuner.search(x_train, y_train, epochs=10, validation_data=(x_val, y_val))
+        model = tuner.get_best_models(1)[0]
+        tuner.promote("digits-cnn", test_data=(x_test, y_test))
+
+    Args:
+        hypermodel: a ``build_model(hp)`` function returning a compiled ``keras.Model``, or an object with
+            ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``).
+        objective: a name from Keras' epoch logs (direction inferred: losses and errors are minimized,
+            accuracy, AUC, precision, recall and the like maximized), or ``mltune.Objective(name, direction)``.
+        max_trials: trials the study should hold in all (a resumed study runs only the missing ones).
+        study_name: the Optuna study; defaults to ``project_name``, else the build function's name.
+        storage: an Optuna storage (``journal:PATH`` or a database URL); defaults to a journal file in
+            ``directory`` when given, else ``optuna-journal.log`` in the working directory.
+        experiment_name: the MLflow experiment; defaults to ``MLFLOW_EXPERIMENT_NAME``, else the study name.
+        sampler: ``tpe``, ``random``, ``gp``, ``cmaes`` (a recipe's sampler names), or an Optuna sampler.
+        pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; it sees the
+            objective after every epoch.
+        seed: seeds the sampler; trial ``n`` trains with ``seed + n``.
+        timeout: seconds after which no new trial starts.
+        tracking_uri: the MLflow tracking URI (default: MLflow's own choice).
+        code_paths: files or packages the registered model needs (custom layers); shipped with it and
+            imported before it loads.
+        max_consecutive_failed_trials: stop :meth:`search` with an error after this many failed trials in a
+            row (as KerasTuner does); each failure is recorded first.
+        progress: ``auto``, ``bar``, ``lines`` or ``quiet``: progress on stderr.
+        directory: KerasTuner's results directory: here, where the default journal storage goes and where
+            every complete trial's weights are kept (``<directory>/<study>/trial_<n>.weights.h5``) for
+            :meth:`get_best_models`; without it they are kept in a temporary folder while this Tuner lives.
+        project_name: KerasTuner's project name: the default study name.
+        overwrite: start the study afresh (delete one of the same name) instead of resuming it.
+        executions_per_trial: models trained per trial, as in KerasTuner: the trial's value is the mean of their
+            best-epoch values (which reduces the variance); only the first reports to the pruner, and the best
+            of them is the trial's model.
+
+    Raises:
+        ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
+    """
+
+    def __init__(self, hypermodel: Any, *, objective: Any = "val_accuracy", max_trials: int = 20,
+                 study_name: str | None = None, storage: str | None = None, experiment_name: str | None = None,
+                 sampler: Any = "tpe", pruner: Any = "hyperband", seed: int = 0, timeout: float | None = None,
+                 tracking_uri: str | None = None, code_paths: Sequence[str] = (),
+                 max_consecutive_failed_trials: int = 3, progress: ProgressMode = "auto",
+                 directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
+                 executions_per_trial: int = 1) -> None:
+        """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
+        if max_trials is None or max_trials < 1:
+            raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
+        if timeout is not None and timeout <= 0:
+            raise ConfigError(f"timeout: must be > 0 seconds, but got {timeout}")
+        if executions_per_trial < 1:
+            raise ConfigError(f"executions_per_trial: must be >= 1, but got {executions_per_trial}")
+        if max_consecutive_failed_trials < 0:
+            raise ConfigError(f"max_consecutive_failed_trials: must be >= 0, but got {max_consecutive_failed_trials}")
+        try:
+            self.hypermodel = HyperModel(hypermodel)
+        except TypeError as error:
+            raise ConfigError(str(error)) from None
+        self.objective = Objective.of(objective)
+        self.max_trials, self.timeout, self.seed = int(max_trials), timeout, int(seed)
+        self.study_name = study_name or project_name or self.hypermodel.name
+        if storage is None and directory is not None:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            storage = f"journal:{Path(directory) / f'{self.study_name}.optuna.log'}"
+        self.storage, self.experiment_name, self.overwrite = storage, experiment_name, overwrite
+        if directory is not None:
+            self.checkpoints = str(Path(directory) / self.study_name)
+            Path(self.checkpoints).mkdir(parents=True, exist_ok=True)
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="mltune-tuner-")
+            self.checkpoints = self._scratch.name
+        self.sampler = sampler_named(sampler, seed=seed)
+        self.pruner = pruner_named(pruner)
+        self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
+        self.pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+        self.tracker = Tracker(tracking_uri)
+        self.code_paths = [str(Path(p).resolve()) for p in code_paths]
+        self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
+        self.executions = int(executions_per_trial)
+        self.parent_run_id, self.experiment_id = "", ""
+        self.promotion: PromotionResult | None = None
+        """The gate's decision of the last :meth:`promote`."""
+        self._study: optuna.Study | None = None
+        self._best: tuple[int, Any] | None = None
+        self._last_space: list[Any] = []
+
+    # ------------------------------------------------------------ search
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Runs trials until the study holds ``max_trials``; the arguments go to ``model.fit`` unchanged.
+
+        Raises:
+            SearchFailed: ``max_consecutive_failed_trials`` trials failed in a row (each is recorded as failed,
+                with its error, in Optuna and MLflow).
+        """
+        study = self._open()
+        setting = TunerSetting(hypermodel=self.hypermodel, objective=self.objective, tracker=self.tracker,
+                               study_name=study.study_name, parent_run_id=self.parent_run_id,
+                               experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
+                               fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
+                               executions=self.executions)
+        objective = HyperModelObjective(setting)
+        lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
+        fail_dead_local_trials(study, lost)
+        display = StudyProgress(total=self.max_trials, done=trials_counted(study), metric=self.objective.name,
+                                direction=self.objective.direction, timeout=self.timeout, mode=self.progress)
+        guard = _FailureGuard(self.max_consecutive_failed_trials, objective)
+        lock = StorageLock(self.storage, f"mltune-trials:{study.study_name}")
+        status = "FAILED"
+        try:
+            with display, signals_interrupt():
+                run_trials(study, objective, n_trials=self.max_trials, timeout=self.timeout, lock=lock,
+                           callbacks=[close_trial_run(self.tracker), display, guard], on_lost=lost)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            lock.close()
+            self._last_space = objective.last_space
+            self._keep_best(study, objective, fit_args, fit_kwargs)
+            self._summarize(study)
+            self.tracker.finish(self.parent_run_id, status)
+
+    def _open(self) -> optuna.Study:
+        """Creates or loads the study and opens (or reopens) its parent run, one set-up at a time."""
+        storage = open_storage(self.storage, on_lost_trial=RetryLostTrial(tracking_uri=self.tracker.tracking_uri))
+        name = self.study_name
+        with setup_lock(self.storage, name):
+            if self.overwrite:
+                self.overwrite = False  # once per Tuner: a second search goes on with the new study
+                if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
+                    optuna.delete_study(study_name=name, storage=storage)
+            study = optuna.create_study(storage=storage, sampler=self.sampler, pruner=self.pruner,
+                                        study_name=name, direction=self.objective.direction,  # type: ignore[arg-type]
+                                        load_if_exists=True)
+            if study.direction.name.lower() != self.objective.direction:
+                raise ConfigError(f"study_name: study {name!r} exists and is to {study.direction.name.lower()}, "
+                                  f"but the objective {self.objective.name!r} is to {self.objective.direction}; "
+                                  "choose another study name (or overwrite=True)")
+            known = study.user_attrs.get(OBJECTIVE_ATTR)
+            if known and known != self.objective.name:
+                raise ConfigError(f"objective: study {name!r} optimizes {known!r}, but got {self.objective.name!r}; "
+                                  "choose another study name (or overwrite=True)")
+            study.set_user_attr(OBJECTIVE_ATTR, self.objective.name)
+            self.parent_run_id, self.experiment_id = self._parent_run(study)
+        self._study = study
+        return study
+
+    def _parent_run(self, study: optuna.Study) -> tuple[str, str]:
+        known = study.user_attrs.get(PARENT_RUN_ATTR)
+        if known and self.tracker.run_exists(known):
+            self.tracker.reopen(known)
+            return str(known), str(study.user_attrs[EXPERIMENT_ATTR])
+        experiment = self.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or study.study_name
+        experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") if not self.experiment_name else None
+        experiment_id = experiment_id or self.tracker.experiment_id(experiment)
+        parent = self.tracker.start_study_run(
+            experiment_id=experiment_id, study_name=study.study_name, adopt_run_id=None,
+            tags={names.STORAGE: redact(self.storage or "default journal file"),
+                  names.HYPERMODEL: self.hypermodel.name,
+                  names.OBJECTIVE: f"{self.objective.name} ({self.objective.direction})"})
+        self.tracker.log_params(parent, {
+            "hypermodel": self.hypermodel.name, "objective": self.objective.name,
+            "direction": self.objective.direction, "sampler": self.sampler_name, "pruner": self.pruner_name,
+            "seed": self.seed, "max_trials": self.max_trials})
+        study.set_user_attr(PARENT_RUN_ATTR, parent)
+        study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
+        return parent, experiment_id
+
+    def _keep_best(self, study: optuna.Study, objective: HyperModelObjective, fit_args: tuple[Any, ...],
+                   fit_kwargs: dict[str, Any]) -> None:
+        """Saves the best model this process trained, if its trial is the study's best, as the pyfunc model
+        that :meth:`promote` registers (once per search, not after every better trial)."""
+        kept, objective.kept = objective.kept, None
+        if kept is None or _best_trial(study) is None or study.best_trial.number != kept.trial_number:
+            return
+        self.tracker.log_keras_model(kept.run_id, kept.model, input_example=sample_inputs(fit_args, fit_kwargs),
+                                     code_paths=self.code_paths)
+        self._best = (kept.trial_number, kept.model)
+
+    def _summarize(self, study: optuna.Study) -> None:
+        draw_or_warn(lambda: log_study_plots(study, self.tracker, self.parent_run_id))
+        log_learning_curves(study.get_trials(deepcopy=False), self.tracker, metric=self.objective.metric)
+        record_study(study, self.tracker, self.parent_run_id)
+
+    # ------------------------------------------------------------ results
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (loaded from the storage when this Tuner has not searched)."""
+        if self._study is None:
+            try:
+                self._study = optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage))
+            except KeyError:
+                raise NoCompleteTrial(f"no study {self.study_name!r} in "
+                                      f"{redact(self.storage or DEFAULT_STORAGE)}: call search() first") from None
+        return self._study
+
+    def _best_trials(self, n: int) -> list[optuna.trial.FrozenTrial]:
+        complete = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise NoCompleteTrial(f"study {self.study_name!r} has no complete trial yet")
+        reverse = self.objective.direction == "maximize"
+        return sorted(complete, key=lambda t: (-(t.value or 0.0) if reverse else (t.value or 0.0), t.number))[:n]
+
+    def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
+        """The best trials' hyperparameters, best first; ``.values`` is a dict, and ``build_model(hp)`` rebuilds
+        the trial's model."""
+        return [HyperParameters.fixed(_values(t)) for t in self._best_trials(num_trials)]
+
+    def get_best_models(self, num_models: int = 1) -> list[Any]:
+        """The best trials' compiled models with their trained weights (the best epoch's), best first.
+
+        The best trial's model is the one this process trained; others are rebuilt with ``build_model`` and given
+        their saved weights (see ``directory``), or the weights of the model logged with the study's best trial.
+
+        Raises:
+            NoCompleteTrial: no trial completed, or a trial's weights were not kept.
+        """
+        models = []
+        for trial in self._best_trials(num_models):
+            if self._best is not None and self._best[0] == trial.number:
+                models.append(self._best[1])
+                continue
+            models.append(self._rebuilt(trial))
+        return models
+
+    def _rebuilt(self, trial: optuna.trial.FrozenTrial) -> Any:
+        """The trial's model rebuilt with ``build_model`` and given its weights: from this Tuner's checkpoints, else
+        from the model logged with the trial (the study's best)."""
+        weights = checkpoint_path(self.checkpoints, trial.number)
+        if not os.path.isfile(weights):
+            run_id = str(trial.user_attrs.get(RUN_ID_ATTR, ""))
+            if not run_id or not self.tracker.has_model(run_id):
+                raise NoCompleteTrial(f"trial {trial.number}'s weights were not kept (they are kept in `directory`, "
+                                      "and the study's best trial's model in MLflow); rebuild it with "
+                                      "build_model(hp) from get_best_hyperparameters(n) and train it")
+            weights = self.tracker.keras_model_file(run_id)
+        model = self.hypermodel.build(HyperParameters.fixed(_values(trial)))
+        model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
+        model.load_weights(weights)
+        return model
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Prints the best trials, their hyperparameters and scores (as KerasTuner does)."""
+        study = self.study
+        lines = ["Results summary", f"Study {study.study_name!r} in {redact(self.storage or DEFAULT_STORAGE)}",
+                 f"Showing {num_trials} best trials", f"Objective(name={self.objective.name!r}, "
+                 f"direction={self.objective.direction!r})"]
+        complete = self._best_trials(num_trials) if _best_trial(study) is not None else []
+        for trial in complete:
+            lines += ["", f"Trial {trial.number} summary", "Hyperparameters:"]
+            lines += [f"{name}: {value}" for name, value in _values(trial).items()]
+            lines.append(f"Score: {trial.value}")
+        counts = {s.name: 0 for s in (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)}
+        for trial in study.get_trials(deepcopy=False):
+            if trial.state.name in counts:
+                counts[trial.state.name] += 1
+        lines += ["", f"{len(study.trials)} trials: {len(complete)} shown, {counts['PRUNED']} pruned, "
+                      f"{counts['FAIL']} failed"]
+        print("\n".join(lines))
+
+    def search_space_summary(self) -> None:
+        """Prints the hyperparameters the last trial declared (before any, those ``build_model`` declares with
+        every hyperparameter at its default, as KerasTuner does)."""
+        if not self._last_space:
+            hp = HyperParameters()
+            self.hypermodel.build(hp)
+            self._last_space = hp.space
+        print(f"Search space summary\nDefault search space size: {len(self._last_space)}")
+        for spec in self._last_space:
+            print(f"{spec.name} ({spec.kind.capitalize()})\n{spec.describe()}")
+
+    # ------------------------------------------------------------ promotion
+
+    def promote(self, model_name: str, *, test_data: tuple[Any, Any], margin: float = 0.0,
+                expected_champion: str | None = ANY_CHAMPION, lock_timeout: float = 600.0) -> str:
+        """Registers the best trial's model as a new version of ``model_name`` behind the champion/challenger
+        gate of ``mltune promote``, and returns the version.
+
+        Both the best model and the current champion are scored on ``test_data = (x, y)`` with the objective's
+        metric (``val_accuracy`` → ``accuracy``, as ``model.evaluate`` reports it). No champion yet: the version
+        gets ``champion``; better than the champion by more than ``margin``: it takes ``champion`` and the old one
+        keeps ``previous``; else it gets ``challenger``. The decision is in :attr:`promotion`.
+
+        Raises:
+            NoCompleteTrial: no trial completed.
+            ConfigError: the champion is not a model a Tuner registered, so the two cannot be compared.
+        """
+        from mltune.tracking.pyfunc import KerasNativeModel
+
+        best = self._best_trials(1)[0]
+        run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
+        model = self.get_best_models(1)[0]
+        if not self.tracker.has_model(run_id):  # its process ended before saving it; the weights were kept
+            self.tracker.log_keras_model(run_id, model, code_paths=self.code_paths)
+        x, y = test_data
+        metric = self.objective.metric
+        challenger = KerasNativeModel.of(model).score(x, y, metric)
+        gate = Gate(model_name, metric, self.objective.direction, margin)
+        self.promotion = run_gate(
+            gate, tracker=self.tracker, storage=self.storage, run_id=run_id,
+            parent_run_id=str(self.study.user_attrs.get(PARENT_RUN_ATTR, "")), challenger_score=challenger,
+            score_champion=lambda uri: _score_champion(uri, x, y, metric, model_name),
+            data_fingerprint=_fingerprint(x, y), expected_champion=expected_champion, lock_timeout=lock_timeout,
+            tags={names.STUDY_NAME: self.study.study_name, names.TRIAL_NUMBER: best.number})
+        return self.promotion.version
+
+
+class _FailureGuard:
+    """An Optuna callback that stops the search after ``limit`` failed trials in a row (0: never)."""
+
+    def __init__(self, limit: int, objective: HyperModelObjective) -> None:
+        self.limit, self.objective, self.count = limit, objective, 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.count = self.count + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
+        if self.limit and self.count >= self.limit:
+            raise SearchFailed(f"{self.count} trials in a row failed (max_consecutive_failed_trials="
+                               f"{self.limit}); the last, trial {trial.number}: {self.objective.last_error}")
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    raw = trial.user_attrs.get(HP_VALUES_ATTR)
+    return dict(json.loads(raw)) if raw else dict(trial.params)
+
+
+def _fingerprint(x: Any, y: Any) -> str:
+    digest = hashlib.sha256()
+    for part in (x, y):
+        array = np.ascontiguousarray(part.to_numpy() if hasattr(part, "to_numpy") else np.asarray(part))
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _score_champion(uri: str, x: Any, y: Any, metric: str, model_name: str) -> float:
+    import mlflow
+
+    from mltune.tracking.pyfunc import KerasNativeModel
+
+    champion = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    if not isinstance(champion, KerasNativeModel):
+        raise ConfigError(f"model_name: the champion of {model_name!r} ({uri}) was registered from a recipe, not "
+                          f"by a Tuner, so the two cannot be scored on the same data; choose another model name")
+    return champion.score(x, y, metric)
+
+
+__all__ = ["BayesianOptimization", "Objective", "RandomSearch", "Tuner"]
+
+
+class RandomSearch(Tuner):
+    """KerasTuner's ``RandomSearch`` by name: a :class:`Tuner` with Optuna's random sampler (and mltune's default
+    pruner), ``max_trials=10`` by default, so that ``import mltune as keras_tuner`` runs a KerasTuner script."""
+
+    def __init__(self, hypermodel: Any, *, max_trials: int = 10, sampler: Any = "random", **options: Any) -> None:
+        super().__init__(hypermodel, max_trials=max_trials, sampler=sampler, **options)
+
+
+class BayesianOptimization(Tuner):
+    """KerasTuner's ``BayesianOptimization`` by name: a :class:`Tuner` with Optuna's TPE sampler (a Bayesian
+    optimizer that handles define-by-run spaces), ``max_trials=10`` by default."""
+
+    def __init__(self, hypermodel: Any, *, max_trials: int = 10, sampler: Any = "tpe", **options: Any) -> None:
+        super().__init__(hypermodel, max_trials=max_trials, sampler=sampler, **options)

@@ -1,0 +1,193 @@
+"""A user's own Keras model: build it from ``hp`` and train it with the user's own ``fit`` arguments.
+
+The model layer's second way to train (the first, :mod:`mltune.model.training`, builds a family's model from a
+recipe): a KerasTuner-style ``build_model(hp)`` function, or an object with ``build(hp)`` and optionally
+``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``, by duck typing), trained on whatever the user
+passes to ``search`` (NumPy arrays, pandas frames, ``tf.data.Dataset``, ``keras.utils.PyDataset``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from mltune.errors import TrialDiverged, TrialError
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class HyperModel:
+    """A ``build_model(hp)`` function, or an object with ``build(hp)`` and perhaps ``fit(hp, model, ...)``."""
+
+    def __init__(self, target: Any) -> None:
+        build = getattr(target, "build", None)
+        if not callable(build) and not callable(target):
+            raise TypeError(f"hypermodel: must be a build_model(hp) function or have a build(hp) method, "
+                            f"but got {target!r}")
+        self.target = target
+        self._build = build if callable(build) else target
+        fit = getattr(target, "fit", None) if callable(build) else None
+        self._fit = fit if callable(fit) else None
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.target, "__qualname__", type(self.target).__name__))
+
+    def build(self, hp: Any) -> keras.Model:
+        """The compiled model for ``hp``.
+
+        Raises:
+            TrialError: ``build`` raised, or returned something that is not a compiled ``keras.Model``.
+        """
+        label = getattr(hp, "trial_label", "this trial")
+        try:
+            model = self._build(hp)
+        except Exception as error:
+            raise TrialError(f"{label}: {self.name}(hp) raised {type(error).__name__}: {error}") from error
+        if not isinstance(model, keras.Model):
+            raise TrialError(f"{label}: {self.name}(hp) must return a keras.Model, but got "
+                             f"{type(model).__module__}.{type(model).__qualname__}")
+        if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+            raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
+                             f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
+        return model
+
+    def fit(self, hp: Any, model: keras.Model, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._fit is not None:
+            return self._fit(hp, model, *args, **kwargs)
+        return model.fit(*args, **kwargs)
+
+
+class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
+    """Per epoch: hands the logs to the caller (who logs them and may prune), keeps the best epoch's weights.
+
+    As KerasTuner does, a trial's value is its best epoch's value of the objective, and the model it leaves holds
+    that epoch's weights.
+    """
+
+    def __init__(self, objective: str, direction: str, hook: EpochHook | None, label: str) -> None:
+        super().__init__()
+        self.objective, self.direction, self.hook, self.label = objective, direction, hook, label
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.best_weights: list[Any] | None = None
+        self.epochs = 0
+        self.hook_error: BaseException | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0 and k != "learning_rate"}
+        self.epochs = epoch + 1
+        if self.objective not in values:
+            known = ", ".join(sorted(values)) or "none"
+            raise TrialError(f"{self.label}: the objective {self.objective!r} is not in the model's logs, which "
+                             f"hold: {known} (compile the metric, pass validation_data, or choose one of these)")
+        loss = values.get("loss", math.nan)
+        if "loss" in values and not math.isfinite(loss):
+            raise TrialDiverged(f"{self.label}: training loss became {loss} at epoch {epoch + 1}")
+        if self.hook is not None:
+            try:
+                self.hook(epoch + 1, values)
+            except BaseException as error:  # the caller's own (e.g. a pruned trial): passed on as it is
+                self.hook_error = error
+                raise
+        value = values[self.objective]
+        if math.isfinite(value) and (self.best is None or (value > self.best if self.direction == "maximize"
+                                                           else value < self.best)):
+            self.best, self.best_epoch = value, epoch + 1
+            self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
+
+    def restore_best(self) -> None:
+        if self.best_weights is not None and self.best_epoch != self.epochs:
+            self.model.set_weights(self.best_weights)
+        self.best_weights = None
+
+
+@dataclass
+class TrialFit:
+    """A trained user model and its objective value (the best epoch's)."""
+
+    model: keras.Model
+    value: float
+    best_epoch: int
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+              objective: str, direction: str, seed: int, on_epoch: EpochHook | None) -> TrialFit:
+    """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback.
+
+    Raises:
+        TrialError: the model could not be built, or ``fit`` rejected the data or the objective is not logged.
+        TrialDiverged: the training loss became NaN or infinite.
+    """
+    from mltune.model.training import _custom_gradients_forgotten  # the same leak as a recipe trial's
+
+    label = getattr(hp, "trial_label", "this trial")
+    keras.utils.set_random_seed(seed)
+    model = hypermodel.build(hp)
+    recorder = ObjectiveRecorder(objective, direction, on_epoch, label)
+    kwargs = dict(kwargs)
+    kwargs["callbacks"] = [*copy.deepcopy(list(kwargs.get("callbacks") or [])), recorder]
+    start = time.perf_counter()
+    try:
+        with _custom_gradients_forgotten():
+            returned = hypermodel.fit(hp, model, args, kwargs)
+    except Exception as error:
+        if error is recorder.hook_error or isinstance(error, (TrialError, TrialDiverged)):
+            raise
+        # Keras' or TensorFlow's word on data that does not fit the model, named after the trial and shortened
+        raise TrialError(f"{label}: fit failed: {type(error).__name__}: {_first_lines(error)}") from error
+    seconds = time.perf_counter() - start
+    value, best_epoch = _value(returned, recorder, objective, label)
+    recorder.restore_best()
+    history = dict(getattr(returned, "history", None) or {}) if isinstance(returned, keras.callbacks.History) else {}
+    return TrialFit(model=model, value=value, best_epoch=best_epoch, seconds=seconds, history=history)
+
+
+def _value(returned: Any, recorder: ObjectiveRecorder, objective: str, label: str) -> tuple[float, int]:
+    """The trial's value: the best epoch's, or what a custom ``fit`` returned (a number or a dict of metrics)."""
+    if recorder.best is not None:
+        return recorder.best, recorder.best_epoch
+    if isinstance(returned, dict):
+        if objective not in returned:
+            raise TrialError(f"{label}: the objective {objective!r} is not in what fit returned, which holds: "
+                             f"{', '.join(map(str, returned)) or 'none'}")
+        returned = returned[objective]
+    if isinstance(returned, (int, float, np.floating, np.integer)) and not isinstance(returned, bool):
+        return float(returned), recorder.epochs
+    raise TrialError(f"{label}: training gave no value of the objective {objective!r} (no epoch ended, and fit "
+                     f"returned {type(returned).__name__})")
+
+
+def _first_lines(error: BaseException, limit: int = 6) -> str:
+    lines = str(error).strip().splitlines()
+    return "\n".join(lines[:limit]) + ("\n..." if len(lines) > limit else "")
+
+
+def sample_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], *, rows: int = 5) -> Any:
+    """A few input rows of the data given to ``search`` (for the registered model's signature), or None."""
+    x = args[0] if args else kwargs.get("x")
+    if x is None:
+        return None
+    if hasattr(x, "iloc"):
+        return x.iloc[:rows]
+    if isinstance(x, np.ndarray):
+        return x[:rows]
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[:rows] for k, v in x.items()}
+    if hasattr(x, "take") and hasattr(x, "element_spec"):  # tf.data.Dataset of (x, y) batches
+        for batch in x.take(1):
+            first = batch[0] if isinstance(batch, tuple) else batch
+            return np.asarray(first)[:rows]
+    if hasattr(x, "__getitem__") and hasattr(x, "__len__") and isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+        return np.asarray(first[0] if isinstance(first, tuple) else first)[:rows]
+    return None

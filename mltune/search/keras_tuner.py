@@ -1,0 +1,301 @@
+"""KerasTuner's ``hp`` on Optuna: a ``build_model(hp)`` written for KerasTuner samples through an Optuna trial.
+
+Each ``hp.Int``/``Float``/``Choice``/``Boolean`` call becomes an Optuna suggestion on the live trial
+(define-by-run), with KerasTuner's argument names and defaults; ``hp.Fixed`` is recorded but not sampled;
+``hp.conditional_scope`` makes the calls inside it return ``None`` (and sample nothing) unless the parent has one of
+the given values, as in KerasTuner. Also the objective: a metric name from Keras' logs with its direction inferred
+as KerasTuner infers it, or :class:`Objective`. Nothing here imports TensorFlow or keras-tuner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mltune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+Scalar = bool | int | float | str | None
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a :class:`~mltune.flows.tuner.Tuner` optimizes: a name from Keras' logs and a direction.
+
+    Attributes:
+        name: a key of the logs ``fit`` writes each epoch, e.g. ``"val_accuracy"`` or ``"val_loss"``.
+        direction: ``"max"``/``"maximize"`` or ``"min"``/``"minimize"`` (KerasTuner writes the short forms).
+    """
+
+    name: str
+    direction: str
+
+    def __post_init__(self) -> None:
+        direction = {"max": "maximize", "min": "minimize"}.get(self.direction, self.direction)
+        if direction not in ("maximize", "minimize"):
+            raise ConfigError(f"objective.direction: must be 'max', 'min', 'maximize' or 'minimize', "
+                              f"but got {self.direction!r}")
+        object.__setattr__(self, "direction", direction)
+
+    @classmethod
+    def of(cls, objective: Any) -> Objective:
+        """An objective from a name (direction inferred), an :class:`Objective`, or anything with ``name`` and
+        ``direction`` (``keras_tuner.Objective``).
+
+        Raises:
+            ConfigError: the direction of an unknown metric name cannot be inferred.
+        """
+        if isinstance(objective, Objective):
+            return objective
+        if isinstance(objective, str):
+            direction = infer_direction(objective)
+            if direction is None:
+                raise ConfigError(f"objective: cannot infer whether to maximize or minimize {objective!r}; give "
+                                  f"mltune.Objective({objective!r}, 'max') or mltune.Objective({objective!r}, 'min')")
+            return cls(objective, direction)
+        if hasattr(objective, "name") and hasattr(objective, "direction"):
+            return cls(str(objective.name), str(objective.direction))
+        raise ConfigError(f"objective: must be a metric name or mltune.Objective(name, direction), "
+                          f"but got {objective!r}")
+
+    @property
+    def metric(self) -> str:
+        """The name without its ``val_`` prefix, as ``evaluate`` reports it."""
+        return self.name.removeprefix("val_")
+
+
+_MINIMIZED = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson", "logcosh", "mse", "mae", "mape",
+              "msle", "rmse")
+_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "true_positives", "true_negatives",
+              "sensitivity", "specificity")
+
+
+def infer_direction(name: str) -> str | None:
+    """``"minimize"`` for losses and errors, ``"maximize"`` for accuracies, AUC, precision, recall and the like,
+    None when the name says neither (KerasTuner's rule for metric names)."""
+    base = name.removeprefix("val_").lower()
+    if any(word in base for word in _MINIMIZED):
+        return "minimize"
+    if any(word in base for word in _MAXIMIZED):
+        return "maximize"
+    return None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One hyperparameter as declared: what a second declaration of the same name must match.
+
+    Attributes:
+        name: the hyperparameter.
+        kind: "int", "float", "choice", "boolean" or "fixed".
+        min_value: lowest value (numbers).
+        max_value: highest value (numbers).
+        step: the step between values (numbers), if any.
+        sampling: "linear" or "log" (numbers).
+        values: the choices (``Choice``), or the value (``Fixed``).
+        default: the declared default.
+        conditions: ``(parent name, parent values)`` of the enclosing conditional scopes.
+    """
+
+    name: str
+    kind: str
+    min_value: float | None = None
+    max_value: float | None = None
+    step: float | None = None
+    sampling: str | None = None
+    values: tuple[Scalar, ...] = ()
+    default: Any = None
+    conditions: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+
+    def describe(self) -> str:
+        if self.kind in ("int", "float"):
+            step = f", step={self.step}" if self.step is not None else ""
+            return f"{self.kind.capitalize()}({self.min_value}..{self.max_value}{step}, sampling={self.sampling})"
+        if self.kind == "choice":
+            return f"Choice({list(self.values)})"
+        if self.kind == "fixed":
+            return f"Fixed({self.values[0]!r})"
+        return "Boolean()"
+
+    def same_space(self, other: Spec) -> bool:
+        """Whether both declare the same values (defaults and scopes may differ)."""
+        keys = ("kind", "min_value", "max_value", "step", "sampling", "values")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+@dataclass
+class HyperParameters:
+    """KerasTuner's ``HyperParameters`` whose values come from an Optuna trial.
+
+    Build one per trial with :meth:`for_trial`, or with :meth:`fixed` from known values (what
+    ``Tuner.get_best_hyperparameters`` returns: ``build_model(best_hp)`` rebuilds the best model).
+    """
+
+    trial: Any = None
+    """The Optuna trial (or ``FixedTrial``) the values come from; None gives every hyperparameter its default."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """The active hyperparameters' values, by name (as in KerasTuner)."""
+    space: list[Spec] = field(default_factory=list)
+    """Every declaration, in order (as KerasTuner's ``hp.space``)."""
+    _specs: dict[str, Spec] = field(default_factory=dict, repr=False)
+    _scopes: list[tuple[str, tuple[Scalar, ...]]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def for_trial(cls, trial: optuna.trial.BaseTrial) -> HyperParameters:
+        return cls(trial=trial)
+
+    @classmethod
+    def fixed(cls, values: dict[str, Any]) -> HyperParameters:
+        """Hyperparameters holding ``values``; declaring them again returns those values."""
+        import optuna
+
+        return cls(trial=optuna.trial.FixedTrial(dict(values)), values=dict(values))
+
+    @property
+    def trial_label(self) -> str:
+        number = getattr(self.trial, "number", None)
+        return f"trial {number}" if isinstance(number, int) else "this trial"
+
+    # ------------------------------------------------------------ KerasTuner's methods
+
+    def Int(self, name: str, min_value: int, max_value: int, step: int | None = None,
+            sampling: str = "linear", default: int | None = None, parent_name: str | None = None,
+            parent_values: Sequence[Scalar] | None = None) -> Any:
+        """An integer in ``[min_value, max_value]`` (both included), every ``step`` (default 1)."""
+        sampling = _sampling(name, sampling, step)
+        if min_value > max_value:
+            raise ConfigError(f"hp.Int {name!r}: min_value <= max_value must hold, but got "
+                              f"min_value={min_value}, max_value={max_value}")
+        step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
+        spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
+                    default=min_value if default is None else default)
+        return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
+            name, int(min_value), int(max_value), step=int(step or 1), log=sampling == "log"))
+
+    def Float(self, name: str, min_value: float, max_value: float, step: float | None = None,
+              sampling: str = "linear", default: float | None = None, parent_name: str | None = None,
+              parent_values: Sequence[Scalar] | None = None) -> Any:
+        """A float in ``[min_value, max_value]``, on a linear or log scale, every ``step`` if given."""
+        sampling = _sampling(name, sampling, step)
+        if not min_value <= max_value or (sampling == "log" and min_value <= 0):
+            raise ConfigError(f"hp.Float {name!r}: min_value <= max_value (and min_value > 0 with log sampling) "
+                              f"must hold, but got min_value={min_value}, max_value={max_value}")
+        spec = Spec(name, "float", float(min_value), float(max_value), None if step is None else float(step),
+                    sampling, default=min_value if default is None else default)
+        return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_float(
+            name, float(min_value), float(max_value), step=step, log=sampling == "log"))
+
+    def Choice(self, name: str, values: Sequence[Scalar], ordered: bool | None = None,
+               default: Scalar = None, parent_name: str | None = None,
+               parent_values: Sequence[Scalar] | None = None) -> Any:
+        """One of ``values`` (ints, floats, strings or booleans)."""
+        choices = tuple(values)
+        if not choices:
+            raise ConfigError(f"hp.Choice {name!r}: values must not be empty, but got {list(values)}")
+        spec = Spec(name, "choice", values=choices, default=choices[0] if default is None else default)
+        return self._declare(spec, parent_name, parent_values,
+                             lambda trial: trial.suggest_categorical(name, list(choices)))
+
+    def Boolean(self, name: str, default: bool = False, parent_name: str | None = None,
+                parent_values: Sequence[Scalar] | None = None) -> Any:
+        """True or False."""
+        spec = Spec(name, "boolean", values=(False, True), default=default)
+        return self._declare(spec, parent_name, parent_values,
+                             lambda trial: trial.suggest_categorical(name, [False, True]))
+
+    def Fixed(self, name: str, value: Scalar, parent_name: str | None = None,
+              parent_values: Sequence[Scalar] | None = None) -> Any:
+        """A value that is recorded with the trial but not searched."""
+        spec = Spec(name, "fixed", values=(value,), default=value)
+        return self._declare(spec, parent_name, parent_values, lambda trial: value)
+
+    @contextlib.contextmanager
+    def conditional_scope(self, parent_name: str, parent_values: Any) -> Iterator[None]:
+        """Hyperparameters declared inside are active only while ``parent_name`` has one of ``parent_values``;
+        inactive ones return None and are not sampled."""
+        if parent_name not in self._specs:
+            raise ConfigError(f"hp.conditional_scope: the parent hyperparameter must be declared first, "
+                              f"but got {parent_name!r} (declared: {', '.join(self._specs) or 'none'})")
+        wanted = tuple(parent_values) if isinstance(parent_values, (list, tuple)) else (parent_values,)
+        self._scopes.append((parent_name, wanted))
+        try:
+            yield
+        finally:
+            self._scopes.pop()
+
+    def get(self, name: str) -> Any:
+        """The value of a declared hyperparameter (None while it is inactive)."""
+        if name in self.values:
+            return self.values[name]
+        if name in self._specs:
+            return None
+        raise KeyError(f"{name} does not exist.")
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values or name in self._specs
+
+    def is_active(self, name: str) -> bool:
+        return name in self.values
+
+    # ------------------------------------------------------------ sampling
+
+    def _declare(self, spec: Spec, parent_name: str | None, parent_values: Sequence[Scalar] | None,
+                 suggest: Any) -> Any:
+        scopes = list(self._scopes)
+        if parent_name is not None:
+            wanted = tuple(parent_values) if isinstance(parent_values, (list, tuple)) else (parent_values,)
+            scopes.append((parent_name, wanted))
+        spec = Spec(**{**spec.__dict__, "conditions": tuple(scopes)})
+        known = self._specs.get(spec.name)
+        if known is not None and known.kind == "fixed" and spec.kind != "fixed":
+            return self.values.get(spec.name)  # KerasTuner's way to fix a hyperparameter: hp.Fixed before build
+        if known is not None and not known.same_space(spec):
+            raise ConfigError(f"{self.trial_label}: hyperparameter {spec.name!r} declared twice with different "
+                              f"ranges: first {known.describe()}, then {spec.describe()}")
+        if known is None:
+            self._specs[spec.name] = spec
+            self.space.append(spec)
+        if not all(self.values.get(parent) in wanted for parent, wanted in scopes):
+            return None
+        if spec.name in self.values and known is not None:
+            return self.values[spec.name]
+        if self.trial is None:
+            value = spec.default
+        elif spec.kind == "fixed":
+            value = spec.values[0]
+        else:
+            value = suggest(self.trial)
+        self.values[spec.name] = value
+        return value
+
+
+def _sampling(name: str, sampling: str | None, step: float | None) -> str:
+    sampling = (sampling or "linear").lower()
+    if sampling not in ("linear", "log"):
+        raise ConfigError(f"hp {name!r}: sampling must be 'linear' or 'log', but got {sampling!r}")
+    if sampling == "log" and step is not None:
+        raise ConfigError(f"hp {name!r}: a step cannot be combined with log sampling, but got step={step}")
+    return sampling
+
+
+
+class HyperModel:
+    """KerasTuner's ``HyperModel`` base class by name: subclass it and write ``build(hp)`` (and, to train
+    differently, ``fit(hp, model, *args, **kwargs)``). A ``keras_tuner.HyperModel`` works as well: a Tuner uses
+    any object with these methods."""
+
+    def __init__(self, name: str | None = None, tunable: bool = True) -> None:
+        self.name, self.tunable = name, tunable
+
+    def build(self, hp: HyperParameters) -> Any:
+        raise NotImplementedError("a HyperModel subclass must define build(hp)")
+
+    def fit(self, hp: HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
+        return model.fit(*args, **kwargs)

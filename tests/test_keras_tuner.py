@@ -1,0 +1,180 @@
+"""KerasTuner's ``hp`` on Optuna: the same calls, the same search space, define-by-run suggestions; objectives."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from mltune.errors import ConfigError
+from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_tuner_migration"
+
+
+def _trial(seed: int = 0) -> optuna.Trial:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return study.ask()
+
+
+def test_calls_become_optuna_suggestions_with_keras_tuner_defaults() -> None:
+    trial = _trial()
+    hp = HyperParameters.for_trial(trial)
+    blocks = hp.Int("blocks", 1, 3)
+    lr = hp.Float("lr", 1e-4, 1e-2, sampling="log")
+    act = hp.Choice("activation", ["relu", "tanh"])
+    flag = hp.Boolean("dropout")
+    fixed = hp.Fixed("epochs", 3)
+    assert 1 <= blocks <= 3 and 1e-4 <= lr <= 1e-2 and act in ("relu", "tanh") and flag in (False, True)
+    assert fixed == 3
+    assert trial.params == {"blocks": blocks, "lr": lr, "activation": act, "dropout": flag}
+    assert hp.values == {**trial.params, "epochs": 3}
+    assert hp.get("lr") == lr and hp["blocks"] == blocks
+    dist = trial.distributions
+    assert dist["blocks"] == optuna.distributions.IntDistribution(1, 3, step=1)
+    assert dist["lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    assert hp.Int("blocks", 1, 3) == blocks  # the same declaration again answers the same value
+    with pytest.raises(KeyError, match="nope does not exist"):
+        hp.get("nope")
+
+
+def test_conditional_scope_samples_only_active_hyperparameters() -> None:
+    for seed in range(6):
+        trial = _trial(seed)
+        hp = HyperParameters.for_trial(trial)
+        model = hp.Choice("model", ["mlp", "cnn"])
+        with hp.conditional_scope("model", ["cnn"]):
+            filters = hp.Int("filters", 8, 32, step=8)
+        units = hp.Int("units", 8, 16, parent_name="model", parent_values=["mlp"])
+        if model == "cnn":
+            assert filters in (8, 16, 24, 32) and units is None and "units" not in trial.params
+        else:
+            assert filters is None and "filters" not in trial.params and hp.get("filters") is None
+            assert units is not None
+
+
+def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() -> None:
+    hp = HyperParameters.for_trial(_trial())
+    hp.Int("units", 8, 32, step=8)
+    with pytest.raises(ConfigError, match=r"trial 0: hyperparameter 'units' declared twice with different ranges: "
+                                          r"first Int\(8\.\.32, step=8, sampling=linear\), then Int\(8\.\.64"):
+        hp.Int("units", 8, 64, step=8)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda hp: hp.Float("lr", 0.0, 1.0, sampling="log"), "min_value > 0 with log"),
+    (lambda hp: hp.Int("n", 5, 1), "min_value <= max_value must hold, but got min_value=5, max_value=1"),
+    (lambda hp: hp.Float("lr", 1e-3, 1.0, step=0.1, sampling="log"), "step cannot be combined with log"),
+    (lambda hp: hp.Int("n", 1, 5, sampling="reverse_log"), "sampling must be 'linear' or 'log'"),
+    (lambda hp: hp.Choice("c", []), "values must not be empty"),
+])
+def test_bad_declarations_name_the_rule_and_value(call: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call(HyperParameters.for_trial(_trial()))
+
+
+def test_conditional_scope_needs_a_declared_parent() -> None:
+    hp = HyperParameters.for_trial(_trial())
+    with pytest.raises(ConfigError, match="parent hyperparameter must be declared first, but got 'model'"), \
+            hp.conditional_scope("model", ["cnn"]):
+        pass
+
+
+def test_fixed_values_replay_a_trial() -> None:
+    hp = HyperParameters.fixed({"blocks": 2, "lr": 0.01, "epochs": 3})
+    assert hp.values["blocks"] == 2
+    assert hp.Int("blocks", 1, 3) == 2 and hp.Float("lr", 1e-4, 1e-1, sampling="log") == 0.01
+    assert hp.Fixed("epochs", 3) == 3
+
+
+@pytest.mark.parametrize(("name", "direction"), [
+    ("val_accuracy", "maximize"), ("accuracy", "maximize"), ("val_acc", "maximize"), ("val_auc", "maximize"),
+    ("val_precision", "maximize"), ("val_loss", "minimize"), ("loss", "minimize"),
+    ("val_mean_absolute_error", "minimize"), ("val_mse", "minimize"), ("val_weird", None),
+])
+def test_direction_is_inferred_as_keras_tuner_does(name: str, direction: str | None) -> None:
+    assert infer_direction(name) == direction
+
+
+def test_objective_forms() -> None:
+    assert Objective.of("val_loss") == Objective("val_loss", "min") == Objective("val_loss", "minimize")
+    assert Objective.of(Objective("val_score", "max")).direction == "maximize"
+    with pytest.raises(ConfigError, match=r"cannot infer .* 'val_weird'.*mltune.Objective\('val_weird', 'max'\)"):
+        Objective.of("val_weird")
+    with pytest.raises(ConfigError, match="direction: must be 'max', 'min'"):
+        Objective("val_loss", "down")
+
+
+def _keras_tuner_space(hp: Any) -> list[dict[str, Any]]:
+    """KerasTuner's ``hp.space`` in the terms of :class:`mltune.search.keras_tuner.Spec`."""
+    kinds = {"Int": "int", "Float": "float", "Choice": "choice", "Boolean": "boolean", "Fixed": "fixed"}
+    found = []
+    for item in hp.space:
+        kind = kinds[type(item).__name__]
+        entry: dict[str, Any] = {"name": item.name, "kind": kind}
+        if kind in ("int", "float"):
+            entry.update(min_value=item.min_value, max_value=item.max_value, step=item.step, sampling=item.sampling)
+        elif kind == "choice":
+            entry["values"] = tuple(item.values)
+        elif kind == "fixed":
+            entry["values"] = (item.value,)
+        found.append(entry)
+    return found
+
+
+def _mltune_space(hp: HyperParameters) -> list[dict[str, Any]]:
+    found = []
+    for spec in hp.space:
+        entry: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
+        if spec.kind in ("int", "float"):
+            entry.update(min_value=spec.min_value, max_value=spec.max_value, step=spec.step, sampling=spec.sampling)
+        elif spec.kind in ("choice", "fixed"):
+            entry["values"] = spec.values
+        found.append(entry)
+    return found
+
+
+def test_the_example_build_model_declares_the_same_space_in_keras_tuner_and_mltune() -> None:
+    keras_tuner = pytest.importorskip("keras_tuner")
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from mltune_digits import build_model
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    for blocks in (1, 2):
+        theirs = keras_tuner.HyperParameters()
+        build_model(theirs)  # KerasTuner registers what build_model declares with every default (1 block)
+        if blocks == 2:
+            theirs.values["conv_blocks"] = 2
+            build_model(theirs)  # and now the second block's filters
+        ours = HyperParameters.fixed(dict(theirs.values))
+        build_model(ours)
+        by_name = {s["name"]: s for s in _keras_tuner_space(theirs)}
+        assert {s["name"]: s for s in _mltune_space(ours)} == by_name
+        assert ours.values == theirs.values
+        assert sum(name.startswith("filters_") for name in by_name) == blocks
+
+
+def test_fixed_before_build_fixes_a_hyperparameter_as_in_keras_tuner() -> None:
+    hp = HyperParameters.for_trial(_trial())
+    hp.Fixed("conv_blocks", 2)
+    assert hp.Int("conv_blocks", 1, 3) == 2 and "conv_blocks" not in hp.trial.params
+
+
+def test_the_mltune_script_differs_from_the_keras_tuner_script_in_the_import_only() -> None:
+    theirs = (EXAMPLE / "keras_tuner_digits.py").read_text().split('"""', 2)[2].splitlines()
+    ours = (EXAMPLE / "mltune_digits.py").read_text().split('"""', 2)[2].splitlines()
+    changed = [(a, b) for a, b in zip(theirs, ours, strict=False) if a != b]
+    assert changed == [("import keras_tuner", "import mltune as keras_tuner")]
+    assert all(line.lstrip().startswith(("#", "version", "print")) for line in ours[len(theirs):])
+
+
+def test_importing_mltune_and_its_api_names_stays_light() -> None:
+    code = ("import sys, mltune; assert callable(mltune.__getattr__); "
+            "heavy = sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

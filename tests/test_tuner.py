@@ -1,0 +1,408 @@
+"""``mltune.Tuner``: a KerasTuner build function, trials as nested runs, best models, promotion, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+import mltune
+from mltune.errors import ConfigError, SearchFailed
+
+from .servers import free_port
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_tuner_migration" / "mltune_digits.py"
+
+
+def _digits(n_train: int = 360, n_val: int = 120) -> tuple[Any, ...]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x, y = (digits.data / 16.0).astype("float32"), digits.target
+    return x[:n_train], y[:n_train], x[n_train:n_train + n_val], y[n_train:n_train + n_val], x[-200:], y[-200:]
+
+
+def build_model(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8),
+                                                                     activation=hp.Choice("act", ["relu", "tanh"]))])
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _tuner(storage: str, build: Any = build_model, **options: Any) -> mltune.Tuner:
+    return mltune.Tuner(build, **{"objective": "val_accuracy", "max_trials": 2, "study_name": "t", "storage": storage,
+                                  "sampler": "random", "pruner": "none", "progress": "quiet", **options})
+
+
+def _trial_runs(client: MlflowClient, parent: str) -> list[Any]:
+    runs = client.search_runs([client.get_run(parent).info.experiment_id],
+                              filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    return sorted(runs, key=lambda r: int(r.data.tags["mltune.trial_number"]))
+
+
+def test_keras_tuner_script_runs_unchanged_but_for_the_import(workdir: Path) -> None:
+    """The issue's "done when": 5 trials as nested runs with hp params and epoch metrics, a best model that scores
+    on test rows, and a registered `champion` that predicts in a fresh process."""
+    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    done = subprocess.run([sys.executable, str(EXAMPLE)], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    accuracy = float(done.stdout.split("test accuracy of the best model: ")[1].split()[0])
+    assert accuracy > 0.5
+    assert "registered digits-cnn version 1: no version of 'digits-cnn' held alias 'champion'" in done.stdout
+    assert "Search space summary" in done.stdout and "Trial 0 summary" in done.stdout
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("digits_cnn")
+    parents = client.search_runs([experiment.experiment_id], filter_string="tags.`mltune.role` = 'study'")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    trials = _trial_runs(client, parents[0].info.run_id)
+    assert len(trials) == 5
+    for run in trials:
+        assert run.info.status in ("FINISHED", "KILLED")
+        assert {"conv_blocks", "filters_0", "activation", "units", "dropout", "lr"} <= set(run.data.params)
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == [1, 2][:len(history)] and history
+    assert parents[0].data.tags["mltune.best_run_id"] in {r.info.run_id for r in trials}
+
+    version = client.get_model_version_by_alias("digits-cnn", "champion")
+    assert str(version.version) == "1"
+    check = ("import mlflow, numpy as np, sklearn.datasets as d; digits = d.load_digits(); "
+             "x = (digits.images / 16.0).astype('float32')[..., None]; "
+             "model = mlflow.pyfunc.load_model('models:/digits-cnn@champion'); p = model.predict(x[-300:]); "
+             "print(p.shape, float((p.argmax(1) == digits.target[-300:]).mean()), "
+             "model.metadata.get_input_schema().inputs[0].shape)")
+    fresh = subprocess.run([sys.executable, "-c", check], cwd=workdir, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert fresh.stdout.strip().startswith("(300, 10) ")
+    assert float(fresh.stdout.split()[2]) > 0.5 and fresh.stdout.strip().endswith("(-1, 8, 8, 1)")
+
+    # `mlflow models serve` takes the images as the Keras model does, as tensor inputs.
+    from sklearn.datasets import load_digits
+
+    from .test_promotion import _post_when_up
+
+    images = (load_digits().images[:3] / 16.0)[..., None].tolist()
+    port = free_port()
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    server = subprocess.Popen(["mlflow", "models", "serve", "-m", "models:/digits-cnn@champion", "--env-manager",
+                               "local", "--host", "127.0.0.1", "--port", str(port)], cwd=workdir,
+                              env={**env, "PATH": path}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        answer = _post_when_up(f"http://127.0.0.1:{port}", {"inputs": images})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert np.asarray(answer["predictions"]).shape == (3, 10)
+
+
+def test_trials_nest_with_params_epochs_states_and_the_best_model(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, xt, yt = _digits()
+    tuner = _tuner(storage, max_trials=3)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), batch_size=64, verbose=0)
+    client = MlflowClient()
+    trials = _trial_runs(client, tuner.parent_run_id)
+    assert [r.info.status for r in trials] == ["FINISHED"] * 3
+    assert all(set(r.data.params) == {"units", "act", "lr"} for r in trials)
+    assert all(r.data.tags["mltune.trial_state"] == "COMPLETE" for r in trials)
+    assert len(client.get_metric_history(trials[0].info.run_id, "val_loss")) == 2
+    assert client.get_run(tuner.parent_run_id).info.status == "FINISHED"
+
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    study_best = tuner.study.best_trial
+    assert best_hp.values == study_best.params
+    models = tuner.get_best_models(2)
+    assert all(m.optimizer is not None for m in models)
+    accuracy = models[0].evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(study_best.value, abs=1e-6)  # the best epoch's weights
+    rebuilt = build_model(best_hp)
+    assert [w.shape for w in rebuilt.get_weights()] == [w.shape for w in models[0].get_weights()]
+
+    # A fresh Tuner on the same study reads the best model back from MLflow.
+    again = _tuner(storage, max_trials=3)
+    reloaded = again.get_best_models(1)[0]
+    np.testing.assert_allclose(reloaded.predict(xt, verbose=0), models[0].predict(xt, verbose=0), atol=1e-5)
+
+    version = tuner.promote("tiny", test_data=(xt, yt))
+    assert version == "1" and tuner.promotion is not None and tuner.promotion.decision == "first champion"
+    assert tuner.promote("tiny", test_data=(xt, yt)) == "1"
+    assert tuner.promotion.decision == "already champion"
+    assert client.get_model_version_by_alias("tiny", "champion").tags["mltune.study_name"] == "t"
+    with pytest.raises(ConfigError, match="study 't' was made by mltune.Tuner, which has no recipe; promote it"):
+        mltune.promote(study_name="t", storage=storage)
+
+
+def test_resume_runs_only_the_missing_trials_under_the_same_parent(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(200, 80)
+    first = _tuner(storage, max_trials=1)
+    first.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    second = _tuner(storage, max_trials=2)
+    second.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert second.parent_run_id == first.parent_run_id
+    assert len(second.study.trials) == 2
+    assert len(_trial_runs(MlflowClient(), first.parent_run_id)) == 2
+
+
+LAYERS = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mine")
+class Doubled(keras.layers.Layer):
+    def call(self, x):
+        return 2.0 * x
+"""
+
+
+def test_custom_layers_ship_with_the_registered_model(workdir: Path, storage: str, tmp_path_factory: Any) -> None:
+    code = tmp_path_factory.mktemp("code")
+    (code / "my_layers.py").write_text(LAYERS)
+    sys.path.insert(0, str(code))
+    try:
+        import my_layers
+    finally:
+        sys.path.remove(str(code))
+
+    def build(hp: Any) -> keras.Model:
+        model = keras.Sequential([keras.Input((64,)), my_layers.Doubled(), keras.layers.Dense(10, "softmax")])
+        model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    x, y, xv, yv, xt, yt = _digits(200, 80)
+    tuner = _tuner(storage, build=build, max_trials=1, code_paths=[str(code / "my_layers.py")])
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert tuner.promote("custom", test_data=(xt, yt)) == "1"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # my_layers.py is not importable from here
+    check = ("import mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/custom@champion'); "
+             "print(m.predict(np.zeros((2, 64), dtype='float32')).shape)")
+    fresh = subprocess.run([sys.executable, "-c", check], cwd=elsewhere, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": ""})
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert fresh.stdout.strip().splitlines()[-1] == "(2, 10)"
+
+
+def test_executions_per_trial_average_their_best_values(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(200, 80)
+    tuner = _tuner(storage, max_trials=1, executions_per_trial=2)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    client = MlflowClient()
+    run = _trial_runs(client, tuner.parent_run_id)[0]
+    first = max(m.value for m in client.get_metric_history(run.info.run_id, "val_accuracy"))
+    second = max(m.value for m in client.get_metric_history(run.info.run_id, "execution_1/val_accuracy"))
+    assert tuner.study.trials[0].value == pytest.approx((first + second) / 2)
+    assert run.data.metrics["objective"] == pytest.approx((first + second) / 2)
+
+
+def test_pruned_trials_are_killed_runs(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(200, 80)
+    tuner = _tuner(storage, max_trials=2, pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    tuner.search(x, y, epochs=3, validation_data=(xv, yv), verbose=0)
+    runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
+    assert [r.info.status for r in runs] == ["KILLED", "KILLED"]
+    assert all(r.data.tags["mltune.pruned"].startswith("pruned at epoch 1 with val_accuracy=") for r in runs)
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in tuner.study.trials)
+
+
+class DenseHyperModel(mltune.HyperModel):
+    """A HyperModel whose fit tunes the batch size too (KerasTuner's documented pattern)."""
+
+    def build(self, hp: Any) -> keras.Model:
+        return build_model(hp)
+
+    def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
+
+
+SCRIPT = """
+import sys
+import keras, numpy as np, mltune
+from sklearn.datasets import load_digits
+
+def build_model(hp):
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+digits = load_digits()
+x, y = (digits.data / 16.0).astype("float32"), digits.target
+tuner = mltune.Tuner(build_model, max_trials=4, study_name="shared", storage=sys.argv[1], sampler="random",
+                     pruner="none", seed=int(sys.argv[2]), progress="quiet")
+tuner.search(x[:200], y[:200], epochs=1, validation_data=(x[200:280], y[200:280]), verbose=0)
+print(tuner.parent_run_id)
+"""
+
+
+def test_the_same_script_in_two_processes_shares_one_study_and_parent_run(workdir: Path, storage: str) -> None:
+    MlflowClient().search_experiments()  # the tracking database exists before two processes open it
+    (workdir / "job.py").write_text(SCRIPT)
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    jobs = [subprocess.Popen([sys.executable, "job.py", storage, str(seed)], cwd=workdir, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (0, 1)]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in outputs]
+    parents = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert len(parents) == 1
+    study = optuna.load_study(study_name="shared", storage=mltune_storage(storage))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4  # the budget is the study's, not each job's
+    assert len(_trial_runs(MlflowClient(), parents.pop())) == 4
+
+
+def test_sigterm_fails_the_running_trial_and_leaves_nothing_running(workdir: Path, storage: str) -> None:
+    import signal
+    import time
+
+    MlflowClient().search_experiments()
+    (workdir / "job.py").write_text(SCRIPT.replace("epochs=1,", "epochs=100000,"))
+    job = subprocess.Popen([sys.executable, "job.py", storage, "0"], cwd=workdir, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        try:
+            study = optuna.load_study(study_name="shared", storage=mltune_storage(storage))
+            if study.trials and study.trials[0].user_attrs.get("mlflow_run_id"):
+                break
+        except KeyError:
+            pass
+        time.sleep(0.5)
+    time.sleep(2.0)  # inside fit
+    job.send_signal(signal.SIGTERM)
+    job.communicate(timeout=60)
+    assert job.returncode != 0
+    trial = optuna.load_study(study_name="shared", storage=mltune_storage(storage)).trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    run = MlflowClient().get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED" and run.data.tags["mltune.error"] == "interrupted: stopped by SIGTERM"
+    parent = MlflowClient().get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.info.status == "KILLED"
+
+
+def mltune_storage(url: str) -> Any:
+    from mltune.runtime.storage import open_storage
+
+    return open_storage(url)
+
+
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x: np.ndarray, y: np.ndarray, size: int = 32) -> None:
+        super().__init__()
+        self.x, self.y, self.size = x, y, size
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        part = slice(index * self.size, (index + 1) * self.size)
+        return self.x[part], self.y[part]
+
+
+@pytest.mark.parametrize("kind", ["tf.data", "PyDataset", "pandas", "keras_tuner.HyperModel"])
+def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, storage: str, kind: str) -> None:
+    import tensorflow as tf
+
+    x, y, xv, yv, *_ = _digits(200, 80)
+    if kind == "tf.data":
+        tuner = _tuner(storage, build=build_model, max_trials=1, objective=mltune.Objective("val_loss", "min"))
+        train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+        val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
+        tuner.search(train, epochs=1, validation_data=val, verbose=0)
+    elif kind == "PyDataset":
+        tuner = _tuner(storage, max_trials=1)
+        tuner.search(Batches(x, y), epochs=1, validation_data=Batches(xv, yv), verbose=0)
+    elif kind == "keras_tuner.HyperModel":
+        keras_tuner = pytest.importorskip("keras_tuner")
+
+        class Theirs(keras_tuner.HyperModel):  # type: ignore[misc]
+            def build(self, hp: Any) -> keras.Model:
+                return build_model(hp)
+
+        tuner = _tuner(storage, build=Theirs(), max_trials=1)
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    else:
+        tuner = _tuner(storage, build=DenseHyperModel(), max_trials=1)
+        tuner.search(pd.DataFrame(x), pd.Series(y), epochs=1, validation_data=(pd.DataFrame(xv), yv), verbose=0)
+        assert "batch_size" in tuner.get_best_hyperparameters()[0].values
+    trial = tuner.study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE, trial
+    assert MlflowClient().list_artifacts(trial.user_attrs["mlflow_run_id"], "model")
+
+
+def _raises(hp: Any) -> Any:
+    raise RuntimeError("no GPU here")
+
+
+def _not_a_model(hp: Any) -> Any:
+    return "a string"
+
+
+def _uncompiled(hp: Any) -> Any:
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 2, 4))])
+
+
+def _images(hp: Any) -> Any:
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize(("build", "options", "message"), [
+    (_raises, {}, "trial 0: _raises(hp) raised RuntimeError: no GPU here"),
+    (_not_a_model, {}, "trial 0: _not_a_model(hp) must return a keras.Model, but got builtins.str"),
+    (_uncompiled, {}, "trial 0: _uncompiled(hp) must return a compiled model"),
+    (build_model, {"objective": "val_auc"}, "trial 0: the objective 'val_auc' is not in the model's logs, which hold:"
+                                            " accuracy, loss, val_accuracy, val_loss"),
+    (_images, {}, "trial 0: fit failed: ValueError"),
+])
+def test_bad_input_fails_the_trial_with_a_clear_message(workdir: Path, storage: str, build: Any,
+                                                        options: dict[str, Any], message: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, build=build, max_trials=3, max_consecutive_failed_trials=2, **options)
+    with pytest.raises(SearchFailed) as raised:
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert "2 trials in a row failed" in str(raised.value)
+    assert message.replace("trial 0", "trial 1") in str(raised.value)
+    trials = tuner.study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL] * 2
+    runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
+    assert message in runs[0].data.tags["mltune.error"]
+    assert MlflowClient().get_run(tuner.parent_run_id).info.status == "FAILED"
+
+
+def test_bad_settings_are_config_errors_before_anything_is_written(workdir: Path, storage: str) -> None:
+    with pytest.raises(ConfigError, match="max_trials: must be >= 1, but got 0"):
+        _tuner(storage, max_trials=0)
+    with pytest.raises(ConfigError, match="sampler: must be one of"):
+        _tuner(storage, sampler="annealing")
+    with pytest.raises(ConfigError, match="executions_per_trial: must be >= 1, but got 0"):
+        _tuner(storage, executions_per_trial=0)
+    with pytest.raises(ConfigError, match="hypermodel: must be a build_model"):
+        mltune.Tuner(42)
+    assert not (workdir / "optuna.log").exists() and not (workdir / "mlflow.db").exists()
+
+
+def test_tune_and_promote_are_the_commands_in_python(workdir: Path, storage: str) -> None:
+    from .conftest import TINY
+
+    result = mltune.tune(TINY, overrides=["search.epochs=1"], n_trials=1, storage=storage, study_name="api")
+    assert result.best_trial == 0 and result.counts == {"COMPLETE": 1}
+    promoted = mltune.promote(study_name="api", storage=storage)
+    assert promoted.decision == "first champion" and promoted.model_name == "tiny-digits"
+    assert json.loads(json.dumps(promoted.as_dict()))["version"] == "1"
