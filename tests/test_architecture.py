@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mltune"
 LAYERS = ["errors", "tasks", "families", "config", "data", "model", "tracking", "runtime", "views", "search", "flows",
-          "serving", "cli", "__main__", "__init__"]
+          "api", "serving", "cli", "__main__", "__init__"]
 """Bottom to top: a module may import from its own layer and the ones before it."""
 
 
@@ -68,10 +68,12 @@ def test_no_import_cycles() -> None:
 
 def test_every_mltune_tag_and_attribute_name_is_spelled_in_one_module() -> None:
     spelled = {}
-    for module, path in modules().items():
+    known = modules()
+    for module, path in known.items():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and node.value.startswith(("mltune.", "mltune_", "mlflow_")) and " " not in node.value:
+                    and node.value.startswith(("mltune.", "mltune_", "mlflow_")) and " " not in node.value \
+                    and node.value not in known:  # a module's own name is not a tag
                 spelled.setdefault(node.value, set()).add(module)
     assert {name: where for name, where in spelled.items() if where != {"mltune.tracking.names"}} == {}
 
