@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_early_stopping_that_never_stops_reports_the_epoch_whose_weights_it_restores() -> None:
-    # Keras 3 restores the best epoch's weights at the end of training even when patience never ran out.
+    # Keras 3 restores the best epoch's weights at the end of training even when patience never ran out: the trial's
+    # value is that epoch's objective (the first best epoch, as EarlyStopping counts an improvement).
     recipe = load_recipe(TINY)
     table = load_table(recipe)
     fold = make_splits(recipe, table).folds[0]
@@ -25,10 +26,24 @@ def test_early_stopping_that_never_stops_reports_the_epoch_whose_weights_it_rest
               "units": 16, "optimizer": "sgd", "learning_rate": 0.6, "momentum": 0.9, "batch_size": 64}
     result = fit_fold(recipe=recipe, params=params, table=table, fold=fold, seed=3)
 
-    val_loss = result.history["val_loss"]
-    best = int(np.argmin(val_loss))
-    assert best != len(val_loss) - 1, "the setting must make the last epoch not the best one"
+    curve = result.history["val_accuracy"]
+    best = int(np.argmax(curve))
+    assert best != len(curve) - 1, "the setting must make the last epoch not the best one"
     assert result.value == pytest.approx(result.history["val_accuracy"][best])
     rows = table.frame.iloc[fold.validation]
     kept = KerasTabularModel.of(result.model, result.encoding).score(rows, table.y(fold.validation), "accuracy")
     assert kept == pytest.approx(result.value, abs=1e-6)
+
+
+@pytest.mark.parametrize(("task", "metric", "choice", "loss"), [
+    ("regression", "mae", "auto", "mean_absolute_error"),
+    ("regression", "rmse", "auto", "mse"),
+    ("regression", "rmse", "huber", "huber"),
+    ("autoencoder", "mae", "auto", "mean_absolute_error"),
+    ("classification", "f1_macro", "auto", "categorical_crossentropy"),
+    ("classification", "accuracy", "mae", "categorical_crossentropy"),
+])
+def test_the_loss_follows_the_objective(task: str, metric: str, choice: str, loss: str) -> None:
+    from mltune.tasks import TASKS
+
+    assert TASKS[task].loss_for(metric, choice) == loss

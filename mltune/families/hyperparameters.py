@@ -11,6 +11,9 @@ from typing import Any
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid", "leaky_relu")
 LR_SCHEDULES = ("constant", "cosine", "reduce_on_plateau")
+LOSSES = ("auto", "mse", "mae", "huber")
+"""``auto``: the loss follows the objective (absolute error for MAE, squared error otherwise, cross-entropy for
+classes); the others choose a regression loss."""
 CATEGORICAL_ENCODINGS = ("onehot", "embedding")
 
 
@@ -68,6 +71,7 @@ TRAINING: dict[str, Hyperparameter] = {
     "weight_decay": Hyperparameter("float", 0.004, low=0.0, high=1.0),
     "lr_schedule": Hyperparameter("str", "constant", choices=LR_SCHEDULES),
     "patience": Hyperparameter("int", None, low=1, high=100_000, optional=True),
+    "loss": Hyperparameter("str", "auto", choices=LOSSES),
 }
 
 # Architecture knobs of dense networks.

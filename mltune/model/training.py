@@ -166,7 +166,7 @@ def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray |
         model = FAMILIES[recipe.model.family].build(params, shape)
         n_rows = len(x_train)
     steps = math.ceil(n_rows / int(params["batch_size"])) * int(params["epochs"])
-    model.compile(optimizer=_optimizer(params, steps), loss=task.loss,
+    model.compile(optimizer=_optimizer(params, steps), loss=task.loss_for(recipe.metric, params.get("loss", "auto")),
                   metrics=task.keras_metrics(recipe.metric, n_outputs))
     return model
 
@@ -235,11 +235,11 @@ def fit_fold(
     factor = TASKS[recipe.task].unit_factor(recipe.metric, encoding)
     recorder = _EpochCallback({recipe.metric: factor, f"val_{recipe.metric}": factor}, on_epoch)
     callbacks: list[keras.callbacks.Callback] = [recorder]
-    stopper = None
-    if params["patience"]:
-        stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(params["patience"]),
-                                                restore_best_weights=True)
-        callbacks.append(stopper)
+    # The trial's value is its best epoch's objective and its model keeps that epoch's weights; with `patience`,
+    # training also stops after that many epochs without a better objective.
+    stopper = keras.callbacks.EarlyStopping(monitor=f"val_{recipe.metric}", mode=recipe.direction[:3],
+                                            patience=int(params["patience"] or epochs), restore_best_weights=True)
+    callbacks.append(stopper)
     if params["lr_schedule"] == "reduce_on_plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=2, factor=0.5))
 
@@ -251,7 +251,7 @@ def fit_fold(
 
     curve = recorder.history[f"val_{recipe.metric}"]
     at = len(curve) - 1
-    if stopper is not None and stopper.best_weights is not None:
+    if stopper.best_weights is not None:
         # Keras 3 restores the best epoch's weights at the end of training whether or not it stopped early.
         at = int(stopper.best_epoch)
     return FitResult(model=model, encoding=encoding, history=recorder.history, value=curve[at], seconds=seconds)

@@ -24,7 +24,7 @@ class Task:
     Attributes:
         name: the recipe's ``task``.
         default_metric: the objective when a recipe names none.
-        loss: the Keras loss the model trains on.
+        loss: the Keras loss the model trains on, unless :meth:`loss_for` chooses another.
         uses_target: whether the rows have a target column (an autoencoder's target is its input).
         stratified: whether splits keep the target's class proportions.
     """
@@ -39,6 +39,13 @@ class Task:
                      y_all: np.ndarray | None) -> Encoding:
         """The encoding fitted on the training rows (class labels come from every row)."""
         raise NotImplementedError
+
+    def loss_for(self, metric: str, choice: str = "auto") -> str:
+        """The Keras loss: ``choice``, or with ``auto`` the one that follows the objective (absolute error trains
+        for MAE, squared error for MSE, RMSE and R², Huber on request)."""
+        if choice == "auto":
+            return "mean_absolute_error" if metric == "mae" else self.loss
+        return {"mse": "mean_squared_error", "mae": "mean_absolute_error", "huber": "huber"}[choice]
 
     def targets(self, encoding: Encoding, x: np.ndarray, y: np.ndarray | None) -> np.ndarray:
         """What the model learns to output for these rows (float32)."""
@@ -79,6 +86,9 @@ class Task:
 
 class Classification(Task):
     name, default_metric, loss, stratified = "classification", "accuracy", "categorical_crossentropy", True
+
+    def loss_for(self, metric: str, choice: str = "auto") -> str:
+        return self.loss  # class probabilities train on cross-entropy, whatever the objective
 
     def fit_encoding(self, features: list[str], x_train: np.ndarray, y_train: np.ndarray | None,
                      y_all: np.ndarray | None) -> Encoding:
