@@ -146,3 +146,19 @@ def test_autoencoder_reconstructs_raw_columns(storage: str) -> None:
     output = mlflow.pyfunc.load_model("models:/digits-autoencoder@champion").predict(rows)
     assert isinstance(output, pd.DataFrame) and list(output.columns) == list(rows.columns)
     assert output.shape == rows.shape
+
+
+def test_refit_registers_the_best_configuration_trained_on_all_development_rows_once(storage: str) -> None:
+    result = tune(load_recipe(TINY, ["promotion.refit=true", "promotion.baseline=false"]), storage=storage,
+                  n_trials=2)
+    first = promote(study_name=result.study_name, storage=storage)
+    again = promote(study_name=result.study_name, storage=storage)
+
+    client = MlflowClient()
+    version = client.get_model_version(first.model_name, first.version)
+    refit_run = client.get_run(version.run_id)
+    assert refit_run.data.tags["mltune.role"] == "refit"
+    assert refit_run.data.tags["mlflow.parentRunId"] == result.parent_run_id
+    assert refit_run.data.tags["mltune.trial_number"] == str(result.best_trial)
+    assert "refit on all development rows" in refit_run.data.tags["mltune.model_fit"]
+    assert again.decision == "already champion" and again.version == first.version  # refitted once

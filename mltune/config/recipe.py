@@ -267,6 +267,9 @@ class PromotionSpec(_Frozen):
     """The challenger must beat the champion by more than this on the test split."""
     baseline: bool = True
     """Fit scikit-learn's HistGradientBoosting (defaults) on the same split and report it beside the network."""
+    refit: bool = False
+    """Register the best configuration refitted on all development rows for its best epoch count (a ``refit``
+    run under the study's parent run) instead of the best trial's own model."""
 
 
 class RetuneSpec(_Frozen):

@@ -96,7 +96,8 @@ ANY_CHAMPION = "any"
 
 def promote(*, study_name: str | None = None, storage: str | None = None, run_id: str | None = None,
             tracking_uri: str | None = None, expected_champion: str | None = ANY_CHAMPION,
-            lock_timeout: float = 600.0, context: StudyContext | None = None, model: Any = None) -> PromotionResult:
+            lock_timeout: float = 600.0, context: StudyContext | None = None, model: Any = None,
+            refit: bool | None = None) -> PromotionResult:
     """Promotes the best trial of a study, given by name (and storage) or by its parent run id.
 
     Optuna is the source of truth: the study gives the recipe and the best trial. The challenger is scored first
@@ -104,13 +105,15 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     model's promotion lock (held in ``storage``, see :func:`mltune.runtime.storage.promotion_lock`), its version is
     registered, the current champion is re-scored on the same test split, and the aliases move.
     ``expected_champion`` makes the move a check-and-set: when another job changed the champion since this one
-    started (``None`` meaning "there was none"), the challenger is kept.
+    started (``None`` meaning "there was none"), the challenger is kept. ``refit`` overrides the recipe's
+    ``promotion.refit``.
     """
     tracker = context.tracker if context is not None else Tracker(tracking_uri)
     study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
     if context is None or context.study_name != study.study_name:
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
-    best, best_run_id, challenger_score = _challenger(context, study, model)
+    refit = context.recipe.promotion.refit if refit is None else refit
+    best, best_run_id, challenger_score = _challenger(context, study, model, refit=refit)
     tree = baseline(context, study) if context.recipe.promotion.baseline else None
     test = context.table.frame.iloc[context.splits.test]
 
@@ -181,12 +184,15 @@ def run_gate(gate: Gate, *, tracker: Tracker, storage: str | None, run_id: str, 
     return result
 
 
-def _challenger(context: StudyContext, study: optuna.Study, model: Any) -> tuple[optuna.trial.FrozenTrial, str, float]:
+def _challenger(context: StudyContext, study: optuna.Study, model: Any, *,
+                refit: bool) -> tuple[optuna.trial.FrozenTrial, str, float]:
     """The study's best trial, its run, and its model's score on the test rows (``model`` in memory when the
     caller trained it, else the logged one, else refitted on all development rows)."""
     best = _best_trial(study)
     best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
-    if model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died before saving
+    if refit:
+        best_run_id, model = _refit_best(context, study, best)
+    elif model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died first
         model = _refit_on_development(context, best, best_run_id)
     test = context.table.frame.iloc[context.splits.test]
     return best, best_run_id, _score(model if model is not None else model_uri(best_run_id), context, test)
@@ -329,6 +335,36 @@ def _refit_on_development(context: StudyContext, trial: optuna.trial.FrozenTrial
                               input_example=context.table.features_frame().head(5))
     context.tracker.set_tags(run_id, {names.MODEL_FIT: "refit on all development rows"})
     return KerasTabularModel.of(result.model, result.encoding)
+
+
+def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[str, Any]:
+    """``promotion.refit``: the best configuration trained on all development rows for as many epochs as its best
+    epoch, logged as a ``refit`` run under the study's parent run. Once per best trial: Optuna keeps the run."""
+    from mltune.model.training import fit_fold
+    from mltune.tracking.pyfunc import KerasTabularModel
+
+    kept = study.user_attrs.get(names.REFIT_ATTR)
+    if kept and kept["trial"] == trial.number:
+        return str(kept["run_id"]), None
+    steps = trial.intermediate_values
+    epochs = (max if context.recipe.direction == "maximize" else min)(steps, key=lambda s: steps[s]) if steps \
+        else None
+    params = context.space.sample(optuna.trial.FixedTrial(trial.params))
+    params.update({"epochs": epochs or params["epochs"], "patience": None})
+    development = context.splits.development
+    result = fit_fold(recipe=context.recipe, params=params, table=context.table,
+                      fold=Fold(train=development, validation=development), seed=context.recipe.seed)
+    tracker = context.tracker
+    run = tracker.start_run(experiment_id=context.experiment_id, run_name=f"refit-trial-{trial.number}",
+                            params=params, tags={
+                                names.PARENT_RUN_ID: context.parent_run_id, names.ROLE: "refit",
+                                names.STUDY_NAME: study.study_name, names.TRIAL_NUMBER: trial.number,
+                                names.MODEL_FIT: f"refit on all development rows for {params['epochs']} epochs"})
+    run.flush()
+    tracker.log_model(run.run_id, result.model, result.encoding, input_example=context.table.features_frame().head(5))
+    tracker.finish(run.run_id, "FINISHED")
+    study.set_user_attr(names.REFIT_ATTR, {"trial": trial.number, "run_id": run.run_id, "epochs": params["epochs"]})
+    return run.run_id, KerasTabularModel.of(result.model, result.encoding)
 
 
 def _record(tracker: Tracker, registry: Registry, run_id: str, result: PromotionResult, *,
