@@ -59,12 +59,12 @@ class BareFit:
     """Plain Keras training of one configuration, with the arrays prepared once."""
 
     def __init__(self, recipe: Any, table: Any, fold: Any, fit_clock: Stopwatch) -> None:
-        from mltune.model.training import encoding_for, targets
+        from mltune.model.training import encoding_for, model_input, targets
 
         self.recipe, self.fit_clock = recipe, fit_clock
         self.model: Any = None
         self.encoding = encoding = encoding_for(recipe, table, fold)
-        self.x, self.xv = table.x(fold.train), table.x(fold.validation)
+        self.x, self.xv = model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation)
         self.y, self.yv = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
 
     def __call__(self, params: dict[str, Any], *, seed: int, callbacks: Any = None) -> tuple[float, float]:

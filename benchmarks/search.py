@@ -178,7 +178,7 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     import keras_tuner as kt
 
     from mltune.data import load_table, make_splits
-    from mltune.model.training import compiled_model, encoding_for, fit_rows, targets
+    from mltune.model.training import compiled_model, encoding_for, fit_rows, model_input, targets
     from mltune.search.space import SearchSpace
     from mltune.tracking.pyfunc import KerasTabularModel
 
@@ -187,7 +187,7 @@ def run_keras_tuner(dataset: str, seed: int, *, tuner: str, budget: float, extra
     splits = make_splits(recipe, table)
     fold = splits.folds[0]
     encoding = encoding_for(recipe, table, fold)
-    x, xv = table.x(fold.train), table.x(fold.validation)
+    x, xv = model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation)
     y, yv = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
     space = SearchSpace.from_recipe(recipe)
     epochs = int(space.sample(_Fixed())["epochs"])  # type: ignore[arg-type]

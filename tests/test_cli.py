@@ -109,8 +109,9 @@ def test_mlflow_run_tunes_and_promotes(workdir: Path) -> None:
     client = MlflowClient()
     experiment = client.get_experiment_by_name("e2e")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("mltune.role") != "baseline"]
     assert len(parents) == 1  # the run `mlflow run` made is the study's parent
+    assert len([r for r in runs if r.data.tags.get("mltune.role") == "baseline"]) == 1  # the tree beside it
     (parent,) = parents
     assert parent.data.tags["mltune.promotion.decision"] == "first champion"
     assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]) == 2

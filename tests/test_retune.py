@@ -33,7 +33,8 @@ STRONG = ["search.epochs=5", "search.learning_rate=0.01", "search.optimizer=adam
 RESULT_KEYS = {"status", "decision", "reason", "study_name", "parent_run_id", "metric", "best_value", "model_name",
                "version", "champion_before", "champion_after", "challenger_score", "champion_score",
                "data_fingerprint", "warm_start", "run_key", "repeated",
-               "test_score", "validation_score", "warning"}  # the test score after promotion (issue 13)
+               "test_score", "validation_score", "warning",  # the test score after promotion (issue 13)
+               "baseline"}  # HistGradientBoosting on the same split (issue 15)
 
 
 def digits_csv(folder: Path, name: str, rows: slice) -> Path:

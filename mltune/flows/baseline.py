@@ -85,17 +85,18 @@ def fit_baseline(context: StudyContext) -> Baseline:
 
 def tree_features(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows as HistGradientBoosting takes them: text as categories (trimmed), flags as numbers, dates as
-    timestamps; a text column with more distinct values than the trees allow becomes integer codes."""
+    timestamps, every empty cell NaN; a text column with more distinct values than the trees allow becomes codes."""
     columns = {}
     for name, column in frame.items():
         if pd.api.types.is_bool_dtype(column):
-            columns[name] = column.astype(float)
+            columns[name] = column.map({True: 1.0, False: 0.0}).astype(float)
         elif pd.api.types.is_datetime64_any_dtype(column):
             columns[name] = column.astype("int64").where(column.notna()).astype(float)
         elif pd.api.types.is_numeric_dtype(column):
-            columns[name] = column.astype(float)
+            columns[name] = pd.to_numeric(column, errors="coerce").astype(float)
         else:
-            text = column.astype("string").str.strip().astype("category")
+            text = column.map(lambda v: v.strip() if isinstance(v, str) and v.strip() else np.nan)
+            text = text.astype(object).astype("category")
             columns[name] = text if len(text.cat.categories) <= MAX_CATEGORIES else \
                 text.cat.codes.where(text.notna()).astype(float)
     return pd.DataFrame(columns, index=frame.index)
