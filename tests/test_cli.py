@@ -109,7 +109,8 @@ def test_mlflow_run_tunes_and_promotes(workdir: Path) -> None:
     client = MlflowClient()
     experiment = client.get_experiment_by_name("e2e")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("mltune.role") != "baseline"]
+    parents = [r for r in runs
+               if "mlflow.parentRunId" not in r.data.tags and r.data.tags.get("mltune.role") != "baseline"]
     assert len(parents) == 1  # the run `mlflow run` made is the study's parent
     assert len([r for r in runs if r.data.tags.get("mltune.role") == "baseline"]) == 1  # the tree beside it
     (parent,) = parents

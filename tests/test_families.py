@@ -10,6 +10,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mltune.config.recipe import load_recipe
@@ -83,6 +84,44 @@ def test_cnn_recipe_tunes_and_its_champion_takes_rows(workdir: Path, storage: st
     rows = load_digits(as_frame=True).frame.drop(columns="target").tail(100)
     labels = mlflow.pyfunc.load_model("models:/digits-cnn-recipe@champion").predict(rows)
     assert len(labels) == 100 and set(np.asarray(labels).tolist()) <= set(range(10))
+
+
+@pytest.mark.slow
+def test_cnn_tunes_images_from_an_npz_file_of_any_shape(workdir: Path, storage: str) -> None:
+    import mlflow
+    from sklearn.datasets import load_digits
+
+    from mltune.flows.promote import promote
+    from mltune.flows.tune import tune
+
+    digits = load_digits()
+    images = np.stack([digits.images[:, :, :6]] * 3, axis=-1)  # (N, 8, 6, 3): not square, three channels
+    np.savez(workdir / "images.npz", x=images, y=digits.target)
+    recipe = load_recipe(RECIPES / "digits_cnn.yaml", [
+        f"data={{path: {workdir / 'images.npz'}}}", "search.epochs=2", "search.conv_blocks=1", "seed=1",
+        "promotion.model_name=npz-cnn", "promotion.baseline=false"])
+    result = tune(recipe, n_trials=1, storage=storage, study_name="npz")
+    assert result.counts == {"COMPLETE": 1} and result.best_value > 0.3
+    assert promote(study_name="npz", storage=storage).decision == "first champion"
+    model = mlflow.pyfunc.load_model("models:/npz-cnn@champion")
+    rows = pd.DataFrame(images[-50:].reshape(50, -1).astype(np.float32),
+                        columns=[f"pixel_{i}" for i in range(8 * 6 * 3)])
+    labels = model.predict(rows)
+    assert len(labels) == 50 and set(np.asarray(labels).tolist()) <= set(range(10))
+
+
+def test_an_npz_file_without_images_is_a_config_error(tmp_path: Path) -> None:
+    from mltune.data import load_table
+
+    np.savez(tmp_path / "flat.npz", x=np.zeros((10, 64)), y=np.zeros(10))
+    recipe = load_recipe(RECIPES / "digits_cnn.yaml", [f"data={{path: {tmp_path / 'flat.npz'}}}"])
+    with pytest.raises(ConfigError, match=r"`x` must have shape \(N, height, width\) .* but got \(10, 64\)"):
+        load_table(recipe)
+    np.savez(tmp_path / "named.npz", images=np.zeros((10, 8, 8)))
+    recipe = load_recipe(RECIPES / "digits_cnn.yaml", [f"data={{path: {tmp_path / 'named.npz'}}}"])
+    with pytest.raises(ConfigError, match=r"needs arrays `x` \(images\) and `y` \(targets\), but .* "
+                                          r"holds \['images'\]"):
+        load_table(recipe)
 
 
 @pytest.fixture

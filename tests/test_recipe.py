@@ -263,7 +263,7 @@ BAD = [
     pytest.param(
         put("data", {"path": "<tmp>/x.txt", "target": "y"}),
         (),
-        "data: path must end in .csv or .parquet, but got 'x.txt'",
+        "data: path must end in .csv or .parquet (or .npz for images), but got 'x.txt'",
         id="path-not-csv-or-parquet",
     ),
     pytest.param(

@@ -185,7 +185,8 @@ class DataSpec(_Frozen):
     dataset: str | None = None
     """A scikit-learn bundled dataset: digits, iris, wine, breast_cancer or diabetes."""
     path: Path | None = None
-    """A CSV or Parquet file (relative paths are taken from the working directory)."""
+    """A CSV or Parquet file (relative paths are taken from the working directory), or a NumPy ``.npz`` file of
+    images: ``x`` of shape (N, H, W) or (N, H, W, C) and ``y`` (the target, named ``y``)."""
     target: str | None = None
     features: tuple[str, ...] | None = None
     """Feature columns; by default every column but the target."""
@@ -213,8 +214,8 @@ class DataSpec(_Frozen):
             raise ValueError(
                 f"give exactly one of `dataset` or `path`, but got dataset={self.dataset!r}, path={self.path}"
             )
-        if self.path is not None and self.path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"path must end in .csv or .parquet, but got {self.path.name!r}")
+        if self.path is not None and self.path.suffix.lower() not in (".csv", ".parquet", ".pq", ".npz"):
+            raise ValueError(f"path must end in .csv or .parquet (or .npz for images), but got {self.path.name!r}")
         return self
 
 
@@ -319,7 +320,8 @@ class Recipe(_Frozen):
         if self.data.dataset and uses_target and DATASETS[self.data.dataset] != self.task:
             raise _at(("data", "dataset"), f"{self.data.dataset!r} is a {DATASETS[self.data.dataset]} dataset, "
                       f"but task is {self.task!r}")
-        if self.data.path is not None and uses_target and not self.data.target:
+        images = self.data.path is not None and self.data.path.suffix.lower() == ".npz"
+        if self.data.path is not None and uses_target and not self.data.target and not images:
             raise _at(("data", "target"), f"a {self.task} recipe with `data.path` needs `data.target`")
         if self.objective.metric and self.task not in METRICS[self.objective.metric].tasks:
             raise _at(("objective", "metric"), f"{self.objective.metric!r} does not apply to task {self.task!r}")

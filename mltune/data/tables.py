@@ -37,6 +37,7 @@ class Table:
         source: where the rows came from, for messages and lineage.
         columns: every candidate feature column with its kind and why, dropped ones included.
         report: what the data checks found.
+        image_shape: (height, width, channels) when the rows are images (a ``.npz`` file).
     """
 
     frame: pd.DataFrame
@@ -45,6 +46,8 @@ class Table:
     source: str
     columns: tuple[Column, ...] = ()
     report: DataReport = field(default_factory=DataReport)
+    image_shape: tuple[int, ...] | None = None
+    """(height, width, channels) of image rows read from a ``.npz`` file; their pixels are the feature columns."""
 
     @property
     def fingerprint(self) -> str:
@@ -85,12 +88,16 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         ConfigError: the file cannot be read or has no rows, a column is missing, or nothing could train.
     """
     spec = recipe.data
+    image_shape: tuple[int, ...] | None = None
     if spec.dataset is not None:
         from sklearn import datasets
 
         frame = getattr(datasets, f"load_{spec.dataset}")(as_frame=True).frame
         target: str | None = "target"
         origin = f"sklearn:{spec.dataset}"
+    elif spec.path is not None and spec.path.suffix.lower() == ".npz":
+        frame, image_shape = read_images(spec.path, source=source)
+        target, origin = spec.target or IMAGE_TARGET, str(spec.path)
     else:
         assert spec.path is not None
         frame = read_file(spec.path, spec.separator, source=source)
@@ -116,7 +123,43 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     features = tuple(c.name for c in columns if c.used)
     frame = frame[[*features, target]]
     report = describe(frame, columns, target=target, task=recipe.task, dropped_target_rows=dropped_rows)
-    return Table(frame=frame, features=features, target=target, source=origin, columns=columns, report=report)
+    return Table(frame=frame, features=features, target=target, source=origin, columns=columns, report=report,
+                 image_shape=image_shape)
+
+
+IMAGE_TARGET = "y"
+"""The target column of a ``.npz`` file's rows (its ``y`` array)."""
+
+
+def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, int, int]]:
+    """A ``.npz`` file of images as rows: one ``pixel_<i>`` column per value of ``x[i]`` (row-major), and ``y``.
+
+    Raises:
+        ConfigError: missing or unreadable file, no ``x`` or ``y`` array, ``x`` not (N, H, W[, C]), or lengths
+            that differ.
+    """
+    if not path.is_file():
+        raise ConfigError(f"{source}: data.path: file not found, but got {str(path)!r}")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            found = {name: arrays[name] for name in arrays.files}
+    except (ValueError, OSError) as error:
+        raise ConfigError(f"{source}: data.path: cannot read {str(path)!r}: {error}") from None
+    if "x" not in found or "y" not in found:
+        raise ConfigError(f"{source}: data.path: a .npz file needs arrays `x` (images) and `y` (targets), but "
+                          f"{str(path)!r} holds {sorted(found)}")
+    x, y = found["x"], found["y"]
+    if x.ndim not in (3, 4) or len(x) == 0:
+        raise ConfigError(f"{source}: data.path: `x` must have shape (N, height, width) or (N, height, width, "
+                          f"channels) with N > 0, but got {x.shape} in {str(path)!r}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise ConfigError(f"{source}: data.path: `y` must hold one target per image, but got shape {y.shape} for "
+                          f"{len(x)} images in {str(path)!r}")
+    shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]) if x.ndim == 4 else 1)
+    pixels = x.reshape(len(x), -1).astype(np.float32)
+    frame = pd.DataFrame(pixels, columns=[f"pixel_{i}" for i in range(pixels.shape[1])])
+    frame[IMAGE_TARGET] = y
+    return frame, shape
 
 
 def read_file(path: Path, separator: str, *, source: str) -> pd.DataFrame:

@@ -145,12 +145,14 @@ def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarr
 
 
 def table_model(*, family: str, task: str, params: dict[str, Any], columns: Sequence[Column],
-                x_train: dict[str, np.ndarray], n_outputs: int) -> keras.Model:
-    """The family's model behind the table's preprocessing: raw column inputs in, the task's output out."""
+                x_train: dict[str, np.ndarray], n_outputs: int,
+                image_shape: Sequence[int] | None = None) -> keras.Model:
+    """The family's model behind the table's preprocessing: raw column inputs in, the task's output out
+    (``image_shape``: the rows are images of that shape, for families that reshape them)."""
     inputs, features = preprocessed_features(columns, x_train, params)
     width = int(features.shape[-1])
     shape = InputShape(n_features=width, n_outputs=n_outputs, task=task, mean=np.zeros(width),
-                       variance=np.ones(width))
+                       variance=np.ones(width), image_shape=tuple(image_shape) if image_shape else None)
     head = FAMILIES[family].build(params, shape)
     return keras.Model(inputs, head(features), name=f"{head.name}_on_table")
 

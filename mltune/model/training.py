@@ -104,7 +104,8 @@ def encoding_for(recipe: Recipe, table: Table, fold: Fold) -> Encoding:
         return task.fit_encoding(list(table.features), table.x(fold.train), None, None)
     encoding = task.fit_encoding(list(table.features), np.empty((len(fold.train), 0)), table.y(fold.train),
                                  table.y())
-    return dataclasses.replace(encoding, columns=[c.as_dict() for c in table.columns])
+    return dataclasses.replace(encoding, columns=[c.as_dict() for c in table.columns],
+                               image_shape=list(table.image_shape) if table.image_shape else None)
 
 
 def model_input(encoding: Encoding, table: Table, rows: np.ndarray) -> Any:
@@ -158,6 +159,7 @@ def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray |
     if isinstance(x_train, dict):
         assert encoding.columns is not None
         model = table_model(family=recipe.model.family, task=recipe.task, params=params, x_train=x_train,
+                            image_shape=encoding.image_shape,
                             columns=[Column.from_dict(c) for c in encoding.columns], n_outputs=n_outputs)
         n_rows = len(next(iter(x_train.values())))
     else:

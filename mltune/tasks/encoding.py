@@ -26,6 +26,7 @@ class Encoding:
         columns: the table's columns as the model takes them (name, kind, reason, order, dtype, missing; see
             ``mltune.data.columns.Column``); None for a model that takes one float matrix of ``features``
             (autoencoders, and every model mltune 0.1.0 registered).
+        image_shape: (height, width, channels) of image rows (a ``.npz`` file), for families that reshape them.
     """
 
     task: str
@@ -36,6 +37,7 @@ class Encoding:
     feature_mean: list[float] | None = None
     feature_std: list[float] | None = None
     columns: list[dict[str, Any]] | None = None
+    image_shape: list[int] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=_plain)
