@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 
 from mltune.config.recipe import Recipe, parse_recipe
-from mltune.data import load_table, make_splits
+from mltune.data import load_table
 from mltune.data.columns import MISSING_TOKEN, Column, category, infer_column, model_inputs
 from mltune.errors import ConfigError
 
 from .tables import messy_table
+from .test_data import csv
+from .test_data import load_error as error
 
 SOURCE = "r.yaml"
 
@@ -25,15 +27,7 @@ def recipe(path: Path, target: str = "balance", *, task: str = "regression", **d
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, name: str = "table.csv", **kwargs: Any) -> Path:
-    path = tmp_path / name
-    frame.to_csv(path, index=False, **kwargs)
-    return path
-
-
-def error(r: Recipe) -> str:
-    with pytest.raises(ConfigError) as excinfo:
-        make_splits(r, load_table(r, source=SOURCE), source=SOURCE)
-    return str(excinfo.value)
+    return csv(tmp_path, frame, name, **kwargs)
 
 
 # ---------------------------------------------------------------- kinds
