@@ -17,7 +17,8 @@ from pathlib import Path
 from benchmarks.common import Section, count, machine, mean_sd, scratch, table
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = {"digits_mlp": ROOT / "recipes/digits_mlp.yaml", "diabetes (no CV)": ROOT / "recipes/diabetes_regression.yaml"}
+RECIPES = {"digits_mlp": ROOT / "recipes/digits_mlp.yaml",
+           "diabetes (no CV)": ROOT / "recipes/diabetes_regression.yaml"}
 
 
 def _scores(path: Path, seed: int, trials: int, epochs: int | None) -> tuple[str, float, float]:
