@@ -225,7 +225,7 @@ BAD = [
         put("search.lr", {"type": "float", "low": 0.1, "high": 1.0}),
         (),
         "search.lr: unknown hyperparameter for family 'mlp', known: learning_rate, batch_size, epochs, optimizer, "
-        "momentum, weight_decay, lr_schedule, patience, n_layers, units, activation, dropout, l1, l2, "
+        "momentum, weight_decay, lr_schedule, patience, loss, n_layers, units, activation, dropout, l1, l2, "
         "categorical_encoding, embedding_dim",
         id="unknown-hyperparameter",
     ),
