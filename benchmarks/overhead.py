@@ -158,10 +158,10 @@ def measure(recipe_path: str, *, trials: int, naive: int = 0, overrides: tuple[s
     from mltune.config.recipe import load_recipe
     from mltune.data import load_table, make_splits
     from mltune.flows.tune import tune
+    from mltune.names import ENQUEUED_ATTR
     from mltune.runtime.storage import open_storage
     from mltune.search.space import SearchSpace
     from mltune.search.strategies import build_sampler
-    from mltune.tracking.names import ENQUEUED_ATTR
     from mltune.tracking.runs import TrialRun
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

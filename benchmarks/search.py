@@ -125,7 +125,7 @@ def run_mltune(dataset: str, seed: int, *, sampler: str | None, budget: float | 
 def _best_run(result: Any) -> str:
     from mlflow import MlflowClient
 
-    from mltune.tracking.names import BEST_RUN_ID
+    from mltune.names import BEST_RUN_ID
 
     return str(MlflowClient().get_run(result.parent_run_id).data.tags[BEST_RUN_ID])
 

@@ -18,15 +18,14 @@ __version__ = "0.1.0"
 __all__ = ["BayesianOptimization", "HyperModel", "HyperParameters", "Objective", "RandomSearch", "Tuner",
            "__version__", "promote", "tune"]
 
-_LAZY = {"Tuner": "mltune.flows.tuner", "Objective": "mltune.search.keras_tuner", "tune": "mltune.api",
-         "promote": "mltune.api",
+_LAZY = {"Tuner": ".flows.tuner", "Objective": ".search.keras_tuner", "tune": ".api", "promote": ".api",
          # KerasTuner's names, so that `import mltune as keras_tuner` runs a KerasTuner script
-         "RandomSearch": "mltune.flows.tuner", "BayesianOptimization": "mltune.flows.tuner",
-         "HyperModel": "mltune.search.keras_tuner", "HyperParameters": "mltune.search.keras_tuner"}
+         "RandomSearch": ".flows.tuner", "BayesianOptimization": ".flows.tuner",
+         "HyperModel": ".search.keras_tuner", "HyperParameters": ".search.keras_tuner"}
 
 
 def __getattr__(name: str) -> Any:
     """Imports the public API on first use, so that ``import mltune`` (and ``mltune --help``) stays light."""
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'mltune' has no attribute {name!r}")

@@ -19,8 +19,8 @@ from mltune.data import load_table, make_splits
 from mltune.errors import NothingToRollBack
 from mltune.flows.promote import rollback
 from mltune.flows.retune import retune
+from mltune.names import ENQUEUED_ATTR
 from mltune.runtime.storage import open_storage
-from mltune.tracking.names import ENQUEUED_ATTR
 
 from .conftest import TINY
 from .servers import start_mlflow_server

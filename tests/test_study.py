@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 from mltune.config.recipe import Recipe, load_recipe
 from mltune.data import load_table
 from mltune.flows.tune import tune
+from mltune.names import ENQUEUED_ATTR, PARENT_RUN_ID, RUN_ID_ATTR
 from mltune.runtime.storage import open_storage
-from mltune.tracking.names import ENQUEUED_ATTR, PARENT_RUN_ID, RUN_ID_ATTR
 from mltune.tracking.runs import Tracker
 
 from .conftest import TINY

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from mltune.cli import main
 from mltune.config.recipe import load_recipe
 from mltune.data import load_table, make_splits
-from mltune.tracking.names import DATA_SOURCE_ATTR, SCHEMA_ATTR, TEST_SCORE_ATTR
+from mltune.names import DATA_SOURCE_ATTR, SCHEMA_ATTR, TEST_SCORE_ATTR
 
 from .conftest import RECIPES
 from .tables import messy_table

@@ -22,8 +22,9 @@ from mltune.families._base import InputShape, ModelFamily
 from mltune.families.autoencoder import Autoencoder
 from mltune.families.cnn import CNN
 from mltune.families.mlp import MLP
+from mltune.names import FAMILIES_ENTRY_POINT_GROUP
 
-ENTRY_POINT_GROUP = "mltune.families"
+ENTRY_POINT_GROUP = FAMILIES_ENTRY_POINT_GROUP
 
 BUILT_IN: dict[str, ModelFamily] = {
     "mlp": MLP(),

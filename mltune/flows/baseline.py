@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mltune import names
 from mltune.search.context import StudyContext
 from mltune.tasks import METRICS, TASKS
-from mltune.tracking import names
 
 MAX_CATEGORIES = 255
 """HistGradientBoosting's limit on a categorical column's distinct values; wider text columns become codes."""

@@ -16,16 +16,16 @@ import mlflow
 import optuna
 from mlflow.exceptions import MlflowException
 
+from mltune import names
 from mltune.config.recipe import Recipe
 from mltune.config.redaction import redact
 from mltune.data import Fold
 from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
 from mltune.flows.baseline import baseline
+from mltune.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
-from mltune.tracking import names
-from mltune.tracking.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.tracking.registry import Registry
 from mltune.tracking.runs import Tracker, model_uri
 

@@ -16,15 +16,15 @@ from typing import Any
 import optuna
 from typing_extensions import Unpack
 
+from mltune import names
 from mltune.config.recipe import Recipe
 from mltune.errors import NoCompleteTrial
 from mltune.flows.promote import promote
 from mltune.flows.tune import TuneOptions, tune
+from mltune.names import CHAMPION, RECIPE_ATTR, RETUNE_RESULT_ATTR
 from mltune.runtime.storage import open_storage
 from mltune.search.context import StudyContext
 from mltune.search.space import SearchSpace
-from mltune.tracking import names
-from mltune.tracking.names import CHAMPION, RECIPE_ATTR, RETUNE_RESULT_ATTR
 from mltune.tracking.registry import Registry, Version
 
 

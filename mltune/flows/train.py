@@ -7,11 +7,11 @@ from typing import Any
 
 import optuna
 
+from mltune import names
 from mltune.config.recipe import FixedParam, Recipe
 from mltune.errors import ConfigError
 from mltune.runtime.storage import open_storage
 from mltune.search.context import StudyContext
-from mltune.tracking import names
 from mltune.tracking.runs import Tracker
 
 

@@ -13,10 +13,22 @@ from typing import Any, TypedDict
 
 import optuna
 
+from mltune import names
 from mltune.config.recipe import Recipe
 from mltune.config.redaction import redact
 from mltune.data import Table, load_table, make_splits
 from mltune.errors import ConfigError
+from mltune.names import (
+    DATA_FINGERPRINT_ATTR,
+    DATA_SOURCE_ATTR,
+    ENQUEUED_ATTR,
+    EXPERIMENT_ATTR,
+    PARENT_RUN_ATTR,
+    RECIPE_ATTR,
+    RECIPE_YAML_ATTR,
+    RUN_ID_ATTR,
+    SCHEMA_ATTR,
+)
 from mltune.runtime.storage import StorageLock, open_storage
 from mltune.runtime.workers import (
     RetryLostTrial,
@@ -30,18 +42,6 @@ from mltune.runtime.workers import (
 from mltune.search.context import StudyContext, check_bound_data, data_schema
 from mltune.search.objective import Objective, close_trial_run
 from mltune.search.strategies import build_pruner, build_sampler
-from mltune.tracking import names
-from mltune.tracking.names import (
-    DATA_FINGERPRINT_ATTR,
-    DATA_SOURCE_ATTR,
-    ENQUEUED_ATTR,
-    EXPERIMENT_ATTR,
-    PARENT_RUN_ATTR,
-    RECIPE_ATTR,
-    RECIPE_YAML_ATTR,
-    RUN_ID_ATTR,
-    SCHEMA_ATTR,
-)
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn
 from mltune.views.progress import ProgressMode, StudyProgress

@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 import optuna
 
+from mltune import names
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError, NoCompleteTrial, SearchFailed
 from mltune.flows.promote import ANY_CHAMPION, Gate, PromotionResult, run_gate
 from mltune.flows.tune import log_learning_curves, log_study_plots, record_study, setup_lock
 from mltune.model.hypermodel import HyperModel, sample_inputs
+from mltune.names import EXPERIMENT_ATTR, HP_VALUES_ATTR, OBJECTIVE_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR
 from mltune.runtime.storage import DEFAULT_STORAGE, StorageLock, open_storage
 from mltune.runtime.workers import (
     RetryLostTrial,
@@ -37,8 +39,6 @@ from mltune.search.keras_tuner import HyperParameters, Objective
 from mltune.search.objective import close_trial_run
 from mltune.search.strategies import pruner_named, sampler_named
 from mltune.search.user_model import HyperModelObjective, TunerSetting, checkpoint_path
-from mltune.tracking import names
-from mltune.tracking.names import EXPERIMENT_ATTR, HP_VALUES_ATTR, OBJECTIVE_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn
 from mltune.views.progress import ProgressMode, StudyProgress

@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 
 from mltune.config.recipe import Recipe
 from mltune.errors import ConfigError
+from mltune.names import RUN_ID_ATTR, WORKER_ATTR
 from mltune.runtime.storage import StorageLock
-from mltune.tracking.names import RUN_ID_ATTR, WORKER_ATTR
 
 MAX_RETRY = 2
 """How many times a lost trial is queued again."""

@@ -12,8 +12,7 @@ import yaml
 from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import Splits, Table, load_table, make_splits
 from mltune.errors import ConfigError
-from mltune.search.space import SearchSpace
-from mltune.tracking.names import (
+from mltune.names import (
     DATA_SOURCE_ATTR,
     EXPERIMENT_ATTR,
     OBJECTIVE_ATTR,
@@ -21,6 +20,7 @@ from mltune.tracking.names import (
     RECIPE_YAML_ATTR,
     SCHEMA_ATTR,
 )
+from mltune.search.space import SearchSpace
 from mltune.tracking.runs import Tracker
 
 

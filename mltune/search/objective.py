@@ -13,10 +13,10 @@ import numpy as np
 import optuna
 
 from mltune.errors import TrialDiverged
+from mltune.names import ENQUEUED, ENQUEUED_ATTR, ERROR, PRUNED, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
 from mltune.runtime.workers import worker_id
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
-from mltune.tracking.names import ENQUEUED, ENQUEUED_ATTR, ERROR, PRUNED, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
 from mltune.tracking.runs import Tracker, TrialRun
 from mltune.views import plots
 

@@ -18,9 +18,9 @@ import optuna
 
 from mltune.errors import TrialDiverged
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
+from mltune.names import HP_VALUES_ATTR
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec
 from mltune.search.objective import beats_best, trial_outcome
-from mltune.tracking.names import HP_VALUES_ATTR
 from mltune.tracking.runs import Tracker, TrialRun
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from mltune.data.columns import Column, model_inputs
+from mltune.names import MODEL_COLUMNS_METADATA
 from mltune.tasks import TASKS, Encoding
-from mltune.tracking.names import MODEL_COLUMNS_METADATA
 
 KERAS_ARTIFACT, ENCODING_ARTIFACT = "keras_model", "encoding"
 

@@ -8,7 +8,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mltune.tracking.names import DATA_FINGERPRINT, STUDY_NAME, TRIAL_NUMBER
+from mltune.names import DATA_FINGERPRINT, STUDY_NAME, TRIAL_NUMBER
 from mltune.tracking.runs import model_uri
 
 

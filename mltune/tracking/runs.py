@@ -21,7 +21,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from mltune.tracking.names import (
+from mltune.names import (
     ERROR,
     PARENT_RUN_ID,
     ROLE,

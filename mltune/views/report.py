@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError
+from mltune.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_ATTR, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.runtime.storage import DEFAULT_STORAGE, open_storage
-from mltune.tracking.names import EXPERIMENT_ATTR, PARENT_RUN_ATTR, RECIPE_ATTR, RUN_ID_ATTR, TEST_SCORE_ATTR
 
 if TYPE_CHECKING:
     import optuna

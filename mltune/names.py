@@ -78,6 +78,11 @@ MODEL_COLUMNS_METADATA = "mltune_columns"
 cells in training."""
 
 
+# ---------------------------------------------------------------- Python entry points
+
+FAMILIES_ENTRY_POINT_GROUP = "mltune.families"
+"""Installed packages register model families under this group (``[project.entry-points."mltune.families"]``)."""
+
 # ---------------------------------------------------------------- Optuna study and trial user attributes
 # The contract between the process that makes a study and the workers, retunes and reports that read it.
 
