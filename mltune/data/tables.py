@@ -10,6 +10,7 @@ Rows whose target is empty are dropped (the report says how many).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ class Table:
     image_shape: tuple[int, ...] | None = None
     """(height, width, channels) of image rows read from a ``.npz`` file; their pixels are the feature columns."""
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A hash of the used columns' contents: equal data, equal fingerprint."""
         columns = [*self.features, *([self.target] if self.target else [])]

@@ -18,14 +18,15 @@ from typing_extensions import Unpack
 
 from mltune import names
 from mltune.config.recipe import Recipe
+from mltune.data import load_table
 from mltune.errors import NoCompleteTrial
 from mltune.flows.promote import promote
 from mltune.flows.tune import TuneOptions, tune
 from mltune.names import CHAMPION, RECIPE_ATTR, RETUNE_RESULT_ATTR
 from mltune.runtime.storage import open_storage
-from mltune.search.context import StudyContext
 from mltune.search.space import SearchSpace
 from mltune.tracking.registry import Registry, Version
+from mltune.tracking.runs import Tracker
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: boo
         if earlier is not None:
             return replace(earlier, repeated=True)
 
-    context = StudyContext.load(recipe, study_name=name, storage=storage, tracking_uri=tracking_uri,
-                                source=options.get("source", "recipe"))
-    table, tracker = context.table, context.tracker
+    # The rows are loaded once here (the fingerprint decides a skip); `tune` builds the study's context from them.
+    table = load_table(recipe, source=options.get("source", "recipe"))
+    tracker = Tracker(tracking_uri)
     champion = Registry(tracker.client).version(recipe.model_name, CHAMPION)
     if skip_if_unchanged and champion and champion.data_fingerprint == table.fingerprint:
         return RetuneResult(
@@ -107,7 +108,7 @@ def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: boo
             data_fingerprint=table.fingerprint, warm_start=0, run_key=run_key,
         )
 
-    enqueue = _warm_start(recipe, context.space, champion, optuna_storage, exclude=name)
+    enqueue = _warm_start(recipe, SearchSpace.from_recipe(recipe), champion, optuna_storage, exclude=name)
     named: TuneOptions = {**options, "study_name": name}
     study = tune(recipe, **named, enqueue=enqueue, table=table)
     if study.best_trial is None:
