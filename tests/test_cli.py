@@ -117,3 +117,19 @@ def test_mlflow_run_tunes_and_promotes(workdir: Path) -> None:
     assert parent.data.tags["mltune.promotion.decision"] == "first champion"
     assert len([r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]) == 2
     assert client.get_model_version_by_alias("tiny-digits", "champion").version == 1
+
+
+def test_train_from_a_run_that_is_no_trial_is_a_config_error(workdir: Path) -> None:
+    client = MlflowClient()
+    run = client.create_run(client.create_experiment("elsewhere")).info.run_id
+    result = CliRunner().invoke(main, ["train", str(TINY), "--from-run", run])
+    assert result.exit_code == 2, result.output
+    assert f"--from-run: run {run} is not an mltune trial (no mltune.trial_number tag)" in result.output
+    assert [r.info.run_name for r in client.search_runs([e.experiment_id for e in client.search_experiments()])] \
+        == [client.get_run(run).info.run_name]  # nothing trained or logged
+
+
+def test_a_bad_loss_is_a_config_error(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["tune", str(TINY), "--set", "search.loss=hinge"])
+    assert result.exit_code == 2, result.output
+    assert "search.loss: value must be one of auto, mse, mae, huber, but got value='hinge'" in result.output

@@ -117,6 +117,10 @@ def test_an_npz_file_without_images_is_a_config_error(tmp_path: Path) -> None:
     recipe = load_recipe(RECIPES / "digits_cnn.yaml", [f"data={{path: {tmp_path / 'flat.npz'}}}"])
     with pytest.raises(ConfigError, match=r"`x` must have shape \(N, height, width\) .* but got \(10, 64\)"):
         load_table(recipe)
+    np.savez(tmp_path / "short.npz", x=np.zeros((10, 8, 8)), y=np.zeros(9))
+    recipe = load_recipe(RECIPES / "digits_cnn.yaml", [f"data={{path: {tmp_path / 'short.npz'}}}"])
+    with pytest.raises(ConfigError, match=r"`y` must hold one target per image, but got shape \(9,\) for 10 images"):
+        load_table(recipe)
     np.savez(tmp_path / "named.npz", images=np.zeros((10, 8, 8)))
     recipe = load_recipe(RECIPES / "digits_cnn.yaml", [f"data={{path: {tmp_path / 'named.npz'}}}"])
     with pytest.raises(ConfigError, match=r"needs arrays `x` \(images\) and `y` \(targets\), but .* "
