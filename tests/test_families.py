@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -17,6 +18,7 @@ from mltune.config.recipe import load_recipe
 from mltune.errors import ConfigError
 from mltune.families import BUILT_IN, ENTRY_POINT_GROUP, FAMILIES, InputShape, _family
 from mltune.families.cnn import image_shape
+from mltune.families.mlp import MLP
 
 from .conftest import RECIPES
 
@@ -155,3 +157,22 @@ def test_an_installed_family_tunes_from_a_recipe_and_serves_in_a_fresh_process(w
                            timeout=300)
     assert fresh.returncode == 0, fresh.stderr[-3000:]
     assert len(eval(fresh.stdout.strip().splitlines()[-1])) == 3  # noqa: S307 (a list of ints we printed)
+
+
+@pytest.mark.parametrize(("layout", "expected"), [
+    ({"normalization": "none", "block": "plain"}, {"Dense": 3, "Dropout": 2}),
+    ({"normalization": "batch", "block": "plain"}, {"Dense": 3, "BatchNormalization": 2, "Activation": 2}),
+    ({"normalization": "layer", "block": "residual"},
+     {"Dense": 6, "LayerNormalization": 3, "Add": 2, "Activation": 3}),
+])
+def test_mlp_layouts_build_the_layers_they_name(layout: dict[str, str], expected: dict[str, int]) -> None:
+    import keras
+
+    params = {n: h.default for n, h in MLP.hyperparameters.items()}
+    params.update(layout, n_layers=2, units_0=32, units_1=16, dropout=0.1 if layout["block"] == "plain" else 0.0)
+    model = MLP().build(params, _shape(8))
+    kinds = Counter(type(layer).__name__ for layer in model.layers)
+    assert {kind: kinds[kind] for kind in expected} == expected
+    assert model(keras.ops.ones((4, 8))).shape == (4, 10)
+    if layout["block"] == "residual":  # every block adds back to the stem's width
+        assert model.get_layer("back_1").units == model.get_layer("stem").units == 32

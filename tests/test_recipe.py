@@ -158,6 +158,12 @@ BAD = [
         "search.units: step must be >= 1 (and 1 with log), but got step=0",
         id="int-step-zero",
     ),
+    pytest.param(put(f"{LR}.default", 0.5), (), f"{LR}: default must be a value the parameter can take, "
+                 "but got default=0.5", id="float-default-out-of-range"),
+    pytest.param(put("search.n_layers.default", 1.5), (), "search.n_layers: default must be a value the parameter "
+                 "can take, but got default=1.5", id="int-default-not-whole"),
+    pytest.param(put("search.optimizer.default", "adagrad"), (), "search.optimizer: default must be a value the "
+                 "parameter can take, but got default='adagrad'", id="categorical-default-not-a-choice"),
     pytest.param(
         put("search.n_layers.low", 1.5),
         (),
@@ -226,7 +232,7 @@ BAD = [
         (),
         "search.lr: unknown hyperparameter for family 'mlp', known: learning_rate, batch_size, epochs, optimizer, "
         "momentum, weight_decay, lr_schedule, patience, loss, n_layers, units, activation, dropout, l1, l2, "
-        "categorical_encoding, embedding_dim",
+        "normalization, block, categorical_encoding, embedding_dim",
         id="unknown-hyperparameter",
     ),
     # ------------------------------------------------------------ consistency between fields

@@ -212,3 +212,11 @@ def test_same_recipe_and_seed_give_the_same_trials(name: str) -> None:
     assert len(first) == 12 and all(first)
     assert run_sequence(sampler_recipe(name, seed=5)) == first
     assert run_sequence(sampler_recipe(name, seed=6)) != first
+
+
+def test_the_first_trial_tries_the_defaults_once_per_layer_and_only_where_active() -> None:
+    recipe = tiny("search.n_layers.default=2", "search.units.default=32", "search.optimizer.default=adam",
+                  "search.momentum.default=0.5")
+    assert SearchSpace.from_recipe(recipe).first_trial() == {"n_layers": 2, "units_0": 32, "units_1": 32,
+                                                             "optimizer": "adam"}
+    assert SearchSpace.from_recipe(tiny()).first_trial() == {}

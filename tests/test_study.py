@@ -200,3 +200,15 @@ def test_batches_cover_every_row_once_per_epoch_in_a_new_order_without_autotunin
     again = np.concatenate([by for _, by in batches(x, y, 4, shuffle_seed=7)])
     assert list(again) == list(first)  # the same seed, the same order
     assert list(np.concatenate([by for _, by in batches(x, y, 4)])) == list(range(10))  # validation: in order
+
+
+def test_a_new_study_starts_with_the_search_spaces_defaults(storage: str) -> None:
+    recipe = load_recipe(TINY, ["search.epochs=1", "search.learning_rate.default=0.002",
+                                "search.optimizer.default=adam", "budget.n_trials=2"])
+    result = tune(recipe, storage=storage, study_name="defaults")
+
+    first, second = optuna.load_study(study_name="defaults", storage=open_storage(storage)).trials
+    assert first.params["learning_rate"] == 0.002 and first.params["optimizer"] == "adam"
+    assert first.user_attrs[ENQUEUED_ATTR] == "the search space's defaults"
+    assert ENQUEUED_ATTR not in second.user_attrs
+    assert runs_of(result.parent_run_id)[0].data.tags["mltune.enqueued"] == "the search space's defaults"

@@ -47,3 +47,11 @@ def test_the_loss_follows_the_objective(task: str, metric: str, choice: str, los
     from mltune.tasks import TASKS
 
     assert TASKS[task].loss_for(metric, choice) == loss
+
+
+def test_one_cycle_warms_up_for_a_tenth_of_the_steps_then_decays_to_zero() -> None:
+    from mltune.model.training import _optimizer
+
+    params = {"learning_rate": 0.01, "lr_schedule": "one_cycle", "optimizer": "adamw", "weight_decay": 0.01}
+    rate = _optimizer(params, steps=100)._learning_rate
+    assert [round(float(rate(step)), 5) for step in (0, 10, 100)] == [0.0004, 0.01, 0.0]

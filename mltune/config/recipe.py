@@ -42,6 +42,13 @@ class _Param(_Frozen):
     """Name of the layer-count parameter: one value per layer, as ``<name>_0``, ``<name>_1``, ..."""
     grid: tuple[Scalar, ...] | None = None
     """The values the grid sampler tries (defaults to the choices, or every step of an int range)."""
+    default: Scalar | None = None
+    """The value the first trial of a new study tries (KerasTuner's ``default=``): a known-good configuration
+    for the sampler to start from. Parameters without one are sampled in that trial."""
+
+    def _check_default(self, admits: bool) -> None:
+        if self.default is not None and not admits:
+            raise ValueError(f"default must be a value the parameter can take, but got default={self.default!r}")
 
 
 class FloatParam(_Param):
@@ -56,6 +63,7 @@ class FloatParam(_Param):
         _check_range(self.low, self.high, self.log)
         if self.step is not None and (self.step <= 0 or self.log):
             raise ValueError(f"step must be > 0 and cannot be combined with log, but got step={self.step}")
+        self._check_default(_number(self.default) and self.low <= float(self.default) <= self.high)  # type: ignore[arg-type]
         return self
 
 
@@ -71,12 +79,19 @@ class IntParam(_Param):
         _check_range(self.low, self.high, self.log)
         if self.step < 1 or (self.log and self.step != 1):
             raise ValueError(f"step must be >= 1 (and 1 with log), but got step={self.step}")
+        self._check_default(_number(self.default) and float(self.default).is_integer()  # type: ignore[arg-type]
+                            and self.low <= self.default <= self.high)  # type: ignore[operator]
         return self
 
 
 class CategoricalParam(_Param):
     type: Literal["categorical"]
     choices: tuple[Scalar, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _default_is_a_choice(self) -> CategoricalParam:
+        self._check_default(self.default in self.choices)
+        return self
 
 
 class FixedParam(_Param):
@@ -85,6 +100,10 @@ class FixedParam(_Param):
 
 
 ParamSpec = Annotated[FloatParam | IntParam | CategoricalParam | FixedParam, Field(discriminator="type")]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_range(low: float, high: float, log: bool) -> None:

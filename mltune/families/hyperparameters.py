@@ -10,11 +10,15 @@ from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "elu", "selu", "gelu", "swish", "sigmoid", "leaky_relu")
-LR_SCHEDULES = ("constant", "cosine", "reduce_on_plateau")
+LR_SCHEDULES = ("constant", "cosine", "one_cycle", "reduce_on_plateau")
+"""``cosine`` decays the rate to 0 over the epochs; ``one_cycle`` first warms it up from 1/25 of it over the first
+10% of the steps, then decays it (Smith's one-cycle policy, as Kadra et al. 2021 and RealMLP train tables)."""
 LOSSES = ("auto", "mse", "mae", "huber")
 """``auto``: the loss follows the objective (absolute error for MAE, squared error otherwise, cross-entropy for
 classes); the others choose a regression loss."""
 CATEGORICAL_ENCODINGS = ("onehot", "embedding")
+NORMALIZATIONS = ("none", "batch", "layer")
+BLOCKS = ("plain", "residual")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,12 @@ DENSE: dict[str, Hyperparameter] = {
     "dropout": Hyperparameter("float", 0.0, low=0.0, high=1.0, high_exclusive=True),
     "l1": Hyperparameter("float", 0.0, low=0.0, high=10.0),
     "l2": Hyperparameter("float", 0.0, low=0.0, high=10.0),
+}
+
+# How the MLP's layers are put together (Gorishniy et al. 2021: the ResNet for tables).
+LAYOUT: dict[str, Hyperparameter] = {
+    "normalization": Hyperparameter("str", "none", choices=NORMALIZATIONS),
+    "block": Hyperparameter("str", "plain", choices=BLOCKS),
 }
 
 # How a table's categorical columns reach a family (preprocessing inside the model, ``mltune.model.inputs``).

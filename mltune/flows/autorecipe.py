@@ -7,6 +7,7 @@ columns. The result is an ordinary recipe: printed and logged, so it can be copi
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,22 +93,42 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
     features = frame.drop(columns=[target]).apply(clean_text)
     columns = infer_columns(features, [str(c) for c in features.columns])
     many = [c.name for c in columns if c.kind == "categorical" and features[c.name].nunique() > 10]
-    search: dict[str, Any] = {
-        "epochs": 100 if rows < 5000 else 40,
-        "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
-        "batch_size": {"type": "categorical", "choices": [32, 64, 128] if rows < 5000 else [128, 256, 512]},
-        "n_layers": {"type": "int", "low": 1, "high": 3},
-        "units": {"type": "int", "low": 16, "high": 256, "log": True, "per_layer": "n_layers"},
-        "activation": {"type": "categorical", "choices": ["relu", "gelu"]},
-        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
-        "l2": {"type": "float", "low": 1.0e-7, "high": 1.0e-2, "log": True},
-        "patience": 10,
-    }
+    search = default_search_space(rows)
     if many:
         search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
         search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
         notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
     raw = {"name": name, "seed": 0, "task": task, "data": data, "objective": {"metric": metric},
-           "search": search, "sampler": {"name": "tpe"}, "pruner": {"name": "hyperband", "min_resource": 5},
+           "search": search, "sampler": {"name": "tpe"},
+           "pruner": {"name": "hyperband", "min_resource": max(search["epochs"] // 20, 2)},
            "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name}}
     return raw, notes
+
+
+def default_search_space(rows: int) -> dict[str, Any]:
+    """The search space mltune starts a table with: a tabular MLP as the literature tunes it.
+
+    Kadra et al. 2021 ("Well-tuned simple nets excel on tabular datasets"), Gorishniy et al. 2021 ("Revisiting deep
+    learning models for tabular data") and Holzmüller et al. 2024 (RealMLP) agree on AdamW with decoupled weight
+    decay, a learning rate that warms up and decays (one-cycle / cosine), layers of a few hundred units with
+    dropout, and robust input scaling (the model's numeric preprocessing does that: medians, outlier fences,
+    standardization). The first trial tries RealMLP-like defaults, so even a short study starts from a good
+    network. Batch size and epochs follow the number of rows: about 10-40 steps per epoch for a small table,
+    larger batches and fewer epochs for a large one. ``docs/benchmarks.md`` has the ablation that chose this.
+    """
+    train_rows = max(int(rows * 0.64), 1)  # the default split: 20% test, then 20% of the rest to validate
+    base = 2 ** min(max(round(math.log2(max(train_rows, 1) / 100)), 5), 9)
+    return {
+        "epochs": 100 if rows < 5_000 else 50 if rows < 20_000 else 30,
+        "batch_size": {"type": "categorical", "choices": [base, base * 2], "default": base},
+        "optimizer": "adamw",
+        "learning_rate": {"type": "float", "low": 3.0e-4, "high": 1.0e-2, "log": True, "default": 2.0e-3},
+        "weight_decay": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, "log": True, "default": 1.0e-2},
+        "lr_schedule": "one_cycle",
+        "n_layers": {"type": "int", "low": 1, "high": 4, "default": 3},
+        "units": {"type": "int", "low": 32, "high": 512, "log": True, "per_layer": "n_layers", "default": 256},
+        "activation": {"type": "categorical", "choices": ["relu", "gelu", "swish"], "default": "relu"},
+        "normalization": {"type": "categorical", "choices": ["none", "batch"], "default": "batch"},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5, "default": 0.15},
+        "patience": 16,
+    }

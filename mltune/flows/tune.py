@@ -41,6 +41,7 @@ from mltune.runtime.workers import (
 )
 from mltune.search.context import StudyContext, check_bound_data, data_schema
 from mltune.search.objective import Objective, close_trial_run
+from mltune.search.space import SearchSpace
 from mltune.search.strategies import build_pruner, build_sampler
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn
@@ -199,8 +200,8 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
             raise ConfigError(f"--study-name: study {name!r} exists and is to {study.direction.name.lower()}, "
                               f"but the recipe asks to {recipe.direction}; choose another study name")
         check_bound_data(study, context.table)
-        if enqueue and not study.get_trials(deepcopy=False):
-            for params, why in enqueue:
+        if not study.get_trials(deepcopy=False):
+            for params, why in [*enqueue, *_defaults_first(recipe)]:
                 study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
         study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # the source of truth for workers and promotion
         study.set_user_attr(SCHEMA_ATTR, data_schema(context.table))
@@ -208,6 +209,12 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
         study.set_user_attr(DATA_FINGERPRINT_ATTR, context.table.fingerprint)
         parent_run_id, experiment_id = _open_parent_run(study, context, experiment_name)
     return study, context.with_run(parent_run_id, experiment_id)
+
+
+def _defaults_first(recipe: Recipe) -> list[tuple[dict[str, Any], str]]:
+    """The search space's ``default`` values as a new study's first trial (not in a grid, which has its own)."""
+    first = SearchSpace.from_recipe(recipe).first_trial()
+    return [(first, "the search space's defaults")] if first and recipe.sampler.name != "grid" else []
 
 
 def work(*, study_name: str, storage: str | None, n_trials: int | None = None, timeout: float | None = None,

@@ -136,6 +136,10 @@ def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer
     rate: Any = float(params["learning_rate"])
     if params["lr_schedule"] == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(steps, 1))
+    elif params["lr_schedule"] == "one_cycle":
+        warmup = max(steps // 10, 1)
+        rate = keras.optimizers.schedules.CosineDecay(rate / 25, decay_steps=max(steps - warmup, 1),
+                                                      warmup_target=rate, warmup_steps=warmup)
     name = params["optimizer"]
     if name == "sgd":
         return keras.optimizers.SGD(rate, momentum=float(params["momentum"]))

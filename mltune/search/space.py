@@ -46,6 +46,25 @@ class SearchSpace:
                 config[name] = _suggest(trial, name, spec)
         return config
 
+    def first_trial(self) -> dict[str, Any]:
+        """The parameters that have a ``default``, as the first trial of a new study tries them (per-layer ones
+        once per layer); empty when none has. A parameter whose ``when`` the defaults do not meet is left out."""
+        config, first = dict(self.defaults), {}
+        active: set[str] = set()
+        for name, spec in self.params.items():
+            if not _active(spec, config, active):
+                continue
+            active.add(name)
+            value = spec.value if isinstance(spec, FixedParam) else spec.default
+            if value is None:
+                continue
+            config[name] = value
+            if isinstance(spec, FixedParam):
+                continue
+            names = [f"{name}_{i}" for i in range(int(config[spec.per_layer]))] if spec.per_layer else [name]
+            first.update(dict.fromkeys(names, value))
+        return first
+
     def sampled(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """The part of a configuration that this space samples, for ``study.enqueue_trial``.
 
