@@ -162,3 +162,26 @@ def test_refit_registers_the_best_configuration_trained_on_all_development_rows_
     assert refit_run.data.tags["mltune.trial_number"] == str(result.best_trial)
     assert "refit on all development rows" in refit_run.data.tags["mltune.model_fit"]
     assert again.decision == "already champion" and again.version == first.version  # refitted once
+
+
+@pytest.mark.slow
+def test_ensemble_registers_the_average_of_the_best_configurations_seeds_once(storage: str) -> None:
+    result = tune(load_recipe(TINY, ["promotion.ensemble=3", "promotion.baseline=false"]), storage=storage,
+                  n_trials=2)
+    first = promote(study_name=result.study_name, storage=storage)
+    again = promote(study_name=result.study_name, storage=storage)
+
+    client = MlflowClient()
+    run = client.get_run(client.get_model_version(first.model_name, first.version).run_id)
+    assert run.data.tags["mltune.role"] == "ensemble"
+    assert run.data.tags["mlflow.parentRunId"] == result.parent_run_id
+    assert run.data.params["ensemble_size"] == "3"
+    assert again.decision == "already champion" and again.version == first.version  # trained once
+
+    # The registered model is one Keras model averaging three members; it answers raw rows.
+    from sklearn.datasets import load_digits
+
+    model = mlflow.pyfunc.load_model(f"models:/{first.model_name}/{first.version}")
+    members = [layer.name for layer in model.unwrap_python_model().model.layers if layer.name.startswith("member_")]
+    assert members == ["member_0", "member_1", "member_2"]
+    assert len(model.predict(load_digits(as_frame=True).frame.drop(columns="target").head(4))) == 4

@@ -290,6 +290,9 @@ class PromotionSpec(_Frozen):
     refit: bool = False
     """Register the best configuration refitted on all development rows for its best epoch count (a ``refit``
     run under the study's parent run) instead of the best trial's own model."""
+    ensemble: int = Field(1, ge=1, le=32)
+    """Register the average of this many models of the best configuration (the best trial's own and the others
+    trained with other seeds on the same rows; an ``ensemble`` run under the study's parent run). 1: one model."""
 
 
 class RetuneSpec(_Frozen):

@@ -22,6 +22,7 @@ from mltune.config.redaction import redact
 from mltune.data import Fold
 from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
 from mltune.flows.baseline import baseline
+from mltune.flows.ensemble import ensemble_of_best
 from mltune.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
 from mltune.search.context import StudyContext
@@ -97,7 +98,7 @@ ANY_CHAMPION = "any"
 def promote(*, study_name: str | None = None, storage: str | None = None, run_id: str | None = None,
             tracking_uri: str | None = None, expected_champion: str | None = ANY_CHAMPION,
             lock_timeout: float = 600.0, context: StudyContext | None = None, model: Any = None,
-            refit: bool | None = None) -> PromotionResult:
+            refit: bool | None = None, ensemble: int | None = None) -> PromotionResult:
     """Promotes the best trial of a study, given by name (and storage) or by its parent run id.
 
     Optuna is the source of truth: the study gives the recipe and the best trial. The challenger is scored first
@@ -105,15 +106,16 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     model's promotion lock (held in ``storage``, see :func:`mltune.runtime.storage.promotion_lock`), its version is
     registered, the current champion is re-scored on the same test split, and the aliases move.
     ``expected_champion`` makes the move a check-and-set: when another job changed the champion since this one
-    started (``None`` meaning "there was none"), the challenger is kept. ``refit`` overrides the recipe's
-    ``promotion.refit``.
+    started (``None`` meaning "there was none"), the challenger is kept. ``refit`` and ``ensemble`` override the
+    recipe's ``promotion.refit`` and ``promotion.ensemble``.
     """
     tracker = context.tracker if context is not None else Tracker(tracking_uri)
     study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
     if context is None or context.study_name != study.study_name:
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
     refit = context.recipe.promotion.refit if refit is None else refit
-    best, best_run_id, challenger_score = _challenger(context, study, model, refit=refit)
+    ensemble = context.recipe.promotion.ensemble if ensemble is None else ensemble
+    best, best_run_id, challenger_score = _challenger(context, study, model, refit=refit, ensemble=ensemble)
     tree = baseline(context, study) if context.recipe.promotion.baseline else None
     test = context.table.frame.iloc[context.splits.test]
 
@@ -185,12 +187,15 @@ def run_gate(gate: Gate, *, tracker: Tracker, storage: str | None, run_id: str, 
 
 
 def _challenger(context: StudyContext, study: optuna.Study, model: Any, *,
-                refit: bool) -> tuple[optuna.trial.FrozenTrial, str, float]:
-    """The study's best trial, its run, and its model's score on the test rows (``model`` in memory when the
-    caller trained it, else the logged one, else refitted on all development rows)."""
+                refit: bool, ensemble: int) -> tuple[optuna.trial.FrozenTrial, str, float]:
+    """The study's best trial, the run of the model to register, and that model's score on the test rows
+    (``model`` in memory when the caller trained it, else the logged one, else refitted on all development rows;
+    or the refit, or the ensemble, when asked)."""
     best = _best_trial(study)
     best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
-    if refit:
+    if ensemble > 1:
+        best_run_id, model = ensemble_of_best(context, study, best, model, ensemble)
+    elif refit:
         best_run_id, model = _refit_best(context, study, best)
     elif model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died first
         model = _refit_on_development(context, best, best_run_id)
