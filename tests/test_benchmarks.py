@@ -57,7 +57,7 @@ def test_best_so_far_curve_and_cost_to_reach_a_target() -> None:
     ("benchmarks.search", ["--seeds", "two"], "argument --seeds: must be a whole number of at least 1, but got 'two'"),
     ("benchmarks.pruning", ["--trials", "-3"], "argument --trials: must be a whole number of at least 1, but got '-3'"),
     ("benchmarks.pruning", ["--pruner", "{name: bogus}"],
-     "pruner: 'name' must be one of 'none', 'median', 'successive_halving', 'hyperband', but got 'bogus'"),
+     "pruner: 'name' must be one of 'none', 'median', 'successive_halving', 'hyperband', 'wilcoxon', but got 'bogus'"),
     ("benchmarks.scaling", ["--rounds", "0"], "argument --rounds: must be a whole number of at least 1, but got '0'"),
     ("benchmarks.scaling", ["--recipe", "missing.yaml"],
      "--recipe: missing.yaml: cannot read the recipe (No such file or directory)"),

@@ -199,7 +199,7 @@ BAD = [
     pytest.param(
         put("pruner", {"name": "asha"}),
         (),
-        "pruner: 'name' must be one of 'none', 'median', 'successive_halving', 'hyperband', but got 'asha'",
+        "pruner: 'name' must be one of 'none', 'median', 'successive_halving', 'hyperband', 'wilcoxon', but got 'asha'",
         id="unknown-pruner",
     ),
     pytest.param(

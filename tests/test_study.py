@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 
 from mltune.config.recipe import Recipe, load_recipe
 from mltune.data import load_table
+from mltune.errors import ConfigError
 from mltune.flows.tune import tune
 from mltune.names import ENQUEUED_ATTR, PARENT_RUN_ID, RUN_ID_ATTR
 from mltune.runtime.storage import open_storage
@@ -212,3 +213,24 @@ def test_a_new_study_starts_with_the_search_spaces_defaults(storage: str) -> Non
     assert first.user_attrs[ENQUEUED_ATTR] == "the search space's defaults"
     assert ENQUEUED_ATTR not in second.user_attrs
     assert runs_of(result.parent_run_id)[0].data.tags["mltune.enqueued"] == "the search space's defaults"
+
+
+def test_wilcoxon_stops_a_worse_configuration_between_folds(storage: str) -> None:
+    recipe = load_recipe(Path(TINY).parent.parent.parent / "recipes" / "diabetes_regression.yaml", [
+        "split.folds=3", "search.epochs=3", "search.batch_size=32", "search.optimizer=adam",
+        "pruner={name: wilcoxon, p_threshold: 0.3, n_startup_steps: 0}",
+        "search.learning_rate={type: categorical, choices: [0.01, 0.000001]}"])
+    enqueue(storage, "wilcoxon", recipe, [{"learning_rate": 0.01}, {"learning_rate": 0.000001}])
+    result = tune(recipe, storage=storage, study_name="wilcoxon", n_trials=2)
+
+    good, bad = optuna.load_study(study_name="wilcoxon", storage=open_storage(storage)).trials
+    assert good.state.name == "COMPLETE" and sorted(good.intermediate_values) == [0, 1, 2]
+    assert bad.state.name == "PRUNED" and sorted(bad.intermediate_values) == [0, 1]  # its third fold never trained
+    run = runs_of(result.parent_run_id)[1]
+    assert run.data.tags["mltune.pruned"].startswith("pruned after fold 2 of 3")
+
+
+def test_wilcoxon_needs_folds() -> None:
+    with pytest.raises(ConfigError, match=r"pruner.name: .wilcoxon. compares trials fold by fold and needs "
+                                          r"`split.folds` >= 2, but got folds=None"):
+        load_recipe(TINY, ["pruner=wilcoxon"])

@@ -170,8 +170,17 @@ class HyperbandPrunerSpec(_Frozen):
     reduction_factor: int = Field(3, ge=2)
 
 
+class WilcoxonPrunerSpec(_Frozen):
+    """k-fold studies: after each fold, a Wilcoxon signed-rank test against the best trial's folds (Optuna's
+    ``WilcoxonPruner``) stops a configuration that is significantly worse before its remaining folds train."""
+
+    name: Literal["wilcoxon"]
+    p_threshold: float = Field(0.1, gt=0, lt=1)
+    n_startup_steps: int = Field(2, ge=0)
+
+
 PrunerSpec = Annotated[
-    NoPrunerSpec | MedianPrunerSpec | SuccessiveHalvingPrunerSpec | HyperbandPrunerSpec,
+    NoPrunerSpec | MedianPrunerSpec | SuccessiveHalvingPrunerSpec | HyperbandPrunerSpec | WilcoxonPrunerSpec,
     Field(discriminator="name"),
 ]
 
@@ -348,6 +357,9 @@ class Recipe(_Frozen):
         if self.objective.metric and self.task not in METRICS[self.objective.metric].tasks:
             raise _at(("objective", "metric"), f"{self.objective.metric!r} does not apply to task {self.task!r}")
         self._check_search(family.hyperparameters)
+        if self.pruner.name == "wilcoxon" and (self.split.folds or 1) < 2:
+            raise _at(("pruner", "name"), "'wilcoxon' compares trials fold by fold and needs `split.folds` >= 2, "
+                      f"but got folds={self.split.folds}")
         if self.budget.n_trials is None and self.budget.timeout is None and self.sampler.name != "grid":
             raise _at(("budget",), "give n_trials or timeout (or both)")
         return self

@@ -41,7 +41,8 @@ class Objective:
     """The Optuna objective. It owns the trial: it trains, reports per epoch and decides when to prune.
 
     Under k-fold cross-validation the folds train one after the other; only the first fold reports to the
-    pruner (steps are its epochs), so a trial is pruned early or runs all folds. The objective is the mean of
+    pruner (steps are its epochs), so a trial is pruned early or runs all folds. With the ``wilcoxon`` pruner
+    each fold reports its value instead (steps are folds), and a trial stops between folds. The objective is the mean of
     the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
 
     The model of the best trial this process has run stays in memory (``kept``) and is saved once, by
@@ -73,12 +74,13 @@ class Objective:
         metric, folds = s.recipe.metric, s.splits.folds
         monitor = f"val_{metric}"
         values, seconds = [], 0.0
+        by_fold = s.recipe.pruner.name == "wilcoxon"
         for k, fold in enumerate(folds):
             prefix = f"fold_{k}/" if len(folds) > 1 else ""
 
             def on_epoch(epoch: int, logs: dict[str, float], k: int = k, prefix: str = prefix) -> None:
                 run.log_epoch(epoch, logs, prefix=prefix)
-                if k == 0:
+                if k == 0 and not by_fold:
                     trial.report(logs[monitor], epoch)
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at epoch {epoch} with {monitor}={logs[monitor]:.6g}")
@@ -89,6 +91,11 @@ class Objective:
             seconds += result.seconds
             if len(folds) > 1:
                 run.log_value(f"fold_{monitor}", result.value, step=k)
+            if by_fold:
+                trial.report(result.value, k)
+                if k < len(folds) - 1 and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(folds)} with "
+                                             f"{monitor}={statistics.fmean(values):.6g} so far")
         value = statistics.fmean(values)
         if not math.isfinite(value):
             raise TrialDiverged(f"the objective {monitor} is {value}")

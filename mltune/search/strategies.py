@@ -74,7 +74,18 @@ def _pruners() -> dict[str, Callable[[Any], optuna.pruners.BasePruner]]:
             min_resource=spec.min_resource, reduction_factor=spec.reduction_factor),
         "hyperband": lambda spec: optuna.pruners.HyperbandPruner(
             min_resource=spec.min_resource, max_resource=spec.max_resource, reduction_factor=spec.reduction_factor),
+        "wilcoxon": _wilcoxon,
     }
+
+
+def _wilcoxon(spec: Any) -> optuna.pruners.BasePruner:
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():  # experimental since Optuna 3.6; the recipe key is ours to keep
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.pruners.WilcoxonPruner(p_threshold=spec.p_threshold, n_startup_steps=spec.n_startup_steps)
 
 
 def build_sampler(recipe: Recipe, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
