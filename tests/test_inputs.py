@@ -46,3 +46,24 @@ def test_table_model_answers_unseen_rows_and_loads_in_safe_mode(tmp_path: Path, 
     after = predict(loaded, model_inputs(unseen, COLUMNS))
     assert np.isfinite(before).all()
     np.testing.assert_allclose(before, after, rtol=1e-6)
+
+
+def test_quantile_scaling_spreads_a_skewed_column_into_normal_scores_and_survives_saving(tmp_path: Path) -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    train = rng.lognormal(0.0, 2.0, size=(2000, 1)).astype(np.float32)  # skewed: a few values 100x the median
+    train[:20] = np.nan
+    layer = numeric_layer(train, quantiles=True)
+    out = np.asarray(layer(train))
+    scores = out[20:, 0]
+    assert abs(float(np.mean(scores))) < 0.05 and abs(float(np.std(scores)) - 1.0) < 0.1
+    assert stats.spearmanr(train[20:, 0], scores).statistic > 0.999  # order kept
+    np.testing.assert_array_equal(out[:, 1], np.isnan(train[:, 0]))  # the missing-value indicator is unchanged
+    inputs = keras.Input(shape=(1,), dtype="float32")
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    new = np.array([[1e30], [-5.0], [1.0]], dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(new)), np.asarray(model(new)), rtol=1e-6)
+    assert np.isfinite(np.asarray(loaded(new))).all()

@@ -17,6 +17,7 @@ LOSSES = ("auto", "mse", "mae", "huber")
 """``auto``: the loss follows the objective (absolute error for MAE, squared error otherwise, cross-entropy for
 classes); the others choose a regression loss."""
 CATEGORICAL_ENCODINGS = ("onehot", "embedding")
+NUMERIC_SCALINGS = ("standard", "quantile")
 NORMALIZATIONS = ("none", "batch", "layer")
 BLOCKS = ("plain", "residual")
 
@@ -96,6 +97,7 @@ LAYOUT: dict[str, Hyperparameter] = {
 
 # How a table's categorical columns reach a family (preprocessing inside the model, ``mltune.model.inputs``).
 TABLE: dict[str, Hyperparameter] = {
+    "numeric_scaling": Hyperparameter("str", "standard", choices=NUMERIC_SCALINGS),
     "categorical_encoding": Hyperparameter("str", "onehot", choices=CATEGORICAL_ENCODINGS),
     "embedding_dim": Hyperparameter("int", 4, low=1, high=1024),
 }

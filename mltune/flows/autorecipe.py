@@ -111,10 +111,11 @@ def default_search_space(rows: int) -> dict[str, Any]:
     Kadra et al. 2021 ("Well-tuned simple nets excel on tabular datasets"), Gorishniy et al. 2021 ("Revisiting deep
     learning models for tabular data") and Holzmüller et al. 2024 (RealMLP) agree on AdamW with decoupled weight
     decay, a learning rate that warms up and decays (one-cycle / cosine), layers of a few hundred units with
-    dropout, and robust input scaling (the model's numeric preprocessing does that: medians, outlier fences,
-    standardization). The first trial tries RealMLP-like defaults, so even a short study starts from a good
-    network. Batch size and epochs follow the number of rows: about 10-40 steps per epoch for a small table,
-    larger batches and fewer epochs for a large one. ``docs/benchmarks.md`` has the ablation that chose this.
+    dropout, and robust input scaling (the model's numeric preprocessing: medians, outlier fences, then
+    standardization or the training quantiles' normal scores). The first trial tries RealMLP-like defaults, so even
+    a short study starts from a good network. Batch size and epochs follow the number of rows: about 10-40 steps per
+    epoch for a small table, larger batches and fewer epochs for a large one. ``docs/benchmarks.md`` has the
+    ablation that chose this.
     """
     train_rows = max(int(rows * 0.64), 1)  # the default split: 20% test, then 20% of the rest to validate
     base = 2 ** min(max(round(math.log2(max(train_rows, 1) / 100)), 5), 9)
@@ -130,5 +131,6 @@ def default_search_space(rows: int) -> dict[str, Any]:
         "activation": {"type": "categorical", "choices": ["relu", "gelu", "swish"], "default": "relu"},
         "normalization": {"type": "categorical", "choices": ["none", "batch"], "default": "batch"},
         "dropout": {"type": "float", "low": 0.0, "high": 0.5, "default": 0.15},
+        "numeric_scaling": {"type": "categorical", "choices": ["standard", "quantile"], "default": "quantile"},
         "patience": 16,
     }

@@ -6,7 +6,10 @@ ordinal column. Everything learned from the training rows lives in layers, so th
 
 - numeric: empty cells filled with the training median, with a missing-value indicator for each column that had
   empty cells in training; values clipped to outlier fences learned on the training rows (quartiles -/+ 5 IQR,
-  see :func:`mltune.data.report.outlier_fences`), then standardized with the clipped rows' mean and deviation;
+  see :func:`mltune.data.report.outlier_fences`), then standardized with the clipped rows' mean and deviation,
+  or (hyperparameter ``numeric_scaling: quantile``) mapped through the training rows' quantiles to normal scores
+  as scikit-learn's ``QuantileTransformer(output_distribution="normal")`` does (Gorishniy et al. 2021 scale
+  every network's inputs so): skewed columns then reach the network spread evenly;
 - categorical: ``StringLookup`` over the training categories with one out-of-vocabulary bucket (an unseen
   category gets an answer), then one-hot or an ``Embedding`` (hyperparameter ``categorical_encoding``);
 - ordinal: ``StringLookup`` over the recipe's order, scaled to (0, 1]; unseen or empty is 0.
@@ -34,13 +37,16 @@ out-of-vocabulary bucket."""
 
 @keras.saving.register_keras_serializable(package="mltune")
 class NumericColumns(keras.layers.Layer):  # type: ignore[misc]
-    """Fills empty cells with medians, adds missing-value indicators, clips to outlier fences, standardizes."""
+    """Fills empty cells with medians, adds missing-value indicators, clips to outlier fences, standardizes (or,
+    given ``knots``, maps each column through its training quantiles to normal scores)."""
 
     def __init__(self, median: Sequence[float], low: Sequence[float], high: Sequence[float],
-                 mean: Sequence[float], std: Sequence[float], indicate: Sequence[int], **kwargs: Any) -> None:
+                 mean: Sequence[float], std: Sequence[float], indicate: Sequence[int],
+                 knots: Sequence[Sequence[float]] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.median, self.low, self.high = list(median), list(low), list(high)
         self.mean, self.std, self.indicate = list(mean), list(std), [int(i) for i in indicate]
+        self.knots = [list(map(float, k)) for k in knots] if knots is not None else None
 
     def call(self, x: Any) -> Any:
         ops = keras.ops
@@ -49,7 +55,7 @@ class NumericColumns(keras.layers.Layer):  # type: ignore[misc]
                                         (self.median, self.low, self.high, self.mean, self.std))
         filled = ops.where(missing, median, x)
         clipped = ops.minimum(ops.maximum(filled, low), high)
-        scaled = (clipped - mean) / std
+        scaled = (clipped - mean) / std if self.knots is None else quantile_normal(clipped, self.knots)
         if not self.indicate:
             return scaled
         flags = ops.take(ops.cast(missing, "float32"), np.asarray(self.indicate, dtype="int32"), axis=1)
@@ -60,7 +66,30 @@ class NumericColumns(keras.layers.Layer):  # type: ignore[misc]
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "median": self.median, "low": self.low, "high": self.high,
-                "mean": self.mean, "std": self.std, "indicate": self.indicate}
+                "mean": self.mean, "std": self.std, "indicate": self.indicate,
+                **({"knots": self.knots} if self.knots is not None else {})}
+
+
+QUANTILES = 64
+"""Knots of the quantile scaling: each column's training quantiles at this many evenly spaced levels."""
+
+
+def quantile_normal(x: Any, knots: Sequence[Sequence[float]]) -> Any:
+    """Each column of ``x`` mapped, piecewise linearly, from its knots to the standard normal scores of their
+    levels (the 0.1% and 99.9% quantiles' scores at the ends)."""
+    from scipy.special import ndtri
+
+    ops = keras.ops
+    table = np.asarray(knots, dtype=np.float32)  # (columns, QUANTILES)
+    n, k = table.shape
+    scores = ndtri(np.clip(np.linspace(0, 1, k), 1e-3, 1 - 1e-3)).astype(np.float32)
+    below = ops.sum(ops.cast(ops.expand_dims(x, -1) >= table, "int32"), axis=-1)  # knots at or below x
+    low = ops.clip(below - 1, 0, k - 2)
+    flat = low + np.arange(n, dtype="int32") * k
+    q_low, q_high = ops.take(table.ravel(), flat), ops.take(table.ravel(), flat + 1)
+    share = ops.clip(ops.divide_no_nan(x - q_low, q_high - q_low), 0.0, 1.0)
+    s_low, s_high = ops.take(scores, low), ops.take(scores, low + 1)
+    return s_low + share * (s_high - s_low)
 
 
 @keras.saving.register_keras_serializable(package="mltune")
@@ -81,10 +110,11 @@ class OrdinalScale(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "size": self.size}
 
 
-def numeric_layer(x_train: np.ndarray) -> NumericColumns:
-    """The numeric preprocessing learned from the training rows' numeric input (NaN where empty)."""
+def numeric_layer(x_train: np.ndarray, *, quantiles: bool = False) -> NumericColumns:
+    """The numeric preprocessing learned from the training rows' numeric input (NaN where empty); ``quantiles``:
+    scaled through the filled and clipped rows' quantiles instead of standardized."""
     x = x_train.astype(np.float64)
-    medians, lows, highs, means, stds, indicate = [], [], [], [], [], []
+    medians, lows, highs, means, stds, indicate, knots = [], [], [], [], [], [], []
     for j in range(x.shape[1]):
         column = x[:, j]
         present = column[~np.isnan(column)]
@@ -97,9 +127,12 @@ def numeric_layer(x_train: np.ndarray) -> NumericColumns:
         highs.append(high)
         means.append(float(clipped.mean()))
         stds.append(float(max(clipped.std(), 1e-7)))
+        knots.append(np.quantile(clipped, np.linspace(0, 1, QUANTILES)).tolist() if clipped.size else
+                     [0.0] * QUANTILES)
         if present.size < column.size:
             indicate.append(j)
-    return NumericColumns(medians, lows, highs, means, stds, indicate, name="numeric_columns")
+    return NumericColumns(medians, lows, highs, means, stds, indicate, knots=knots if quantiles else None,
+                          name="numeric_columns")
 
 
 def vocabulary(values: np.ndarray) -> list[str]:
@@ -135,7 +168,8 @@ def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarr
     if NUMERIC_INPUT in x_train:
         width = x_train[NUMERIC_INPUT].shape[1]
         inputs[NUMERIC_INPUT] = keras.Input(shape=(width,), dtype="float32", name=NUMERIC_INPUT)
-        parts.append(numeric_layer(x_train[NUMERIC_INPUT])(inputs[NUMERIC_INPUT]))
+        quantiles = params.get("numeric_scaling", "standard") == "quantile"
+        parts.append(numeric_layer(x_train[NUMERIC_INPUT], quantiles=quantiles)(inputs[NUMERIC_INPUT]))
     for position, column in enumerate(text_columns([c for c in columns if c.used])):
         raw, encoded = _text_features(column, position, x_train[input_name(position)], params)
         inputs[input_name(position)] = raw
