@@ -1,12 +1,14 @@
 """The benchmark suite: runs every section and writes ``docs/benchmarks.md`` with its PNG plots.
 
-    python -m benchmarks                       # the full suite (about 45 minutes on 2 cores)
+    python -m benchmarks                       # the full suite (about 3 hours on 2 cores)
     python -m benchmarks --only search,pruning  # some sections; the report keeps the others' last results
     python -m benchmarks --smoke --out /tmp/b/benchmarks.md   # seconds per section, only to check it works
 
-Sections: overhead (mltune trial vs bare Keras vs naive MLflow logging), search quality against KerasTuner at an
-equal wall-clock budget, pruning, memory over 100 trials, start-up, local scaling with workers, and GPU (only where
-one is visible). Each section is also a module with its own command (``python -m benchmarks.search`` ...).
+Sections: overhead (mltune trial vs bare Keras vs naive MLflow logging), search quality at an equal wall-clock budget
+(mltune's default against a hand-written Optuna loop, KerasTuner and HistGradientBoosting on seven tables; about two
+hours of the suite's time, half with ``python -m benchmarks.search --jobs 2 --out docs/benchmarks.md``), pruning,
+memory over 100 trials, start-up, local scaling with workers, and GPU (only where one is visible). Each section is
+also a module with its own command (``python -m benchmarks.search`` ...).
 KerasTuner is needed for the search section: ``pip install -e ".[bench]"``.
 """
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.__main__ import SECTIONS
 from benchmarks.pruning import cost_to_reach
-from benchmarks.search import Outcome, _curve
+from benchmarks.search import METHODS, Outcome, Recorder, _curve, plan, ratio, read_outcomes, split_top, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,11 +26,13 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     for title in ("Overhead", "Search quality at equal wall-clock budget", "Pruning", "Memory", "Start-up",
                   "Scaling with local workers", "GPU"):
         assert f"## {title}" in report
-    assert "KerasTuner Hyperband" in report and "mltune TPE + Hyperband (default)" in report
+    for method in ("mltune default", "Optuna TPE loop", "KerasTuner BayesianOptimization", "KerasTuner Hyperband",
+                   "HistGradientBoosting"):
+        assert f"| {method} |" in report
     # The overhead's breakdown saw the trials' store calls (each trial makes them, so none can be 0).
     batch = re.search(r"\| MLflow: params, epoch metrics, tags \(one log_batch\) \| ([0-9.]+) \|", report)
     assert batch and float(batch.group(1)) > 0, report
-    for image in ("search_digits.png", "memory.png"):
+    for image in ("search_digits_tiny.png", "memory.png"):
         assert (out.parent / "benchmarks" / image).stat().st_size > 1000
 
 
@@ -52,8 +54,36 @@ def test_best_so_far_curve_and_cost_to_reach_a_target() -> None:
     assert cost_to_reach(outcome, 0.99) is None
 
 
+def test_search_methods_take_turns_and_compare_by_error_ratio(tmp_path: Path) -> None:
+    methods = [METHODS[key] for key in ("mltune", "optuna", "hgb")]
+    jobs = plan(["a", "b"], 2, methods)
+    assert [(t, s, m.key) for t, s, m in jobs[:6]] == [
+        ("a", 0, "mltune"), ("a", 0, "optuna"), ("a", 0, "hgb"),
+        ("a", 1, "optuna"), ("a", 1, "hgb"), ("a", 1, "mltune")]
+    assert sorted((t, s, m.key) for t, s, m in jobs) == sorted((t, s, m.key) for t in "ab" for s in range(2)
+                                                            for m in methods)
+    assert ratio([0.04, 0.06], [0.05, 0.05]) == pytest.approx(1.0) and ratio([3.0], [2.0]) == 1.5
+    assert split_top("sampler={name: gp, n_startup_trials: 5},search.dropout=0.1") == [
+        "sampler={name: gp, n_startup_trials: 5}", "search.dropout=0.1"]
+    # Outcomes are kept line by line as they finish; the report reads them back, mltune's default first.
+    record = Recorder(tmp_path / "o.jsonl", {"budget": 5, "seeds": 1, "methods": ["mltune default", "Optuna TPE loop"],
+                                             "tables": {"t": "a table"}})
+    for method, accuracy in (("Optuna TPE loop", 0.90), ("mltune default", 0.95)):
+        record.add(Outcome(method, "t", 0, 5.0, 3, 3, 30, accuracy, accuracy, task="classification"))
+    header, outcomes = read_outcomes(tmp_path / "o.jsonl")
+    section = summarize(outcomes, tmp_path, header)
+    assert "| mltune default | 0.9500 | 1 |" in section.body and "| Optuna TPE loop | 0.9000 | 2.00 |" in section.body
+    assert "mltune default is ahead of **Optuna TPE loop** on 1 of 1 tables." in section.body
+
+
 @pytest.mark.parametrize(("module", "args", "message"), [
     ("benchmarks.search", ["--budget", "0"], "argument --budget: must be above 0, but got 0"),
+    ("benchmarks.search", ["--tables", "digits,iris"], "--tables: unknown iris; choose from digits, breast_cancer"),
+    ("benchmarks.search", ["--methods", "mltune,sklearn"], "--methods: unknown sklearn; choose from mltune, optuna"),
+    ("benchmarks.search", ["--variant", "small"], "--variant: must be NAME:KEY=VALUE[,KEY=VALUE...], but got 'small'"),
+    ("benchmarks.search", ["--set", "search.dropout={type: float, low: 0.5, high: 0.1}"],
+     "search.dropout: low must be < high, but got low=0.5, high=0.1"),
+    ("benchmarks.search", ["--variant", "x:search.bogus=3"], "search.bogus: unknown hyperparameter for family 'mlp'"),
     ("benchmarks.search", ["--seeds", "two"], "argument --seeds: must be a whole number of at least 1, but got 'two'"),
     ("benchmarks.pruning", ["--trials", "-3"], "argument --trials: must be a whole number of at least 1, but got '-3'"),
     ("benchmarks.pruning", ["--pruner", "{name: bogus}"],
