@@ -153,8 +153,8 @@ def test_too_few_rows_of_a_class_to_stratify(tmp_path: Path) -> None:
     path = csv(tmp_path, df)
     message = load_error(recipe({"path": str(path), "target": "label"}, task="classification"))
     assert message == (
-        "r.yaml: split.stratify: every class needs at least 2 rows, but class 'dog' has 1 "
-        "(add rows or set split.stratify: false)"
+        "r.yaml: split.stratify: every class of column 'label' needs at least 3 rows (2 for training and "
+        "validation after test=0.2 takes its share), but class 'dog' has 1 (add rows or set split.stratify: false)"
     )
     table = load_table(recipe({"path": str(path), "target": "label"}, task="classification", split={"stratify": False}))
     assert set(table.y()) == {"cat", "dog"}
@@ -168,15 +168,16 @@ def folds_with_three_rows_of_class_1(tmp_path: Path) -> str:
 
 def test_too_few_rows_of_a_class_for_the_folds(tmp_path: Path) -> None:
     message = folds_with_three_rows_of_class_1(tmp_path)
-    assert message.startswith("r.yaml: split.stratify: every class needs at least 4 rows, but class ")
+    assert message.startswith("r.yaml: split.stratify: every class of column 'label' needs at least 5 rows (4 for "
+                              "the 4 folds after test=0.2 takes its share), but class ")
     assert message.endswith(" has 3 (add rows or set split.stratify: false)")
 
 
 
 def test_too_few_rows_of_a_class_names_the_label_plainly(tmp_path: Path) -> None:
     assert folds_with_three_rows_of_class_1(tmp_path) == (
-        "r.yaml: split.stratify: every class needs at least 4 rows, but class 1 has 3 "
-        "(add rows or set split.stratify: false)"
+        "r.yaml: split.stratify: every class of column 'label' needs at least 5 rows (4 for the 4 folds after "
+        "test=0.2 takes its share), but class 1 has 3 (add rows or set split.stratify: false)"
     )
 
 
@@ -192,6 +193,45 @@ def test_too_few_rows_of_a_class_names_the_label_plainly(tmp_path: Path) -> None
 def test_tiny_classification_tables_are_config_errors(tmp_path: Path, labels: list[int]) -> None:
     path = csv(tmp_path, pd.DataFrame({"a": np.arange(len(labels), dtype=float), "y": labels}))
     assert load_error(recipe({"path": str(path), "target": "y"}, task="classification")).startswith("r.yaml: split")
+
+
+def many_classes(tmp_path: Path, n_classes: int, rows_each: int, **split: Any) -> str:
+    labels = np.repeat([f"c{i}" for i in range(n_classes)], rows_each)
+    df = pd.DataFrame({"a": np.arange(len(labels), dtype=float), "b": np.arange(len(labels)) % 7, "y": labels})
+    return load_error(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification", split=split))
+
+
+def test_more_classes_than_half_the_training_rows_is_refused_unstratified(tmp_path: Path) -> None:
+    # 400 classes of 2 rows: 800 rows, 512 of them train each trial; a model cannot learn 400 classes from them.
+    assert many_classes(tmp_path, 400, 2, stratify=False) == (
+        "r.yaml: data.target: a classifier needs at least 2 training rows per class on average, so 512 training "
+        "rows allow at most 256 classes, but column 'y' has 400 (of 800 rows; is it an identifier, or a number to "
+        "predict with task: regression?)"
+    )
+
+
+def test_classes_of_two_rows_are_refused_stratified_naming_the_column_and_how_many(tmp_path: Path) -> None:
+    # scikit-learn's own message listed every class (10,000 of them in the issue)
+    assert many_classes(tmp_path, 400, 2) == (
+        "r.yaml: split.stratify: every class of column 'y' needs at least 3 rows (2 for training and validation "
+        "after test=0.2 takes its share), but class 'c0' has 2, and 399 more classes have fewer than 3 "
+        "(add rows or set split.stratify: false)"
+    )
+
+
+def test_fewer_test_rows_than_classes_names_split_test_and_the_numbers(tmp_path: Path) -> None:
+    assert many_classes(tmp_path, 30, 4, test=0.1) == (
+        "r.yaml: split.test: a stratified split needs a test row per class, but test=0.1 of 120 rows gives 12 test "
+        "rows for 30 classes of column 'y' (raise split.test, add rows or set split.stratify: false)"
+    )
+
+
+def test_fewer_validation_rows_than_classes_names_split_validation(tmp_path: Path) -> None:
+    assert many_classes(tmp_path, 30, 6, validation=0.1, test=0.2) == (
+        "r.yaml: split.validation: a stratified split needs a validation row per class, but validation=0.1 of 144 "
+        "development rows gives 15 rows for 30 classes of column 'y' (raise split.validation, add rows or set "
+        "split.stratify: false)"
+    )
 
 
 # ---------------------------------------------------------------- good tables

@@ -36,27 +36,28 @@ class Splits:
 
 
 def make_splits(recipe: Recipe, table: Table, *, source: str = "recipe") -> Splits:
-    """Splits rows into test, development and folds, deterministically from the recipe's seed."""
+    """Splits rows into test, development and folds, deterministically from the recipe's seed.
+
+    Raises:
+        ConfigError: too few rows for the splits, or classes that the splits cannot hold or a model cannot learn.
+    """
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     split = recipe.split
     n_rows = len(table.frame)
     classes = table.y() if TASKS[recipe.task].stratified else None
     stratify = split.stratify and classes is not None
-    if stratify:
-        counts = pd.Series(classes).value_counts()
-        need = max(2, split.folds or 2)
-        if counts.min() < need:
-            label = counts.idxmin()
-            label = label.item() if isinstance(label, np.generic) else label
-            raise ConfigError(f"{source}: split.stratify: every class needs at least {need} rows, but class "
-                              f"{label!r} has {counts.min()} (add rows or set split.stratify: false)")
     k = split.folds or 1
-    n_dev = n_rows - int(np.ceil(n_rows * split.test))
+    n_test = int(np.ceil(n_rows * split.test))
+    n_dev = n_rows - n_test
+    if stratify:
+        _check_class_rows(recipe, table, n_rows=n_rows, n_test=n_test, source=source)
     if n_dev < 2 * max(k, 2):
         rule = f"k-fold with folds={k}" if split.folds else "a train/validation split"
         raise ConfigError(f"{source}: split: {rule} needs at least {2 * max(k, 2)} development rows, "
                           f"but got {n_dev} of {n_rows} rows after the test split")
+    if classes is not None:
+        _check_class_count(recipe, table, n_rows=n_rows, n_test=n_test, stratify=stratify, source=source)
     positions = np.arange(n_rows)
     try:
         dev, test = train_test_split(positions, test_size=split.test, random_state=recipe.seed,
@@ -73,6 +74,55 @@ def make_splits(recipe: Recipe, table: Table, *, source: str = "recipe") -> Spli
     except ValueError as error:  # scikit-learn's word on splits too small for stratification
         raise ConfigError(f"{source}: split: cannot split {n_rows} rows with test={split.test}, "
                           f"{f'folds={split.folds}' if split.folds else f'validation={split.validation}'}"
-                          f"{', stratified' if stratify else ''}: {error} (add rows or set split.stratify: false)"
-                          ) from None
+                          f"{', stratified' if stratify else ''}: {str(error)[:300]} (add rows or set "
+                          "split.stratify: false)") from None
     return Splits(test=np.sort(test), development=np.sort(dev), folds=folds)
+
+
+def _check_class_rows(recipe: Recipe, table: Table, *, n_rows: int, n_test: int, source: str) -> None:
+    """Every class keeps enough development rows, after the test split takes its share, to stratify the
+    validation split (2 rows) or the folds (one row per fold)."""
+    split = recipe.split
+    per_dev = max(2, split.folds or 2)
+    need = next(m for m in range(per_dev + 1, n_rows + 2) if m - int(np.ceil(m * n_test / n_rows)) >= per_dev)
+    counts = pd.Series(table.y()).value_counts(sort=False)  # in order of appearance
+    short = counts[counts < need]
+    if short.empty:
+        return
+    label = short.idxmin()  # the first of the rarest classes
+    label = label.item() if isinstance(label, np.generic) else label
+    others = f", and {len(short) - 1} more classes have fewer than {need}" if len(short) > 1 else ""
+    parts = f"the {split.folds} folds" if split.folds else "training and validation"
+    raise ConfigError(f"{source}: split.stratify: every class of column {table.target!r} needs at least {need} rows "
+                      f"({per_dev} for {parts} after test={split.test} takes its share), but class {label!r} has "
+                      f"{short.min()}{others} (add rows or set split.stratify: false)")
+
+
+MIN_TRAINING_ROWS_PER_CLASS = 2
+"""A classifier is refused when its training rows hold fewer than this many rows per class on average."""
+
+
+def _check_class_count(recipe: Recipe, table: Table, *, n_rows: int, n_test: int, stratify: bool,
+                       source: str) -> None:
+    """Refuses classes a model cannot learn from the rows given (e.g. 10,000 classes of 2 rows each), and
+    stratified parts too small to hold a row of every class."""
+    split = recipe.split
+    n_classes = int(pd.Series(table.y()).nunique())
+    n_dev = n_rows - n_test
+    n_validation = int(np.ceil(n_dev / split.folds)) if split.folds else int(np.ceil(n_dev * split.validation))
+    n_train = n_dev - n_validation
+    where = f"{n_classes} classes of column {table.target!r}"
+    if stratify and n_test < n_classes:
+        raise ConfigError(f"{source}: split.test: a stratified split needs a test row per class, but test="
+                          f"{split.test} of {n_rows} rows gives {n_test} test rows for {where} (raise split.test, "
+                          "add rows or set split.stratify: false)")
+    if stratify and not split.folds and n_validation < n_classes:
+        raise ConfigError(f"{source}: split.validation: a stratified split needs a validation row per class, but "
+                          f"validation={split.validation} of {n_dev} development rows gives {n_validation} rows "
+                          f"for {where} (raise split.validation, add rows or set split.stratify: false)")
+    most = n_train // MIN_TRAINING_ROWS_PER_CLASS
+    if n_classes > most:
+        raise ConfigError(f"{source}: data.target: a classifier needs at least {MIN_TRAINING_ROWS_PER_CLASS} "
+                          f"training rows per class on average, so {n_train} training rows allow at most {most} "
+                          f"classes, but column {table.target!r} has {n_classes} (of {n_rows} rows; is it an "
+                          "identifier, or a number to predict with task: regression?)")
