@@ -172,9 +172,9 @@ def _tune_recipe(recipe: str | None, data: str | None, target: str | None,
     if recipe is not None:
         from mltune.config.recipe import load_recipe
 
-        given = [*([f"data.path={json.dumps(data)}"] if data else []),
-                 *([f"data.target={json.dumps(target)}"] if target else [])]
-        return load_recipe(recipe, [*given, *overrides]), recipe
+        given = {**({f"data.path={json.dumps(data)}": f"--data {data}"} if data else {}),
+                 **({f"data.target={json.dumps(target)}": f"--target {target}"} if target else {})}
+        return load_recipe(recipe, [*given, *overrides], labels=given), recipe
     if not data or not target:
         raise ConfigError("tune: give a RECIPE file, or --data FILE and --target COLUMN to infer one, but got "
                           f"data={data!r}, target={target!r}")

@@ -42,6 +42,10 @@ def test_help_does_not_import_tensorflow_or_mlflow() -> None:
         (["--workers", "0"], "--workers: must be >= 1, but got 0"),
         (["--workers", "two"], "--workers: must be an integer, but got 'two'"),
         (["--timeout", "-5"], "--timeout: must be > 0 seconds, but got -5.0"),
+        (["--set", "data.targt=x"], "mltune: error: --set data.targt=x: data.targt: unknown field"),
+        (["--data", "x.txt"], "mltune: error: --data x.txt: data: "),
+        (["--set", "split.test=0.9", "--set", "split.validation=0.9"],
+         "split: test + validation must be < 1 so that rows are left to train on"),
     ],
 )
 def test_config_errors_exit_2_and_write_nothing(workdir: Path, args: list[str], message: str) -> None:

@@ -372,12 +372,67 @@ BAD = [
         "--set 'budget..n_trials=3': must look like KEY=VALUE with a dot path as KEY",
         id="set-empty-path-segment",
     ),
-    pytest.param(None, ("budget.trials=3",), "budget.trials: unknown field", id="set-unknown-field"),
     pytest.param(
         None,
         ("sampler=grid",),
         f"{LR}: the grid sampler needs `grid` values or a `step` for a float",
         id="grid-sampler-continuous-float",
+    ),
+    # ------------------------------------------------------------ split sizes and names MLflow refuses
+    pytest.param(
+        put("split", {"test": 0.9, "validation": 0.9}),
+        (),
+        "split: test + validation must be < 1 so that rows are left to train on, but got test=0.9, "
+        "validation=0.9 (sum 1.8)",
+        id="split-leaves-no-training-rows",
+    ),
+    pytest.param(
+        put("name", "x" * 501),
+        (),
+        f"name: an MLflow experiment name must be at most 500 characters (MLflow's limit), but got 501: {'x' * 40!r}"
+        "... (`name` is the MLflow experiment name unless `experiment_name` is set)",
+        id="name-over-mlflow-limit",
+    ),
+    pytest.param(
+        put("study_name", "s" * 251),
+        (),
+        "study_name: a study name must be at most 250 characters (MLflow keeps a run name in 250, and the study's "
+        f"parent run is named after it), but got 251: {'s' * 40!r}...",
+        id="study-name-too-long",
+    ),
+    pytest.param(
+        put("experiment_name", " "),
+        (),
+        "experiment_name: an MLflow experiment name must not be blank, but got ' '",
+        id="experiment-name-blank",
+    ),
+    pytest.param(
+        put("promotion.model_name", "team/model"),
+        (),
+        "promotion.model_name: a registered model name must not contain '/' or ':' (MLflow's Model Registry "
+        "refuses them), but got 'team/model'",
+        id="model-name-slash",
+    ),
+    pytest.param(
+        put("promotion.model_name", "m" * 257),
+        (),
+        "promotion.model_name: a registered model name must be at most 256 characters (MLflow's Model Registry "
+        f"keeps 256), but got 257: {'m' * 40!r}...",
+        id="model-name-too-long",
+    ),
+    pytest.param(
+        put("promotion.model_name", ".."),
+        (),
+        "promotion.model_name: a registered model name must not be '.' or begin with '..' (MLflow's Model "
+        "Registry refuses it), but got '..'",
+        id="model-name-dots",
+    ),
+    pytest.param(
+        lambda raw: {**drop("promotion.model_name")(raw), "name": "digits:v2"},
+        (),
+        "name: a registered model name must not contain '/' or ':' (MLflow's Model Registry refuses them), but got "
+        "'digits:v2' (`name` is the registered model name unless `promotion.model_name` is set)",
+        id="name-as-model-name-with-colon",
     ),
     # ------------------------------------------------------------ several errors at once
     pytest.param(
@@ -414,6 +469,35 @@ def test_bad_recipe_is_a_config_error_naming_file_field_rule_and_value(
     assert str(excinfo.value) == f"{path}: {expected}"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (("budget.trials=3",), "--set budget.trials=3: budget.trials: unknown field"),
+        (("data.targt=x",), "--set data.targt=x: data.targt: unknown field"),
+        (("seed=1", "search.epochs=0"), "--set search.epochs=0: search.epochs: value must be >= 1, but got value=0"),
+        (("search.learning_rate.low=0",),
+         "--set search.learning_rate.low=0: search.learning_rate: low must be > 0 for a log scale, but got low=0.0"),
+        (("split={test: 2}",), "--set split={test: 2}: split.test: Input should be less than 1, but got 2"),
+        (("promotion.model_name=a/b",), "--set promotion.model_name=a/b: promotion.model_name: a registered model "
+         "name must not contain '/' or ':' (MLflow's Model Registry refuses them), but got 'a/b'"),
+    ],
+    ids=["unknown-budget-field", "misspelt-target", "last-of-two", "inside-a-param", "section-set-whole",
+         "model-name"],
+)
+def test_set_error_names_the_override_not_the_file(
+    tmp_path: Path, overrides: tuple[str, ...], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load(tmp_path, overrides=overrides)
+    assert str(excinfo.value) == expected
+
+
+def test_error_in_a_field_no_override_touched_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        load(tmp_path, put("colour", "red"), overrides=("seed=3",))
+    assert str(excinfo.value) == f"{tmp_path / 'recipe.yaml'}: colour: unknown field"
+
+
 def test_set_value_that_is_not_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, BASE)
     with pytest.raises(ConfigError) as excinfo:
@@ -427,6 +511,34 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         load_recipe(path)
     assert str(excinfo.value).startswith(f"{path}: not valid YAML: ")
+
+
+def test_duplicate_key_names_the_key_and_both_lines(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: dup\nseed: 5\ndata: {dataset: digits}\nseed: 7\n")
+    with pytest.raises(ConfigError) as excinfo:
+        load_recipe(path)
+    assert str(excinfo.value) == f"{path}: seed: a key may appear only once in a mapping, but got it on line 2 " \
+                                 "and again on line 4"
+
+
+def test_duplicate_key_in_a_nested_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: dup\ndata:\n  dataset: digits\nsplit:\n  test: 0.1\n  test: 0.3\n")
+    with pytest.raises(ConfigError, match="test: a key may appear only once in a mapping, but got it on line 5 "
+                                          "and again on line 6"):
+        load_recipe(path)
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("name: m\ndata: {dataset: digits}\nsplit: {<<: {test: 0.1, validation: 0.2}, test: 0.3}\n")
+    assert load_recipe(path).split.test == 0.3
+
+
+def test_folds_ignore_the_validation_fraction(tmp_path: Path) -> None:
+    recipe = load(tmp_path, put("split", {"test": 0.5, "validation": 0.9, "folds": 3}))
+    assert recipe.split.folds == 3
 
 
 def test_parse_recipe_names_its_source() -> None:

@@ -7,7 +7,7 @@ Every error names the file, the field path, the broken rule and the bad value, e
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -257,6 +257,13 @@ class SplitSpec(_Frozen):
     stratify: bool = True
     """Keep class proportions in every split (classification)."""
 
+    @model_validator(mode="after")
+    def _rows_left_to_train(self) -> SplitSpec:
+        if self.folds is None and self.test + self.validation >= 1:
+            raise ValueError(f"test + validation must be < 1 so that rows are left to train on, but got "
+                             f"test={self.test}, validation={self.validation} (sum {self.test + self.validation:g})")
+        return self
+
 
 class ModelSpec(_Frozen):
     family: str = "mlp"
@@ -362,7 +369,22 @@ class Recipe(_Frozen):
                       f"but got folds={self.split.folds}")
         if self.budget.n_trials is None and self.budget.timeout is None and self.sampler.name != "grid":
             raise _at(("budget",), "give n_trials or timeout (or both)")
+        self._check_names()
         return self
+
+    def _check_names(self) -> None:
+        """The names MLflow and Optuna will be given, checked now rather than after the study is made."""
+        names: tuple[tuple[NameKind, tuple[str, ...], str | None], ...] = (
+            ("experiment", ("experiment_name",), self.experiment_name),
+            ("study", ("study_name",), self.study_name),
+            ("model", ("promotion", "model_name"), self.promotion.model_name))
+        for kind, field, given in names:
+            broken = check_name(kind, self.name if given is None else given)
+            if broken and given is not None:
+                raise _at(field, broken)
+            if broken:
+                raise _at(("name",), f"{broken} (`name` is the {NAME_RULES[kind][1]} unless "
+                                     f"`{'.'.join(field)}` is set)")
 
     def _check_search(self, known: dict[str, Any]) -> None:
         seen: dict[str, ParamSpec] = {}
@@ -417,6 +439,30 @@ class Recipe(_Frozen):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+NameKind = Literal["experiment", "study", "model"]
+NAME_RULES: dict[str, tuple[str, str, int, str]] = {
+    "experiment": ("an", "MLflow experiment name", 500, "MLflow's limit"),
+    "study": ("a", "study name", 250, "MLflow keeps a run name in 250, and the study's parent run is named after it"),
+    "model": ("a", "registered model name", 256, "MLflow's Model Registry keeps 256"),
+}
+"""Per kind of name: its article, what it is called, its longest length, and why."""
+
+
+def check_name(kind: NameKind, name: str) -> str | None:
+    """Why MLflow (or Optuna) would refuse ``name`` as an experiment, study or registered model name, or None."""
+    article, label, limit, why = NAME_RULES[kind]
+    if not name.strip():
+        return f"{article} {label} must not be blank, but got {name!r}"
+    if len(name) > limit:
+        return f"{article} {label} must be at most {limit} characters ({why}), but got {len(name)}: {name[:40]!r}..."
+    if kind == "model" and ("/" in name or ":" in name):
+        return f"{article} {label} must not contain '/' or ':' (MLflow's Model Registry refuses them), but got {name!r}"
+    if kind == "model" and (name == "." or name.startswith("..")):
+        return f"{article} {label} must not be '.' or begin with '..' (MLflow's Model Registry refuses it), " \
+               f"but got {name!r}"
+    return None
+
+
 def _values(spec: ParamSpec) -> list[tuple[str, Any]]:
     if isinstance(spec, FixedParam):
         values = [("value", spec.value)]
@@ -440,21 +486,26 @@ def _at(loc: tuple[str, ...], message: str) -> _FieldError:
 # ---------------------------------------------------------------- loading
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), *,
+                labels: Mapping[str, str] | None = None) -> Recipe:
     """Reads, overrides and validates a recipe.
 
     Args:
         path: the YAML file.
         overrides: ``KEY=VALUE`` strings; KEY is a dot path into the recipe, VALUE is parsed as YAML.
+        labels: how the user gave an override, by override (``--data x.csv`` for ``data.path="x.csv"``); an
+            error in an overridden field names it (``--set KEY=VALUE`` by default) instead of the file.
 
     Raises:
         ConfigError: the file is missing or invalid, or an override or field breaks a rule.
     """
     source = Path(path)
     try:
-        raw = yaml.safe_load(source.read_text())
+        raw = read_yaml(source.read_text())
     except OSError as error:
         raise ConfigError(f"{source}: cannot read the recipe ({error.strerror})") from None
+    except DuplicateKey as error:
+        raise ConfigError(f"{source}: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: not valid YAML: {error}") from None
     if raw is None:
@@ -462,15 +513,69 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a recipe must be a mapping, but got {type(raw).__name__}")
     raw.setdefault("name", source.stem)
-    return parse_recipe(apply_overrides(raw, overrides, source=source), source=str(source))
+    return parse_recipe(apply_overrides(raw, overrides, source=source), source=str(source), overrides=overrides,
+                        labels=labels)
 
 
-def parse_recipe(raw: dict[str, Any], *, source: str = "<recipe>") -> Recipe:
-    """Validates an already-read recipe mapping."""
+class DuplicateKey(yaml.YAMLError):
+    """A YAML mapping repeats a key (YAML forbids it; PyYAML would silently keep the last value)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that gives a key twice."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *defaults` keys may be overridden: that is what merging is for
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:
+                    continue  # an unhashable key: the safe loader refuses it with its own message
+                if first is not key_node:
+                    raise DuplicateKey(f"{key}: a key may appear only once in a mapping, but got it on line "
+                                       f"{first.start_mark.line + 1} and again on line {key_node.start_mark.line + 1}")
+        return super().construct_mapping(node, deep=deep)  # type: ignore[arg-type]
+
+
+def read_yaml(text: str) -> Any:
+    """YAML as :func:`yaml.safe_load` reads it, except that a repeated mapping key raises :class:`DuplicateKey`."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def parse_recipe(raw: dict[str, Any], *, source: str = "<recipe>", overrides: Sequence[str] = (),
+                 labels: Mapping[str, str] | None = None) -> Recipe:
+    """Validates an already-read recipe mapping.
+
+    An error in a field that one of ``overrides`` set names that override (its label in ``labels``, or
+    ``--set KEY=VALUE``) instead of ``source``.
+    """
     try:
         return Recipe.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError("\n".join(_describe(source, e) for e in error.errors())) from None
+        blamed = [(_key(item), (labels or {}).get(item, f"--set {_shorten(item)}")) for item in overrides]
+        raise ConfigError("\n".join(_describe(_origin(_location(e), blamed, source), e)
+                                    for e in error.errors())) from None
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _key(override: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in override.partition("=")[0].split("."))
+
+
+def _origin(loc: tuple[str, ...], blamed: list[tuple[tuple[str, ...], str]], source: str) -> str:
+    """The last override that set the field at ``loc`` (or a section holding it, or a field inside it)."""
+    for key, label in reversed(blamed):
+        shared = min(len(key), len(loc))
+        if shared and key[:shared] == loc[:shared]:
+            return label
+    return source
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Path) -> dict[str, Any]:
@@ -482,7 +587,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Pa
         if not sep or not all(parts):
             raise ConfigError(f"{source}: --set {item!r}: must look like KEY=VALUE with a dot path as KEY")
         try:
-            value = yaml.safe_load(text)
+            value = read_yaml(text)
         except yaml.YAMLError as error:
             raise ConfigError(f"{source}: --set {item!r}: the value is not valid YAML: {error}") from None
         node = result
@@ -504,16 +609,24 @@ _TAGS = {tag for union in (ParamSpec, SamplerSpec, PrunerSpec) for spec in get_a
          for tag in get_args(spec.model_fields[field].annotation)}
 
 
-def _describe(source: str, error: Any) -> str:
-    ctx = error.get("ctx") or {}
-    inner = ctx.get("error")
+def _location(error: Any) -> tuple[str, ...]:
+    """The field path of a validation error, without pydantic's union tags."""
+    inner = (error.get("ctx") or {}).get("error")
+    if isinstance(inner, _FieldError):
+        return inner.loc
     loc = [str(p) for p in error["loc"]]
     tag_at = _TAG_POSITION.get(loc[0]) if loc else None
     if tag_at is not None and len(loc) > tag_at and loc[tag_at] in _TAGS:
         del loc[tag_at]
+    return tuple(loc)
+
+
+def _describe(source: str, error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    inner = ctx.get("error")
+    where = ".".join(_location(error)) or "recipe"
     if isinstance(inner, _FieldError):
-        return f"{source}: {'.'.join(inner.loc)}: {inner}"
-    where = ".".join(loc) or "recipe"
+        return f"{source}: {where}: {inner}"
     message = str(inner) if isinstance(inner, ValueError) else error["msg"]
     if error["type"] == "extra_forbidden":
         return f"{source}: {where}: unknown field"

@@ -47,7 +47,7 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
               "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes)]
     text = "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110)
     resolved = apply_overrides(raw, overrides, source=file)
-    return parse_recipe(resolved, source=f"{source} (inferred recipe)"), text
+    return parse_recipe(resolved, source=f"{source} (inferred recipe)", overrides=overrides), text
 
 
 def sniff_separator(path: Path) -> str:
