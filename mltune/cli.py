@@ -90,6 +90,17 @@ def _number(text: str | None, flag: str, kind: type) -> Any:
         raise ConfigError(f"{flag}: must be a{'n integer' if kind is int else ' number'}, but got {text!r}") from None
 
 
+def _check_names(study_name: str | None, experiment_name: str | None) -> None:
+    """The names given on the command line, held to the recipe's rules before a study or run is made."""
+    from mltune.config.recipe import check_name
+
+    broken = {"--study-name": None if study_name is None else check_name("study", study_name),
+              "--experiment-name": None if experiment_name is None else check_name("experiment", experiment_name)}
+    for flag, why in broken.items():
+        if why:
+            raise ConfigError(f"{flag}: {why}")
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items()))
 
@@ -149,6 +160,7 @@ def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str
     """Run (or resume) the study a RECIPE describes, or one inferred from --data FILE --target COLUMN."""
     with _reporting(output) as emit:
         parsed, source = _tune_recipe(recipe, data, target, overrides)
+        _check_names(study_name, experiment_name)
         trials = _number(n_trials, "--n-trials", int)
         seconds = _number(timeout, "--timeout", float)
         processes = _number(workers, "--workers", int)
@@ -340,6 +352,7 @@ def retune(recipe: str, n_trials: str | None, timeout: str | None, study_name: s
         from mltune.config.recipe import load_recipe
 
         parsed = load_recipe(recipe, overrides)
+        _check_names(study_name, experiment_name)
         trials = _number(n_trials, "--n-trials", int)
         seconds = _number(timeout, "--timeout", float)
         _quiet_libraries()

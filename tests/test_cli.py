@@ -44,6 +44,8 @@ def test_help_does_not_import_tensorflow_or_mlflow() -> None:
         (["--timeout", "-5"], "--timeout: must be > 0 seconds, but got -5.0"),
         (["--set", "data.targt=x"], "mltune: error: --set data.targt=x: data.targt: unknown field"),
         (["--data", "x.txt"], "mltune: error: --data x.txt: data: "),
+        (["--study-name", "s" * 300], "--study-name: a study name must be at most 250 characters"),
+        (["--experiment-name", "e" * 501], "--experiment-name: an MLflow experiment name must be at most 500"),
         (["--set", "split.test=0.9", "--set", "split.validation=0.9"],
          "split: test + validation must be < 1 so that rows are left to train on"),
     ],
