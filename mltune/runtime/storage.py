@@ -56,6 +56,24 @@ def open_storage(url: str | None, *,
                                           grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=on_lost_trial)
 
 
+def existing_study(study_name: str, storage: str | None) -> optuna.Study:
+    """A study to promote, looked up without creating its storage's journal or SQLite file when that is missing.
+
+    Raises:
+        ConfigError: no such study, naming the storage searched (its password masked).
+    """
+    import optuna
+
+    missing = f"--study-name: no such study in {redact(storage or DEFAULT_STORAGE)}, but got {study_name!r}"
+    path = local_file(storage)
+    if path is not None and not os.path.exists(path):
+        raise ConfigError(f"{missing} (there is no file {path!r}; give --storage where it lives)")
+    try:
+        return optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    except KeyError:
+        raise ConfigError(f"{missing} (give --storage where it lives)") from None
+
+
 def _schema_lock(url: str, scheme: str) -> contextlib.AbstractContextManager[Any]:
     """Opening a database storage creates Optuna's tables when they are missing, and processes that do it at once
     (a `tune` and its workers on a fresh database) collide: they do it one at a time."""
