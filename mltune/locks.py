@@ -71,6 +71,11 @@ class FileLock:
             self._handle = None
 
 
+def can_lock_beside(path: str) -> bool:
+    """Whether a lock file can be made beside ``path``: not in a read-only folder, where nothing is created anyway."""
+    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
+
+
 @contextlib.contextmanager
 def file_lock(path: str, *, timeout: float = 600.0) -> Iterator[None]:
     """Holds :class:`FileLock` on ``path``; raises TimeoutError when it stayed taken for ``timeout`` seconds."""

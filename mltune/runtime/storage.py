@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError, LockTimeout
-from mltune.locks import FileLock
+from mltune.locks import FileLock, can_lock_beside
 
 if TYPE_CHECKING:
     import optuna
@@ -77,7 +77,8 @@ def existing_study(study_name: str, storage: str | None) -> optuna.Study:
 def _schema_lock(url: str, scheme: str) -> contextlib.AbstractContextManager[Any]:
     """Opening a database storage creates Optuna's tables when they are missing, and processes that do it at once
     (a `tune` and its workers on a fresh database) collide: they do it one at a time."""
-    if scheme in ("postgresql", "postgres", "mysql", "mariadb") or local_file(url) is not None:
+    path = local_file(url)
+    if scheme in ("postgresql", "postgres", "mysql", "mariadb") or (path is not None and can_lock_beside(path)):
         return StorageLock(url, "mltune-schema")
     return contextlib.nullcontext()
 

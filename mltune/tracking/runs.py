@@ -23,7 +23,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError
-from mltune.locks import file_lock
+from mltune.locks import can_lock_beside, file_lock
 from mltune.names import (
     ERROR,
     PARENT_RUN_ID,
@@ -105,12 +105,12 @@ class Tracker:
         """
         self.tracking_uri = mlflow.get_tracking_uri() if tracking_uri is None else tracking_uri
         path = sqlite_file(self.tracking_uri)
-        if path is None:
-            self.client = MlflowClient(tracking_uri)
-            return
-        if existing and not os.path.exists(path):
+        if path is not None and existing and not os.path.exists(path):
             raise ConfigError(f"MLFLOW_TRACKING_URI: no MLflow database at {path!r}, but got "
                               f"{redact(self.tracking_uri)!r}; point it at where the runs were logged")
+        if path is None or not can_lock_beside(path):
+            self.client = MlflowClient(tracking_uri)
+            return
         # A client that opens a new SQLite database creates MLflow's schema (alembic migrations); two processes
         # doing it at once collide ("Online migration expected to match one row"), so one at a time.
         with file_lock(f"{path}.lock"):
