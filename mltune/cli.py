@@ -233,11 +233,16 @@ def _tune_result(result: Any, *, storage: str | None, promote: bool) -> tuple[di
 @click.option("--threads", type=int, default=None, envvar="MLTUNE_THREADS",
               help="TensorFlow threads per operation (default: TensorFlow's choice).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--wait", type=str, default="60", show_default=True,
+              help="Seconds to wait for the study to appear, for a worker started together with `mltune tune`.")
 def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: str | None,
-           threads: int | None, quiet: bool) -> None:
+           threads: int | None, quiet: bool, wait: str) -> None:
     """Join an existing study as one more worker, from this or any machine that reaches its storage."""
     trials = _number(n_trials, "--n-trials", int)
     seconds = _number(timeout, "--timeout", float)
+    patience = _number(wait, "--wait", float)
+    if not patience >= 0:  # NaN too
+        raise ConfigError(f"--wait: must be >= 0 seconds, but got {wait}")
     _quiet_libraries()
     from mltune.flows.tune import work
     from mltune.runtime.workers import configure_threads
@@ -245,7 +250,8 @@ def worker(study_name: str, storage: str | None, n_trials: str | None, timeout: 
     configure_threads(threads)
     with tracking_errors():
         result = work(study_name=study_name, storage=storage, n_trials=trials, timeout=seconds,
-                      progress="quiet" if quiet else "auto")
+                      progress="quiet" if quiet else "auto", wait=patience,
+                      on_wait=lambda line: click.echo(line, err=True))
     click.echo(f"worker done; study {study_name!r} now has {_counts(result.counts)}")
 
 
@@ -266,6 +272,10 @@ def promote(study_name: str | None, storage: str | None, run_id: str | None, rec
         raise ConfigError("promote: give exactly one of --study-name NAME or --run-id PARENT_RUN_ID, "
                           f"but got study_name={study_name!r}, run_id={run_id!r}")
     _quiet_libraries()
+    if study_name:  # a wrong name is answered before MLflow is imported and its store opened
+        from mltune.runtime.storage import existing_study
+
+        existing_study(study_name, storage)
     _promote(study_name=study_name, storage=storage, run_id=run_id)
 
 

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from mltune.cli import main
 
 from .conftest import TINY
+from .servers import needs_postgres, postgres_database  # noqa: F401
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -59,10 +60,51 @@ def test_config_errors_exit_2_and_write_nothing(workdir: Path, args: list[str], 
 
 def test_worker_needs_a_study_made_by_tune(workdir: Path) -> None:
     storage = f"journal:{workdir / 'j.log'}"
-    result = CliRunner().invoke(main, ["worker", "--study-name", "nope", "--storage", storage])
+    result = CliRunner().invoke(main, ["worker", "--study-name", "nope", "--storage", storage, "--wait", "0"])
     assert result.exit_code == 2, result.output
     assert f"--study-name: no such study in {storage}, but got 'nope'; create it with `mltune tune`" in result.output
-    assert not (workdir / "mlflow.db").exists()
+    assert list(workdir.iterdir()) == []  # no journal, no mlflow.db, no lock file
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["promote", "--study-name", "nope"], "--study-name: no such study in journal:optuna-journal.log, but got "
+                                              "'nope' (there is no file 'optuna-journal.log'"),
+        (["promote", "--run-id", "nope"], "MLFLOW_TRACKING_URI: no MLflow database at"),
+        (["rollback", "nope"], "MLFLOW_TRACKING_URI: no MLflow database at"),
+        (["worker", "--study-name", "nope", "--wait", "1.5"], "no such study in the default storage, but got "
+                                                             "'nope'; create it with `mltune tune` (waited 1.5s)"),
+    ],
+)
+def test_commands_on_what_does_not_exist_create_nothing(workdir: Path, args: list[str], message: str) -> None:
+    # They created mlflow.db, an empty journal or lock files, and `promote` took 15 s to say so.
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert list(workdir.iterdir()) == []
+
+
+def test_promote_of_a_missing_study_is_answered_before_mlflow_is_imported(workdir: Path) -> None:
+    code = ("import sys; from click.testing import CliRunner; from mltune.cli import main; "
+            "r = CliRunner().invoke(main, ['promote', '--study-name', 'nope']); print(r.exit_code, "
+            "sorted(m for m in ('mlflow', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=workdir)
+    assert out.stdout.strip() == "2 []"
+    assert list(workdir.iterdir()) == []
+
+
+@needs_postgres
+def test_promote_names_the_postgres_storage_it_searched_without_its_password(
+        workdir: Path, postgres_database: str) -> None:  # noqa: F811
+    from sqlalchemy.engine import make_url
+
+    result = CliRunner().invoke(main, ["promote", "--study-name", "nope", "--storage", postgres_database])
+    assert result.exit_code == 2, result.output
+    url = make_url(postgres_database)
+    assert f"no such study in {url.render_as_string(hide_password=True)}, but got 'nope'" in result.output
+    assert url.password and url.password not in result.output
+    assert list(workdir.iterdir()) == []
 
 
 def test_worker_refuses_a_study_tune_did_not_set_up(workdir: Path) -> None:

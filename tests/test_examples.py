@@ -49,7 +49,7 @@ ALLOWED_FLAGS = {
     # `--data`/`--target`: a table with no recipe file (issue 13); `--output json` like retune's
     "tune": {"--n-trials", "--timeout", "--study-name", "--storage", "--experiment-name", "--quiet", "--set",
              "--promote", "--workers", "--data", "--target", "--output"},
-    "worker": {"--study-name", "--storage", "--n-trials", "--timeout", "--threads", "--quiet"},
+    "worker": {"--study-name", "--storage", "--n-trials", "--timeout", "--threads", "--quiet", "--wait"},
     "studies": {"--storage", "--output"},
 }
 # Parameters of the MLproject entry point `retune`.

@@ -160,6 +160,44 @@ def test_the_same_tune_started_twice_at_once_makes_one_parent_run(workdir: Path,
 
 
 @needs_postgres
+def test_workers_started_with_tune_on_a_fresh_postgres_database_wait_for_it_and_join(
+        workdir: Path, postgres_database: str) -> None:  # noqa: F811
+    # As the README's "Many workers" shows: both workers crashed in Optuna's schema creation (IntegrityError,
+    # CREATE TYPE studydirection), or would have found no study yet.
+    env = {"MLTUNE_STORAGE": postgres_database}
+    jobs = [mltune(workdir, "tune", str(TINY), "--storage", postgres_database, "--n-trials", "4",
+                   "--experiment-name", "fresh", *SLOW_TRIALS, env=env)]
+    jobs += [mltune(workdir, "worker", "--study-name", "tiny_digits", "--n-trials", "4", env=env) for _ in range(2)]
+    for job in jobs:
+        code, stdout, stderr = finish(job)
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
+
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(postgres_database))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert len({t.user_attrs["mltune_worker"] for t in study.trials}) >= 2  # the workers took trials
+    runs = child_runs("fresh")
+    assert len(runs) == 4 and len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+
+
+def test_two_tunes_at_once_on_a_fresh_tracking_database_make_one_study_and_leave_no_lock_files(
+        workdir: Path, storage: str) -> None:
+    # MLflow's schema creation raced (alembic: "Online migration expected to match one row"), and each study left
+    # its lock files (optuna.log.*.lock) in the working directory.
+    args = ["tune", str(TINY), "--storage", storage, "--n-trials", "2", "--experiment-name", "fresh"]
+    jobs = [mltune(workdir, *args) for _ in range(2)]
+    for job in jobs:
+        code, _, stderr = finish(job)
+        assert code == 0, stderr
+
+    study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
+    runs = MlflowClient().search_runs([MlflowClient().get_experiment_by_name("fresh").experiment_id])
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+    assert sorted(workdir.glob("*.lock")) == []
+
+
+@needs_postgres
 def test_workers_on_postgres_and_a_basic_auth_mlflow_server_keep_secrets(
         workdir: Path, postgres_database: str, mlflow_database: str) -> None:  # noqa: F811
     from sqlalchemy.engine import make_url

@@ -24,7 +24,7 @@ from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
 from mltune.flows.baseline import baseline
 from mltune.flows.ensemble import ensemble_of_best
 from mltune.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
-from mltune.runtime.storage import DEFAULT_STORAGE, open_storage, promotion_lock
+from mltune.runtime.storage import existing_study, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
 from mltune.tracking.registry import Registry
@@ -109,8 +109,11 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
     started (``None`` meaning "there was none"), the challenger is kept. ``refit`` and ``ensemble`` override the
     recipe's ``promotion.refit`` and ``promotion.ensemble``.
     """
-    tracker = context.tracker if context is not None else Tracker(tracking_uri)
-    study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
+    # A study named is looked up first: a wrong name is answered at once, and opens (or creates) nothing else.
+    study = existing_study(study_name, storage) if study_name and not run_id else None
+    tracker = context.tracker if context is not None else Tracker(tracking_uri, existing=True)
+    if study is None:
+        study, storage = _study(tracker, study_name=study_name, storage=storage, run_id=run_id)
     if context is None or context.study_name != study.study_name:
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
     refit = context.recipe.promotion.refit if refit is None else refit
@@ -243,11 +246,10 @@ def rollback(*, model_name: str, reason: str = "", storage: str | None = None, t
     import json
     import socket
 
-    registry = Registry(Tracker(tracking_uri).client)
+    registry = Registry(Tracker(tracking_uri, existing=True).client)
+    _previous(registry, model_name)  # nothing to roll back is answered before the lock (and its file) is taken
     with promotion_lock(storage, model_name, timeout=lock_timeout):
-        previous = registry.alias(model_name, PREVIOUS)
-        if previous is None:
-            raise NothingToRollBack(f"model {model_name!r} has no version with alias {PREVIOUS!r} to roll back to")
+        previous = _previous(registry, model_name)
         current = registry.alias(model_name, CHAMPION)
         result = RollbackResult(model_name=model_name, champion_before=current, champion_after=previous,
                                 by=f"{getpass.getuser()}@{socket.gethostname()}",
@@ -261,6 +263,13 @@ def rollback(*, model_name: str, reason: str = "", storage: str | None = None, t
             registry.set_alias(model_name, ROLLED_BACK, current)
             registry.tag(model_name, current, {names.ROLLBACK_REMOVED: json.dumps({**record, "restoring": previous})})
     return result
+
+
+def _previous(registry: Registry, model_name: str) -> str:
+    previous = registry.alias(model_name, PREVIOUS)
+    if previous is None:
+        raise NothingToRollBack(f"model {model_name!r} has no version with alias {PREVIOUS!r} to roll back to")
+    return previous
 
 
 def _gate(gate: Gate, version: str, challenger: float, champion: str | None, champion_score: float | None,
@@ -300,11 +309,7 @@ def _study(tracker: Tracker, *, study_name: str | None, storage: str | None,
             storage = logged
     if not study_name:
         raise ConfigError("promote: give --study-name NAME (with --storage URL) or --run-id PARENT_RUN_ID")
-    try:
-        return optuna.load_study(study_name=study_name, storage=open_storage(storage)), storage
-    except KeyError:
-        raise ConfigError(f"--study-name: no such study in {redact(storage or DEFAULT_STORAGE)}, but got "
-                          f"{study_name!r} (give --storage where it lives)") from None
+    return existing_study(study_name, storage), storage
 
 
 def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:

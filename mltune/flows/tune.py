@@ -29,7 +29,7 @@ from mltune.names import (
     RUN_ID_ATTR,
     SCHEMA_ATTR,
 )
-from mltune.runtime.storage import StorageLock, open_storage
+from mltune.runtime.storage import StorageLock, local_file, open_storage
 from mltune.runtime.workers import (
     RetryLostTrial,
     fail_dead_local_trials,
@@ -219,18 +219,17 @@ def _defaults_first(recipe: Recipe) -> list[tuple[dict[str, Any], str]]:
 
 def work(*, study_name: str, storage: str | None, n_trials: int | None = None, timeout: float | None = None,
          tracking_uri: str | None = None, on_trial: TrialCallback | None = None,
-         progress: ProgressMode = "quiet") -> StudyResult:
+         progress: ProgressMode = "quiet", wait: float = 0.0, on_wait: Callable[[str], Any] | None = None,
+         ) -> StudyResult:
     """Joins an existing study as one more worker: runs its trials until the study holds ``n_trials``.
 
     The recipe, the parent run and the experiment come from the study (``mltune tune`` stored them), so a
-    worker on another machine needs only the storage URL, the tracking URI and the same data path.
+    worker on another machine needs only the storage URL, the tracking URI and the same data path. A worker
+    started together with ``mltune tune`` waits up to ``wait`` seconds for the study to appear (telling
+    ``on_wait`` once), and then for its set-up to finish.
     """
-    optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
-    try:
-        study = optuna.load_study(study_name=study_name, storage=optuna_storage)
-    except KeyError:
-        raise ConfigError(f"--study-name: no such study in {redact(storage or 'the default storage')}, "
-                          f"but got {study_name!r}; create it with `mltune tune`") from None
+    study = _await_study(study_name, storage, wait=wait, on_wait=on_wait,
+                         on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
     with setup_lock(storage, study_name):  # `mltune tune` may be setting the study up right now
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracking_uri)
     study.sampler = build_sampler(context.recipe, seed=worker_seed(context.recipe))
@@ -242,6 +241,27 @@ def work(*, study_name: str, storage: str | None, n_trials: int | None = None, t
     finally:
         result = _summarize(study, context)
     return result
+
+
+def _await_study(study_name: str, storage: str | None, *, wait: float, on_wait: Callable[[str], Any] | None,
+                 on_lost_trial: RetryLostTrial) -> optuna.Study:
+    """The study to join, once it exists; creates nothing while it waits (no journal, no SQLite file)."""
+    deadline, optuna_storage, told = time.monotonic() + wait, None, False
+    where = redact(storage or "the default storage")
+    while True:
+        path = local_file(storage)
+        if optuna_storage is None and (path is None or os.path.exists(path)):
+            optuna_storage = open_storage(storage, on_lost_trial=on_lost_trial)
+        if optuna_storage is not None and study_name in optuna.get_all_study_names(optuna_storage):
+            return optuna.load_study(study_name=study_name, storage=optuna_storage)
+        if time.monotonic() >= deadline:
+            waited = f" (waited {wait:g}s)" if wait > 0 else ""
+            raise ConfigError(f"--study-name: no such study in {where}, but got {study_name!r}; create it with "
+                              f"`mltune tune`{waited}")
+        if not told and on_wait is not None:
+            on_wait(f"waiting up to {wait:g}s for study {study_name!r} in {where} (`mltune tune` creates it)")
+            told = True
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 def _run_here(study: optuna.Study, context: StudyContext, *, n_trials: int | None, timeout: float | None,

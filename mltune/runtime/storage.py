@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError, LockTimeout
+from mltune.locks import FileLock, can_lock_beside
 
 if TYPE_CHECKING:
     import optuna
@@ -49,17 +50,56 @@ def open_storage(url: str | None, *,
     if scheme not in _RDB_SCHEMES:
         raise ConfigError(f"--storage: must be journal:PATH or a database URL ({', '.join(_RDB_SCHEMES)}), "
                           f"but got {redact(url)!r}")
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _schema_lock(url, scheme), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, since Optuna 2.9
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                                           grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=on_lost_trial)
+
+
+def existing_study(study_name: str, storage: str | None) -> optuna.Study:
+    """A study to promote, looked up without creating its storage's journal or SQLite file when that is missing.
+
+    Raises:
+        ConfigError: no such study, naming the storage searched (its password masked).
+    """
+    import optuna
+
+    missing = f"--study-name: no such study in {redact(storage or DEFAULT_STORAGE)}, but got {study_name!r}"
+    path = local_file(storage)
+    if path is not None and not os.path.exists(path):
+        raise ConfigError(f"{missing} (there is no file {path!r}; give --storage where it lives)")
+    try:
+        return optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    except KeyError:
+        raise ConfigError(f"{missing} (give --storage where it lives)") from None
+
+
+def _schema_lock(url: str, scheme: str) -> contextlib.AbstractContextManager[Any]:
+    """Opening a database storage creates Optuna's tables when they are missing, and processes that do it at once
+    (a `tune` and its workers on a fresh database) collide: they do it one at a time."""
+    path = local_file(url)
+    if scheme in ("postgresql", "postgres", "mysql", "mariadb") or (path is not None and can_lock_beside(path)):
+        return StorageLock(url, "mltune-schema")
+    return contextlib.nullcontext()
+
+
+def local_file(url: str | None) -> str | None:
+    """The file a journal or SQLite storage lives in (None for a database server or an in-memory database)."""
+    url = url or DEFAULT_STORAGE
+    if url.startswith("journal:"):
+        return url.removeprefix("journal:")
+    if url.split(":", 1)[0].split("+", 1)[0].lower() != "sqlite" or ":///" not in url:
+        return None
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
 
 
 class StorageLock:
     """An exclusive lock that lives where a study lives, so that every process sharing the storage shares it.
 
     A PostgreSQL advisory lock or a MySQL named lock for a database storage; an exclusive ``flock`` on a file
-    beside a journal file or an SQLite database. ``release`` may be called early and more than once.
+    beside a journal file or an SQLite database, removed when released (:class:`mltune.locks.FileLock`), so lock
+    files do not pile up. ``release`` may be called early and more than once.
     """
 
     def __init__(self, url: str | None, name: str) -> None:
@@ -69,7 +109,7 @@ class StorageLock:
         scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
         self._engine: Any = None
         self._connection: Any = None
-        self._handle: Any = None
+        self._file: FileLock | None = None
         self._held = False
         if scheme in ("postgresql", "postgres", "mysql", "mariadb"):
             import sqlalchemy
@@ -78,9 +118,9 @@ class StorageLock:
             self._mysql = scheme in ("mysql", "mariadb")
             self._number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         elif url.startswith("journal:") or scheme == "sqlite":
-            path = url.removeprefix("journal:") if url.startswith("journal:") else url.split(":///", 1)[-1]
+            path = local_file(url)
             digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-            self._path = f"{path or 'optuna.db'}.{digest}.lock"
+            self._file = FileLock(f"{path or 'optuna.db'}.{digest}.lock")
         else:
             raise ConfigError(f"--storage: locks need a journal file, SQLite, PostgreSQL or MySQL, "
                               f"but got {self.where!r}")
@@ -99,16 +139,14 @@ class StorageLock:
         self._held = True
 
     def release(self) -> None:
+        if self._file is not None:
+            self._file.release()  # also closes the file a waiter held open
         if not self._held:
             return
         self._held = False
         if self._engine is not None:
             self._connection.execute(self._statement("RELEASE_LOCK", "pg_advisory_unlock"))
             self._connection.commit()
-        else:
-            import fcntl
-
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Releases the lock and whatever holds it open (the database connection, the lock file)."""
@@ -117,9 +155,6 @@ class StorageLock:
             self._connection.close()
             self._engine.dispose()
             self._connection = None
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
 
     def __enter__(self) -> StorageLock:
         self.acquire()
@@ -135,15 +170,8 @@ class StorageLock:
             taken = self._connection.execute(self._statement("GET_LOCK", "pg_try_advisory_lock")).scalar()
             self._connection.commit()
             return bool(taken)
-        import fcntl
-
-        if self._handle is None:
-            self._handle = open(self._path, "a+")  # noqa: SIM115 (held open across acquire and release)
-        try:
-            fcntl.flock(self._handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        assert self._file is not None
+        return self._file.try_acquire()
 
     def _statement(self, mysql: str, postgres: str) -> Any:
         import sqlalchemy

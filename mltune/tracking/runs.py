@@ -21,6 +21,9 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from mltune.config.redaction import redact
+from mltune.errors import ConfigError
+from mltune.locks import can_lock_beside, file_lock
 from mltune.names import (
     ERROR,
     PARENT_RUN_ID,
@@ -94,9 +97,24 @@ class TrialRun:
 class Tracker:
     """Writes a study's parent run and its trials' nested runs to one tracking server."""
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
-        self.client = MlflowClient(tracking_uri)
+    def __init__(self, tracking_uri: str | None = None, *, existing: bool = False) -> None:
+        """Opens the tracking store; with ``existing``, refuses to create a SQLite database that is not there.
+
+        Raises:
+            ConfigError: ``existing`` and the tracking URI names a SQLite file that does not exist.
+        """
         self.tracking_uri = mlflow.get_tracking_uri() if tracking_uri is None else tracking_uri
+        path = sqlite_file(self.tracking_uri)
+        if path is not None and existing and not os.path.exists(path):
+            raise ConfigError(f"MLFLOW_TRACKING_URI: no MLflow database at {path!r}, but got "
+                              f"{redact(self.tracking_uri)!r}; point it at where the runs were logged")
+        if path is None or not can_lock_beside(path):
+            self.client = MlflowClient(tracking_uri)
+            return
+        # A client that opens a new SQLite database creates MLflow's schema (alembic migrations); two processes
+        # doing it at once collide ("Online migration expected to match one row"), so one at a time.
+        with file_lock(f"{path}.lock"):
+            self.client = MlflowClient(tracking_uri)
 
     # ------------------------------------------------------------ the study's parent run
 
@@ -250,6 +268,14 @@ class Tracker:
             raise FileNotFoundError(f"run {run_id} holds no Keras model under {MODEL_PATH}/artifacts "
                                     f"({KERAS_ARTIFACT})")
         return str(found[0])
+
+
+def sqlite_file(tracking_uri: str) -> str | None:
+    """The file of a SQLite tracking database (None for a server, another database or an in-memory one)."""
+    if not tracking_uri.lower().startswith("sqlite:///"):
+        return None
+    path = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
 
 
 def model_uri(run_id: str) -> str:
