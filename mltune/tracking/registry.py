@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mltune.names import DATA_FINGERPRINT, STUDY_NAME, TRIAL_NUMBER
-from mltune.tracking.runs import model_uri
+from mltune.names import DATA_FINGERPRINT, LOGGED_MODEL_VERSIONS, STUDY_NAME, TRIAL_NUMBER
+from mltune.tracking.runs import logged_model_id, model_uri
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class Registry:
         self.client = client
 
     def register(self, name: str, run_id: str, *, tags: dict[str, Any]) -> str:
-        """The version holding ``runs:/<run_id>/model``, registered (and the model created) if needed."""
+        """The version holding ``runs:/<run_id>/model``, registered (and the model created) if needed, and linked
+        to the run's MLflow 3 logged model when it has one."""
         try:
             self.client.get_registered_model(name)
         except MlflowException:
@@ -38,8 +41,25 @@ class Registry:
         found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
         if found:
             return str(found[0].version)
-        return str(self.client.create_model_version(
-            name, source=model_uri(run_id), run_id=run_id, tags={k: str(v) for k, v in tags.items()}).version)
+        model_id = logged_model_id(self.client, run_id)
+        version = str(self.client.create_model_version(
+            name, source=self._source(run_id, model_id), run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+            model_id=model_id).version)
+        if model_id is not None:  # what the UI's logged model page lists as its registered versions
+            earlier = json.loads(self.client.get_logged_model(model_id).tags.get(LOGGED_MODEL_VERSIONS, "[]"))
+            self.client.set_logged_model_tags(model_id, {LOGGED_MODEL_VERSIONS: json.dumps(
+                [*earlier, {"name": name, "version": version}])})
+        return version
+
+    def _source(self, run_id: str, model_id: str | None) -> str:
+        """``models:/<model_id>`` (the version points at the logged model, as ``mlflow.register_model`` does), or
+        the run's copy of the same files, ``runs:/<id>/model``: for a run logged before mltune made logged
+        models, and for a local database that is not the process's default tracking URI (MLflow 3.17's SQL
+        registry looks the logged model up in the default one)."""
+        uri = str(self.client.tracking_uri)
+        if model_id is None or not (uri.startswith(("http:", "https:")) or uri == mlflow.get_tracking_uri()):
+            return model_uri(run_id)
+        return f"models:/{model_id}"
 
     def alias(self, name: str, alias: str) -> str | None:
         """The version holding ``alias``, or None."""

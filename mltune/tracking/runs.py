@@ -7,6 +7,7 @@ one batch, terminate); per-epoch metrics are buffered and written in that one ba
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -15,14 +16,14 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from mltune.config.redaction import redact
-from mltune.errors import ConfigError
+from mltune.errors import ConfigError, TrackingError
 from mltune.locks import can_lock_beside, file_lock
 from mltune.names import (
     ERROR,
@@ -75,7 +76,10 @@ class TrialRun:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp, name)
             draw(path)
-            self.client.log_artifact(self.run_id, str(path), "plots")
+            upload_whole(self.client, self.run_id, path, "plots")
+
+    def log_text(self, text: str, path: str) -> None:
+        log_text(self.client, self.run_id, text, path)
 
     def log_value(self, key: str, value: float, *, step: int = 0) -> None:
         self.metrics.append(Metric(key, float(value), _now_ms(), step))
@@ -168,12 +172,16 @@ class Tracker:
         self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
-        self.client.log_text(run_id, text, path)
+        log_text(self.client, run_id, text, path)
 
     def log_table(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
-        self.client.log_text(run_id, buffer.getvalue(), path)
+        log_text(self.client, run_id, buffer.getvalue(), path)
+
+    def log_artifacts(self, run_id: str, folder: str | Path, path: str) -> None:
+        """Uploads a folder's files under ``path``, each whole or not at all."""
+        upload_whole(self.client, run_id, folder, path)
 
     @staticmethod
     def dataset_input(table: Table, *, name: str, context: str = "training") -> Any:
@@ -192,7 +200,10 @@ class Tracker:
                                   digest=table.fingerprint)
             return DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
 
-    def finish(self, run_id: str, status: str) -> None:
+    def finish(self, run_id: str, status: str, *, error: BaseException | None = None) -> None:
+        """Closes a run; one that ends FAILED for ``error`` gets the reason in tag ``mltune.error``."""
+        if error is not None:
+            self.set_tags(run_id, {ERROR: redact(f"{type(error).__name__}: {error}")})
         self.client.set_terminated(run_id, status)
 
     # ------------------------------------------------------------ trials
@@ -226,6 +237,12 @@ class Tracker:
             [experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}'", max_results=10000,
         ))
 
+    def running_trial_runs(self, parent_run_id: str, *, experiment_id: str) -> dict[str, dict[str, str]]:
+        """The parent's trial runs that MLflow still shows RUNNING: their ids and tags."""
+        return {str(run.info.run_id): dict(run.data.tags) for run in self.client.search_runs(
+            [experiment_id], filter_string=f"tags.`{PARENT_RUN_ID}` = '{parent_run_id}' and "
+                                           "attributes.status = 'RUNNING'", max_results=10000)}
+
     def close_lost(self, run_id: str, *, reason: str) -> None:
         """Closes the run of a trial whose worker is gone: KILLED, with the reason."""
         self.set_tags(run_id, {TRIAL_STATE: "FAIL", ERROR: reason})
@@ -244,7 +261,7 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             target = os.path.join(tmp, MODEL_PATH)
             save_pyfunc(model, encoding, target, input_example=input_example)
-            self.client.log_artifacts(run_id, target, MODEL_PATH)
+            self._log_model_folder(run_id, target)
 
     def log_keras_model(self, run_id: str, model: Any, *, input_example: Any = None,
                         code_paths: Sequence[str] = ()) -> None:
@@ -255,7 +272,26 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             target = os.path.join(tmp, MODEL_PATH)
             save_keras_pyfunc(model, target, input_example=input_example, code_paths=code_paths)
-            self.client.log_artifacts(run_id, target, MODEL_PATH)
+            self._log_model_folder(run_id, target)
+
+    def _log_model_folder(self, run_id: str, folder: str) -> None:
+        """Uploads a saved MLflow model to the run (``runs:/<id>/model``) and as an MLflow 3 logged model whose
+        source run is the run (``models:/<model_id>``: the UI's Models column and tab), each whole or not at all."""
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+        upload_whole(self.client, run_id, folder, MODEL_PATH, unit=True)
+        run = self.client.get_run(run_id)
+        logged = self.client.create_logged_model(run.info.experiment_id, name=MODEL_PATH, source_run_id=run_id,
+                                                 params=dict(run.data.params), model_type="keras")
+        try:
+            self.client.log_model_artifacts(logged.model_id, folder)
+        except BaseException as error:
+            _undo(lambda: _repository(logged.artifact_location, self.tracking_uri).delete_artifacts(),
+                  lambda: self.client.delete_logged_model(logged.model_id),
+                  lambda: _repository(run.info.artifact_uri, self.tracking_uri).delete_artifacts(MODEL_PATH))
+            _raise_artifact_error(error, f"model {logged.model_id}", MODEL_PATH)
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
 
     def keras_model_file(self, run_id: str) -> str:
         """The local path of the Keras file inside a run's pyfunc model (downloaded if the store is remote)."""
@@ -280,3 +316,74 @@ def sqlite_file(tracking_uri: str) -> str | None:
 
 def model_uri(run_id: str) -> str:
     return f"runs:/{run_id}/{MODEL_PATH}"
+
+
+def logged_model_id(client: MlflowClient, run_id: str) -> str | None:
+    """The MLflow 3 logged model holding the run's model (the latest, if it was logged again), or None (a run
+    logged before mltune made logged models)."""
+    outputs = client.get_run(run_id).outputs
+    for output in reversed(outputs.model_outputs if outputs else []):
+        if client.get_logged_model(output.model_id).name == MODEL_PATH:
+            return str(output.model_id)
+    return None
+
+
+def log_text(client: MlflowClient, run_id: str, text: str, path: str) -> None:
+    """Writes ``text`` as the run's artifact ``path``, whole or not at all."""
+    folder, _, name = path.rpartition("/")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, name).write_text(text, encoding="utf-8")
+        upload_whole(client, run_id, Path(tmp, name), folder or None)
+
+
+def upload_whole(client: MlflowClient, run_id: str, local: str | Path, path: str | None, *,
+                 unit: bool = False) -> None:
+    """Uploads a file, or a folder's files, to the run's artifacts under ``path``.
+
+    A failed upload (a full disk, a store that refuses writes) removes what it left: each file it was writing,
+    or the whole of ``path`` when the folder is one ``unit`` (a model), so that nothing half-written stands as if
+    complete. An OS error (``ENOSPC``: a full disk) is raised as a :class:`TrackingError` naming what could not be
+    written; MLflow's errors as they are.
+    """
+    local = Path(local)
+    try:
+        if local.is_dir():
+            client.log_artifacts(run_id, str(local), path)
+        else:
+            client.log_artifact(run_id, str(local), path)
+    except BaseException as error:
+        base, files = (local, [p for p in local.rglob("*") if p.is_file()]) if local.is_dir() else (local.parent,
+                                                                                                    [local])
+        written = [path or ""] if unit else [_join(path, p.relative_to(base).as_posix()) for p in files]
+
+        def remove() -> None:
+            repository = _repository(client.get_run(run_id).info.artifact_uri, client.tracking_uri)
+            _undo(*(lambda item=item: repository.delete_artifacts(item) for item in written))
+
+        _undo(remove)
+        _raise_artifact_error(error, f"run {run_id}", _join(path, "" if unit else local.name))
+
+
+def _undo(*steps: Callable[[], object]) -> None:
+    """Cleans up after a failed upload, each step on its own: the upload's own error is the one raised."""
+    for step in steps:
+        with contextlib.suppress(Exception):
+            step()
+
+
+def _join(folder: str | None, name: str) -> str:
+    return "/".join(part for part in (folder, name) if part)
+
+
+def _repository(artifact_uri: str, tracking_uri: str) -> Any:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+
+
+def _raise_artifact_error(error: BaseException, owner: str, path: str) -> NoReturn:
+    """Raises a write error as the user should read it: an OS error (a full disk) as a :class:`TrackingError`."""
+    if isinstance(error, OSError):
+        raise TrackingError(f"could not write artifact {path!r} of {owner}: {error.strerror or error}; "
+                            "what was half-written was removed") from error
+    raise error
