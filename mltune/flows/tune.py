@@ -32,6 +32,7 @@ from mltune.names import (
 from mltune.runtime.storage import StorageLock, local_file, open_storage
 from mltune.runtime.workers import (
     RetryLostTrial,
+    close_runs_of_finished_trials,
     fail_dead_local_trials,
     run_trials,
     run_workers,
@@ -130,7 +131,7 @@ def tune(
     fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did",
                                                  tracking_uri=tracking_uri))
     display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
-    status, best_model = "FAILED", None
+    status, best_model, failure = "FAILED", None, None
     try:
         with display:
             if workers:
@@ -140,13 +141,25 @@ def tune(
                 best_model = _run_here(study, context, n_trials=n_trials, timeout=timeout, on_trial=on_trial,
                                        progress=display)
         status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except BaseException as error:  # SIGTERM/SIGINT kill the study; anything else fails it, with the reason
+        status, failure = ("KILLED", None) if isinstance(error, KeyboardInterrupt) else ("FAILED", error)
         raise
     finally:
-        result = _summarize(study, context, final=True)
-        context.tracker.finish(context.parent_run_id, status)
+        result = _end_study(study, context, status, failure)
     return replace(result, seconds=time.perf_counter() - started, best_model=best_model, notes=notes)
+
+
+def _end_study(study: optuna.Study, context: StudyContext, status: str,
+               failure: BaseException | None) -> StudyResult:
+    """Summarizes the study on its parent run and closes the run. A study, or a summary, that failed (a full
+    disk, a store refusing writes) closes it FAILED with the reason in ``mltune.error``, never leaves it RUNNING."""
+    try:
+        return _summarize(study, context, final=True)
+    except Exception as error:
+        status, failure = "FAILED", failure or error
+        raise
+    finally:
+        context.tracker.finish(context.parent_run_id, status, error=failure)
 
 
 def bind_to_file(recipe: Recipe, table: Table, storage: optuna.storages.BaseStorage, *,
@@ -307,6 +320,9 @@ def _open_parent_run(study: optuna.Study, context: StudyContext, experiment_name
     known = study.user_attrs.get(PARENT_RUN_ATTR)
     if known and tracker.run_exists(known):
         tracker.reopen(known)
+        # Runs an earlier process could not close (the tracking store refused writes) are closed now.
+        close_runs_of_finished_trials(study, tracker, parent_run_id=known,
+                                      experiment_id=str(study.user_attrs[EXPERIMENT_ATTR]))
         if project_run and project_run != known:
             tracker.set_tags(project_run, {names.STUDY_PARENT_RUN_ID: known, names.STUDY_NAME: study.study_name})
         tracker.log_text(known, recipe.to_yaml(), "recipe.yaml")
@@ -431,7 +447,7 @@ def log_study_plots(study: optuna.Study, tracker: Tracker, parent_run_id: str) -
 
     with tempfile.TemporaryDirectory() as tmp:
         if write_study_plots(study, Path(tmp)):
-            tracker.client.log_artifacts(parent_run_id, tmp, "plots")
+            tracker.log_artifacts(parent_run_id, tmp, "plots")
 
 
 def _json(value: Any) -> str:

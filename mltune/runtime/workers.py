@@ -19,15 +19,18 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
 
 from mltune.config.recipe import Recipe
 from mltune.errors import ConfigError
-from mltune.names import RUN_ID_ATTR, WORKER_ATTR
+from mltune.names import ERROR, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
 from mltune.runtime.storage import StorageLock
+
+if TYPE_CHECKING:
+    from mltune.tracking.runs import Tracker
 
 MAX_RETRY = 2
 """How many times a lost trial is queued again."""
@@ -121,6 +124,27 @@ def fail_dead_local_trials(study: optuna.Study, on_lost: Callback) -> int:
         failed += 1
         on_lost(study, lost)
     return failed
+
+
+def close_runs_of_finished_trials(study: optuna.Study, tracker: Tracker, *, parent_run_id: str,
+                                  experiment_id: str) -> int:
+    """Closes the MLflow runs that are still RUNNING although Optuna finished their trials (COMPLETE, PRUNED
+    or FAIL): their process could not close them, e.g. the tracking store refused writes. Each gets the status
+    its trial's state calls for and, unless complete, the reason. Returns how many it closed."""
+    running = tracker.running_trial_runs(parent_run_id, experiment_id=experiment_id)
+    closed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id not in running:
+            continue
+        tags = {TRIAL_STATE: trial.state.name}
+        if trial.state != TrialState.COMPLETE and ERROR not in running[run_id]:
+            tags[ERROR] = (f"trial {trial.number} ended {trial.state.name} but its process could not close this "
+                           "run (the tracking store refused a write?); closed by a later run of the study")
+        tracker.set_tags(run_id, tags)
+        tracker.end_trial(run_id, trial.state.name)
+        closed += 1
+    return closed
 
 
 def _alive(pid: int) -> bool:
