@@ -52,6 +52,11 @@ def _quiet_libraries() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("mlflow.pyfunc").setLevel(logging.ERROR)
+    # MLflow's database store logs every database error with its traceback before raising it: mltune reports it.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    from mltune.views.progress import quiet_trial_failures
+
+    quiet_trial_failures()
 
 
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
@@ -335,12 +340,12 @@ def tracking_errors() -> Iterator[None]:
     """Turns MLflow's errors (server down, registry refusing) into :class:`TrackingError` (exit code 4)."""
     from mlflow.exceptions import MlflowException
 
-    from mltune.errors import TrackingError
+    from mltune.errors import TrackingError, plain_message
 
     try:
         yield
     except MlflowException as error:
-        raise TrackingError(f"MLflow: {error.message}") from error
+        raise TrackingError(f"MLflow: {plain_message(error.message)}") from error
 
 
 @main.command()

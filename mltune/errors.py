@@ -60,3 +60,12 @@ class SearchFailed(MltuneError):
     """A :class:`~mltune.flows.tuner.Tuner` search stopped: too many trials in a row failed. Exit code 1."""
 
     kind = "search_failed"
+
+
+_NOISE = ("[SQL:", "[parameters:", "(Background on this error", "(raised as a result of Query-invoked autoflush")
+
+
+def plain_message(text: str) -> str:
+    """A library's error text without SQLAlchemy's statement, parameters and hints (``[SQL: ...]``), which
+    MLflow and Optuna pass on: what happened, for the console."""
+    return "\n".join(line for line in text.strip().splitlines() if not line.lstrip().startswith(_NOISE))

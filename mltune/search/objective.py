@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,16 @@ import numpy as np
 import optuna
 
 from mltune.errors import TrialDiverged
-from mltune.names import ENQUEUED, ENQUEUED_ATTR, ERROR, PRUNED, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
+from mltune.names import (
+    ENQUEUED,
+    ENQUEUED_ATTR,
+    ERROR,
+    PRUNED,
+    RUN_ID_ATTR,
+    TRACEBACK_ARTIFACT,
+    TRIAL_STATE,
+    WORKER_ATTR,
+)
 from mltune.runtime.workers import worker_id
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
@@ -112,7 +122,7 @@ class Objective:
         """Saves the kept model if its trial is the study's best (under CV, promotion refits instead), with a
         diagnostic plot on its validation rows: a confusion matrix (classifier) or reconstructions (autoencoder)."""
         kept, self.kept = self.kept, None
-        if kept is None or study.best_trial.number != kept.trial_number:
+        if kept is None or _best_number(study) != kept.trial_number:  # its trial may have failed after training
             return
         from mltune.tracking.pyfunc import KerasTabularModel
 
@@ -135,6 +145,7 @@ def trial_outcome(trial: optuna.Trial, run: TrialRun, tracker: Tracker) -> Itera
     trial.set_user_attr(RUN_ID_ATTR, run.run_id)
     trial.set_user_attr(WORKER_ATTR, worker_id())
     final: dict[str, Any] = {}
+    trace = ""
     try:
         yield
         final[TRIAL_STATE] = "COMPLETE"
@@ -143,6 +154,7 @@ def trial_outcome(trial: optuna.Trial, run: TrialRun, tracker: Tracker) -> Itera
         raise
     except Exception as error:
         final.update({TRIAL_STATE: "FAIL", ERROR: f"{type(error).__name__}: {error}"})
+        trace = traceback.format_exc()  # kept in the run: the console gets one line (see mltune.cli)
         raise
     except BaseException as stop:
         final.update({TRIAL_STATE: "FAIL", ERROR: f"interrupted: {stop or type(stop).__name__}"})
@@ -152,6 +164,8 @@ def trial_outcome(trial: optuna.Trial, run: TrialRun, tracker: Tracker) -> Itera
         raise
     finally:
         run.flush(tags=final)
+        if trace:
+            run.log_text(trace, TRACEBACK_ARTIFACT)
 
 
 def _confusion_matrix(s: StudyContext, rows: pd.DataFrame, predicted: Any, path: Any) -> None:
@@ -168,6 +182,13 @@ def _reconstructions(s: StudyContext, rows: pd.DataFrame, predicted: Any, path: 
 DIAGNOSTICS = {"classification": ("confusion_matrix.png", _confusion_matrix),
                "autoencoder": ("reconstructions.png", _reconstructions)}
 """The figure drawn for the best trial, by task."""
+
+
+def _best_number(study: optuna.Study) -> int | None:
+    try:
+        return study.best_trial.number
+    except ValueError:  # no complete trial
+        return None
 
 
 def beats_best(study: optuna.Study, value: float, direction: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import re
 import sys
 import threading
 import time
@@ -14,6 +15,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from optuna.trial import TrialState
 
+from mltune.config.redaction import redact
+from mltune.errors import plain_message
+from mltune.names import TRACEBACK_ARTIFACT
 from mltune.runtime.workers import requeued
 
 if TYPE_CHECKING:
@@ -282,3 +286,37 @@ def _resolve(mode: ProgressMode, stream: IO[str]) -> Literal["bar", "lines", "qu
         return mode
     isatty = getattr(stream, "isatty", None)
     return "bar" if callable(isatty) and isatty() else "lines"
+
+
+class OneLineTrialFailures(logging.Filter):
+    """A filter for Optuna's logger that shows a failed trial in one line.
+
+    Optuna warns about a failed trial with its parameters and the error's full traceback, then again with its
+    value (None). The line left names the trial and the error; the traceback is in the trial's run
+    (``traceback.txt``, see :func:`mltune.search.objective.trial_outcome`).
+    """
+
+    _FAILED = re.compile(r"^Trial (\d+) failed with parameters: ")
+    _VALUE_NONE = re.compile(r"^Trial \d+ failed with value None\.$")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._VALUE_NONE.match(message):
+            return False
+        found = self._FAILED.match(message)
+        error = record.exc_info[1] if record.exc_info else None
+        if found and error is not None:
+            text = (plain_message(str(error)).splitlines() or [""])[0]
+            record.msg = redact(f"trial {found[1]} failed: {type(error).__name__}: {text} "
+                                f"(traceback in its run's {TRACEBACK_ARTIFACT})")
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
+TRIAL_FAILURES = OneLineTrialFailures()
+"""The one instance :func:`quiet_trial_failures` adds (adding it again changes nothing)."""
+
+
+def quiet_trial_failures() -> None:
+    """One line per failed trial on the console instead of Optuna's traceback (for the command line)."""
+    logging.getLogger("optuna.study._optimize").addFilter(TRIAL_FAILURES)
