@@ -101,7 +101,7 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
     raw = {"name": name, "seed": 0, "task": task, "data": data, "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
            "pruner": {"name": "hyperband", "min_resource": max(search["epochs"] // 20, 2)},
-           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name}}
+           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name, "ensemble": 5}}
     return raw, notes
 
 
