@@ -34,6 +34,13 @@ class TrackingError(MltuneError):
     kind = "tracking"
 
 
+class StorageError(MltuneError):
+    """The Optuna storage's database refused or could not be reached. Exit code 4, as for tracking."""
+
+    exit_code = 4
+    kind = "storage"
+
+
 class LockTimeout(MltuneError):
     """Another promotion held the model's promotion lock for too long. Exit code 5."""
 

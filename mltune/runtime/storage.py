@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mltune.config.redaction import redact
-from mltune.errors import ConfigError, LockTimeout
+from mltune.errors import ConfigError, LockTimeout, StorageError
 from mltune.locks import FileLock, can_lock_beside
 
 if TYPE_CHECKING:
@@ -45,12 +45,16 @@ def open_storage(url: str | None, *,
 
     url = url or DEFAULT_STORAGE
     if url.startswith("journal:"):
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        path = url.removeprefix("journal:")
+        try:
+            return JournalStorage(JournalFileBackend(path))
+        except OSError as error:
+            raise ConfigError(_unusable_file(url, path, error.strerror or str(error))) from None
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in _RDB_SCHEMES:
         raise ConfigError(f"--storage: must be journal:PATH or a database URL ({', '.join(_RDB_SCHEMES)}), "
                           f"but got {redact(url)!r}")
-    with _schema_lock(url, scheme), warnings.catch_warnings():
+    with storage_errors(url), _schema_lock(url, scheme), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats, since Optuna 2.9
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_INTERVAL_S,
                                           grace_period=GRACE_PERIOD_S, heartbeat_stale_trial_callback=on_lost_trial)
@@ -94,6 +98,39 @@ def local_file(url: str | None) -> str | None:
     return None if path in ("", ":memory:") else path
 
 
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turns a database storage that cannot be opened into a message naming it (its password hidden).
+
+    An SQLite file that cannot be opened is a :class:`ConfigError` (the path is wrong); a database server that
+    refuses or cannot be reached is a :class:`StorageError` (exit code 4, like an unreachable tracking server).
+    """
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if url.split(":", 1)[0].split("+", 1)[0].lower() == "sqlite":
+            if "unable to open" not in reason:
+                raise
+            path = sqlalchemy.engine.make_url(url).database or ""
+            raise ConfigError(_unusable_file(url, path, reason)) from None
+        raise StorageError(f"--storage: cannot reach the database {redact(url)}: {redact(reason)}") from None
+
+
+def _unusable_file(url: str, path: str, reason: str) -> str:
+    """Why the file of a journal or SQLite storage cannot be opened or created, for the message."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        why = f"its directory {folder} does not exist"
+    elif not os.access(folder, os.W_OK):
+        why = f"its directory {folder} is not writable"
+    else:
+        why = f"it cannot be opened or created there ({reason})"
+    return f"--storage: cannot use the file {path!r}: {why}, but got {redact(url)!r}"
+
+
 class StorageLock:
     """An exclusive lock that lives where a study lives, so that every process sharing the storage shares it.
 
@@ -115,6 +152,7 @@ class StorageLock:
             import sqlalchemy
 
             self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            self._url = url
             self._mysql = scheme in ("mysql", "mariadb")
             self._number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         elif url.startswith("journal:") or scheme == "sqlite":
@@ -166,7 +204,8 @@ class StorageLock:
     def _try(self) -> bool:
         if self._engine is not None:
             if self._connection is None:
-                self._connection = self._engine.connect()
+                with storage_errors(self._url):
+                    self._connection = self._engine.connect()
             taken = self._connection.execute(self._statement("GET_LOCK", "pg_try_advisory_lock")).scalar()
             self._connection.commit()
             return bool(taken)
