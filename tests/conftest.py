@@ -11,6 +11,10 @@ import pytest
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = Path(__file__).resolve().parent / "recipes" / "tiny_digits.yaml"
 
+# MLflow 3 sends usage telemetry by default and reaches for an outside host: off for every test and every process
+# a test starts (they inherit the environment).
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 optuna.logging.set_verbosity(optuna.logging.ERROR)

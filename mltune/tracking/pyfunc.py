@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mltune.data.columns import Column, model_inputs
+from mltune.model.notices import quiet_tensorflow
 from mltune.names import MODEL_COLUMNS_METADATA
 from mltune.tasks import TASKS, Encoding
 
@@ -39,6 +40,7 @@ class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
         return wrapper
 
     def load_context(self, context: Any) -> None:
+        quiet_tensorflow()  # `mlflow models serve` prints no oneDNN/CUDA notices
         import keras
 
         import mltune.model.inputs  # noqa: F401  (registers the preprocessing layers for safe-mode loading)
@@ -158,6 +160,7 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     def load_context(self, context: Any) -> None:
         import importlib
 
+        quiet_tensorflow()
         import keras
 
         for module in (context.model_config or {}).get(MODULES_CONFIG, []):
