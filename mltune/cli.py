@@ -15,17 +15,30 @@ from mltune.errors import ConfigError, MltuneError, NoCompleteTrial
 
 
 class _Group(click.Group):
-    """Prints an :class:`MltuneError` as one message and exits with its code (2 for configuration errors)."""
+    """Prints an :class:`MltuneError` as one message and exits with its code (2 for configuration errors).
+
+    Every error text passes :func:`redact` here, whichever library wrote it, and so does the traceback of an
+    unexpected error (exit code 1).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        from mltune.config.redaction import redact
+
         try:
             return super().invoke(ctx)
         except MltuneError as error:
-            click.echo(f"mltune: error: {error}", err=True)
+            click.echo(redact(f"mltune: error: {error}"), err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt as stop:  # SIGTERM/SIGINT: the running trials were recorded as failed
             click.echo(f"mltune: {stop or 'interrupted'}; the running trial was recorded FAIL", err=True)
             ctx.exit(128 + getattr(stop, "signum", 2))
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception:
+            import traceback
+
+            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
+            ctx.exit(1)
 
 
 def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -41,7 +54,9 @@ def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> An
 
 
 def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mltune.model.notices import quiet_tensorflow
+
+    quiet_tensorflow()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import logging
     import warnings
@@ -135,15 +150,23 @@ def _reporting(output: str) -> Iterator[Callable[[dict[str, Any], str], None]]:
         with contextlib.redirect_stdout(sys.stderr):
             yield emit
     except MltuneError as error:
-        click.echo(json.dumps({"status": "error", "error": error.kind, "message": str(error),
+        from mltune.config.redaction import redact
+
+        click.echo(json.dumps({"status": "error", "error": error.kind, "message": redact(str(error)),
                                "exit_code": error.exit_code}), file=stdout)
         raise click.exceptions.Exit(error.exit_code) from None
 
 
 @click.group(cls=_Group)
 @click.version_option(package_name="mltune")
-def main() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's start-up notices (oneDNN, CUDA), which are hidden otherwise.")
+def main(verbose: bool) -> None:
     """Tune Keras models with Optuna; every trial is a nested MLflow run."""
+    if verbose:
+        from mltune.model.notices import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"  # the worker processes a study starts inherit it
 
 
 @main.command()
@@ -329,8 +352,9 @@ def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, sets: s
     _quiet_libraries()
     from mltune.flows.train import train_configuration
 
-    result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, storage=storage,
-                                 source=recipe)
+    with tracking_errors():
+        result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, storage=storage,
+                                     source=recipe)
     click.echo(f"run {result.run_id}: {parsed.metric}={result.value:.6g} after {result.epochs} epochs "
                f"({result.seconds:.1f}s); model at runs:/{result.run_id}/model")
 

@@ -28,7 +28,7 @@ from mltune.runtime.storage import existing_study, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
 from mltune.tracking.registry import Registry
-from mltune.tracking.runs import Tracker, model_uri
+from mltune.tracking.runs import Tracker, is_missing, model_uri
 
 
 @dataclass(frozen=True)
@@ -299,7 +299,9 @@ def _study(tracker: Tracker, *, study_name: str | None, storage: str | None,
     if run_id:
         try:
             tags = tracker.client.get_run(run_id).data.tags
-        except MlflowException:
+        except MlflowException as error:
+            if not is_missing(error):
+                raise
             raise ConfigError(f"--run-id: no such run in {redact(tracker.tracking_uri)}, but got {run_id!r}") from None
         study_name = tags.get(names.STUDY_NAME)
         if not study_name or tags.get(names.ROLE) != "study":

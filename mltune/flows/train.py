@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from mlflow.exceptions import MlflowException
 
 from mltune import names
 from mltune.config.recipe import FixedParam, Recipe
+from mltune.config.redaction import redact
 from mltune.errors import ConfigError
 from mltune.runtime.storage import open_storage
 from mltune.search.context import StudyContext
-from mltune.tracking.runs import Tracker
+from mltune.tracking.runs import Tracker, is_missing
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,12 @@ def train_configuration(recipe: Recipe, *, from_run: str | None = None, experime
 
 def _trial_params(tracker: Tracker, run_id: str, storage: str | None) -> dict[str, Any]:
     """The typed parameters of the trial that ``run_id`` logged, as its Optuna study keeps them."""
-    tags = tracker.client.get_run(run_id).data.tags
+    try:
+        tags = tracker.client.get_run(run_id).data.tags
+    except MlflowException as error:
+        if not is_missing(error):
+            raise
+        raise ConfigError(f"--from-run: no such run in {redact(tracker.tracking_uri)}, but got {run_id!r}") from None
     study_name, number = tags.get(names.STUDY_NAME), tags.get(names.TRIAL_NUMBER, "")
     if not study_name or not number.isdigit():
         raise ConfigError(f"--from-run: run {run_id} is not an mltune trial (no {names.TRIAL_NUMBER} tag)")

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mltune.names import DATA_FINGERPRINT, LOGGED_MODEL_VERSIONS, STUDY_NAME, TRIAL_NUMBER
-from mltune.tracking.runs import logged_model_id, model_uri
+from mltune.tracking.runs import is_missing, logged_model_id, model_uri
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ class Registry:
         to the run's MLflow 3 logged model when it has one."""
         try:
             self.client.get_registered_model(name)
-        except MlflowException:
+        except MlflowException as error:
+            if not is_missing(error):
+                raise
             self.client.create_registered_model(name, description="Tuned by mltune.")
         found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
         if found:
@@ -69,7 +71,9 @@ class Registry:
     def version(self, name: str, alias: str) -> Version | None:
         try:
             found = self.client.get_model_version_by_alias(name, alias)
-        except MlflowException:
+        except MlflowException as error:
+            if not is_missing(error):  # the server down is no missing alias
+                raise
             return None
         tags = found.tags or {}
         number = tags.get(TRIAL_NUMBER, "")

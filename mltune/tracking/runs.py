@@ -35,6 +35,7 @@ from mltune.names import (
     TRIAL_NUMBER,
     TRIAL_STATE,
 )
+from mltune.tracking.reachability import check_reachable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,6 +47,13 @@ MODEL_PATH = "model"
 
 # What an Optuna trial state becomes in MLflow.
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def is_missing(error: mlflow.exceptions.MlflowException) -> bool:
+    """Whether MLflow's error says that what was asked for does not exist, rather than that MLflow failed."""
+    # An unknown alias is INVALID_PARAMETER_VALUE "Registered model alias ... not found."
+    return error.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in error.message)
 
 
 def _now_ms() -> int:
@@ -106,8 +114,10 @@ class Tracker:
 
         Raises:
             ConfigError: ``existing`` and the tracking URI names a SQLite file that does not exist.
+            TrackingError: nothing answers at the tracking URI (a server or a database server).
         """
         self.tracking_uri = mlflow.get_tracking_uri() if tracking_uri is None else tracking_uri
+        check_reachable(self.tracking_uri)  # before the client, which opens the store
         path = sqlite_file(self.tracking_uri)
         if path is not None and existing and not os.path.exists(path):
             raise ConfigError(f"MLFLOW_TRACKING_URI: no MLflow database at {path!r}, but got "
@@ -140,7 +150,9 @@ class Tracker:
     def run_exists(self, run_id: str) -> bool:
         try:
             self.client.get_run(run_id)
-        except mlflow.exceptions.MlflowException:
+        except mlflow.exceptions.MlflowException as error:
+            if not is_missing(error):
+                raise
             return False
         return True
 
