@@ -196,3 +196,26 @@ def test_a_multi_objective_study_is_listed_but_not_ranked(tmp_path: Path) -> Non
     assert (row.direction, row.n_trials, row.best_value, row.best_trial) == ("minimize,maximize", 1, None, None)
     report = study_report("pareto", url)
     assert report.top == () and report.to_text().endswith("multi-objective study: trials are not ranked")
+
+
+@pytest.mark.parametrize(
+    ("tracking_uri", "trials", "parent"),
+    [
+        ("sqlite:////tmp/x/mlflow.db",
+         "Trials: run `mlflow ui --backend-store-uri sqlite:////tmp/x/mlflow.db` and open "
+         "http://127.0.0.1:5000/#/experiments/7/runs?workflowType=machine_learning (expand the parent run)",
+         "Parent run: http://127.0.0.1:5000/#/experiments/7/runs/abc"),
+        ("http://ada:p@ss@mlflow.example:5000/",
+         "Trials: open http://mlflow.example:5000/#/experiments/7/runs?workflowType=machine_learning "
+         "(expand the parent run)",
+         "Parent run: http://mlflow.example:5000/#/experiments/7/runs/abc"),
+    ],
+)
+def test_the_ui_link_opens_the_runs_table_in_model_training_mode(tracking_uri: str, trials: str, parent: str) -> None:
+    from types import SimpleNamespace
+
+    from mltune.views.report import tracking_ui_hint
+
+    lines = tracking_ui_hint(SimpleNamespace(tracking_uri=tracking_uri), "7", "abc")
+    assert lines[1:] == (trials, parent)
+    assert "p@ss" not in "\n".join(lines)

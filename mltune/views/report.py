@@ -11,6 +11,7 @@ import os
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mltune.config.redaction import redact
 from mltune.errors import ConfigError
@@ -260,12 +261,32 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+LOCAL_UI = "http://127.0.0.1:5000"
+"""Where ``mlflow ui`` serves by default."""
+
+
+def ui_address(tracking_uri: str) -> str:
+    """The MLflow UI's address: the tracking server itself (without its user info), else ``mlflow ui``'s."""
+    if not tracking_uri.lower().startswith(("http://", "https://")):
+        return LOCAL_UI
+    parts = urlsplit(tracking_uri)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def runs_page(tracking_uri: str, experiment_id: str) -> str:
+    """The experiment's runs table in the UI's "Model training" mode (MLflow 3 opens a GenAI overview otherwise;
+    the UI remembers the mode)."""
+    return f"{ui_address(tracking_uri)}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def tracking_ui_hint(tracker: Any, experiment_id: str, parent_run_id: str) -> Sequence[str]:
     """Lines that tell a user where to find the study in the MLflow UI."""
     uri = redact(tracker.tracking_uri)
+    where = "open" if uri.lower().startswith(("http://", "https://")) else \
+        f"run `mlflow ui --backend-store-uri {uri}` and open"
     return (
         f"MLflow tracking URI: {uri}",
-        f"Trials: run `mlflow ui --backend-store-uri {uri}` and open "
-        f"#/experiments/{experiment_id}/runs (expand the parent run)",
-        f"Parent run: #/experiments/{experiment_id}/runs/{parent_run_id}",
+        f"Trials: {where} {runs_page(tracker.tracking_uri, experiment_id)} (expand the parent run)",
+        f"Parent run: {ui_address(tracker.tracking_uri)}/#/experiments/{experiment_id}/runs/{parent_run_id}",
     )
