@@ -25,7 +25,8 @@ class _Group(click.Group):
         from mltune.config.redaction import redact
 
         try:
-            return super().invoke(ctx)
+            with _redacted_output():
+                return super().invoke(ctx)
         except MltuneError as error:
             click.echo(redact(f"mltune: error: {error}"), err=True)
             ctx.exit(error.exit_code)
@@ -39,6 +40,34 @@ class _Group(click.Group):
 
             click.echo(redact(traceback.format_exc()).rstrip(), err=True)
             ctx.exit(1)
+
+
+class _Redacting:
+    """A text stream that hides URL secrets in what it is given to write (MLflow prints "View run ... at: URL",
+    its URL being the tracking URI with any password in it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from mltune.config.redaction import redact
+
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    """Every library's writes to stdout and stderr pass :func:`redact` while a command runs."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Redacting(sys.stdout), _Redacting(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _blank_is_none(ctx: click.Context, param: click.Parameter, value: Any) -> Any:

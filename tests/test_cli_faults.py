@@ -160,3 +160,20 @@ def test_train_from_a_run_that_does_not_exist_is_a_config_error(workdir: Path) -
     assert result.exit_code == 2, result.output
     assert f"--from-run: no such run in sqlite:///{workdir / 'mlflow.db'}, but got 'deadbeef'" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_what_mlflow_prints_about_a_run_shows_no_password(workdir: Path) -> None:
+    from .servers import start_mlflow_server
+
+    server = start_mlflow_server(workdir, f"sqlite:///{workdir / 'server.db'}")  # it ignores the user info
+    try:
+        uri = server.url.replace("http://", f"http://admin:{SECRET}@")
+        done = _mltune("train", str(TINY), "--set", "search.learning_rate=0.01", "--set", "search.n_layers=1",
+                       "--set", "search.units=16", "--set", "search.optimizer=adam",
+                       env={"MLFLOW_TRACKING_URI": uri}, timeout=300)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "View run train-tiny_digits at: http://admin:***@127.0.0.1:" in done.stdout + done.stderr
+    _clean(done.stdout + done.stderr)
