@@ -18,6 +18,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mltune.cli import main
+from mltune.errors import StorageError
+from mltune.runtime.storage import promotion_lock
 from mltune.tracking.registry import Registry
 
 from .conftest import TINY
@@ -43,7 +45,6 @@ STORAGE_COMMANDS = {
     "studies": ["studies"],
     "report": ["report", "--study-name", "tiny_digits"],
     "promote": ["promote", "--study-name", "tiny_digits"],
-    "rollback": ["rollback", "tiny-digits"],
 }
 
 
@@ -55,6 +56,13 @@ def test_an_unreachable_postgresql_storage_exits_4_with_a_message(workdir: Path,
     assert f"--storage: cannot reach the database {url.replace(SECRET, '***')}: " in result.output
     assert "Connection refused" in result.output
     _clean(result.output)
+
+
+def test_a_promotion_lock_in_an_unreachable_database_is_a_storage_error() -> None:
+    url = _nowhere()
+    refused = r"--storage: cannot reach the database .*:\*\*\*@.*Connection refused"
+    with pytest.raises(StorageError, match=refused), promotion_lock(url, "tiny-digits"):
+        pass  # pragma: no cover
 
 
 def test_an_unreachable_storage_is_one_json_object_with_output_json(workdir: Path) -> None:
@@ -73,12 +81,10 @@ def test_an_unreachable_storage_is_one_json_object_with_output_json(workdir: Pat
         ("sqlite:///{workdir}/no/dir/optuna.db", "its directory {workdir}/no/dir does not exist"),
     ],
 )
-@pytest.mark.parametrize("command", ["tune", "worker"])
-def test_a_storage_file_that_cannot_be_made_is_a_config_error(workdir: Path, storage: str, why: str,
-                                                             command: str) -> None:
+def test_a_storage_file_that_tune_cannot_make_is_a_config_error(workdir: Path, storage: str, why: str) -> None:
     storage, why = storage.format(workdir=workdir), why.format(workdir=workdir)
     path = storage.removeprefix("journal:").removeprefix("sqlite:///")
-    result = CliRunner().invoke(main, [*STORAGE_COMMANDS[command], "--storage", storage])
+    result = CliRunner().invoke(main, [*STORAGE_COMMANDS["tune"], "--storage", storage])
     assert result.exit_code == 2, result.output
     assert f"--storage: cannot use the file {path!r}: {why}" in result.output
     assert "Traceback" not in result.output
