@@ -103,7 +103,7 @@ def test_an_unreachable_postgresql_tracking_uri_exits_4_at_once(workdir: Path) -
     done = _mltune("promote", "--run-id", "0123abcd", env={"MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 4, done.stderr
     assert time.monotonic() - started < 30
-    assert f"cannot reach the MLflow tracking URI {uri.replace(SECRET, '***')}: " in done.stderr
+    assert f"cannot connect to the MLflow tracking URI {uri.replace(SECRET, '***')}: " in done.stderr
     _clean(done.stderr + done.stdout)
 
 
@@ -113,7 +113,7 @@ def test_an_unreachable_tracking_server_exits_4_not_no_such_run_or_alias(workdir
     uri = f"http://user:{SECRET}@127.0.0.1:{free_port()}"
     done = _mltune(*command, env={"MLFLOW_TRACKING_URI": uri})
     assert done.returncode == 4, done.stderr
-    assert "cannot reach the MLflow tracking URI http://user:***@127.0.0.1:" in done.stderr
+    assert "cannot connect to the MLflow tracking URI http://user:***@127.0.0.1:" in done.stderr
     _clean(done.stderr + done.stdout)
 
 

@@ -39,7 +39,7 @@ def check_reachable(tracking_uri: str) -> None:
         raise
     except Exception as error:  # a refused, unresolved or silent host; a database refusing the login
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise TrackingError(f"cannot reach the MLflow tracking URI {redact(tracking_uri)}: {redact(reason)} "
+        raise TrackingError(f"cannot connect to the MLflow tracking URI {redact(tracking_uri)}: {redact(reason)} "
                             "(check MLFLOW_TRACKING_URI)") from None
     _reached.add(tracking_uri)
 
