@@ -113,12 +113,12 @@ def default_search_space(rows: int) -> dict[str, Any]:
     decay, a learning rate that warms up and decays (one-cycle / cosine), layers of a few hundred units with
     dropout, and robust input scaling (the model's numeric preprocessing: medians, outlier fences, then
     standardization or the training quantiles' normal scores). The first trial tries RealMLP-like defaults, so even
-    a short study starts from a good network. Batch size and epochs follow the number of rows: about 10-40 steps per
+    a short study starts from a good network. Batch size and epochs follow the number of rows: about 12-25 steps per
     epoch for a small table, larger batches and fewer epochs for a large one. ``docs/benchmarks.md`` has the
     ablation that chose this.
     """
     train_rows = max(int(rows * 0.64), 1)  # the default split: 20% test, then 20% of the rest to validate
-    base = 2 ** min(max(round(math.log2(max(train_rows, 1) / 100)), 5), 9)
+    base = 2 ** min(max(round(math.log2(train_rows / 25)), 5), 9)  # ~25 steps an epoch, 32 to 512 rows
     return {
         "epochs": 100 if rows < 5_000 else 50 if rows < 20_000 else 30,
         "batch_size": {"type": "categorical", "choices": [base, base * 2], "default": base},
