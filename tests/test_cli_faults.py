@@ -164,6 +164,12 @@ def test_a_missing_alias_is_none_but_a_failing_server_is_an_error(workdir: Path,
 def test_train_from_a_run_that_does_not_exist_is_a_config_error(workdir: Path) -> None:
     result = CliRunner().invoke(main, ["train", str(TINY), "--from-run", "deadbeef"])
     assert result.exit_code == 2, result.output
+    assert "MLFLOW_TRACKING_URI: no MLflow database at" in result.output  # and none is made
+    assert not (workdir / "mlflow.db").exists()
+
+    MlflowClient().search_experiments()  # the tracking database exists, without that run
+    result = CliRunner().invoke(main, ["train", str(TINY), "--from-run", "deadbeef"])
+    assert result.exit_code == 2, result.output
     assert f"--from-run: no such run in sqlite:///{workdir / 'mlflow.db'}, but got 'deadbeef'" in result.output
     assert "Traceback" not in result.output
 

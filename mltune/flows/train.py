@@ -35,6 +35,8 @@ def train_configuration(recipe: Recipe, *, from_run: str | None = None, experime
     """
     from mltune.model.training import fit_fold
 
+    if from_run:  # the run must be in a tracking store that exists: look before creating one
+        Tracker(tracking_uri, existing=True)
     context = StudyContext.load(recipe, tracking_uri=tracking_uri, source=source)
     tracker = context.tracker
     chosen = _trial_params(tracker, from_run, storage) if from_run else {}

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
+import mlflow
 import optuna
 
 from mltune import names
@@ -44,6 +45,7 @@ from mltune.search.context import StudyContext, check_bound_data, data_schema
 from mltune.search.objective import Objective, close_trial_run
 from mltune.search.space import SearchSpace
 from mltune.search.strategies import build_pruner, build_sampler
+from mltune.tracking.reachability import check_reachable
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn
 from mltune.views.progress import ProgressMode, StudyProgress
@@ -123,6 +125,7 @@ def tune(
     n_trials, timeout = _budget(recipe, n_trials, timeout, workers)
     table = table or load_table(recipe, source=source)
     make_splits(recipe, table, source=source)  # every config error before anything is written
+    check_reachable(tracking_uri or mlflow.get_tracking_uri())  # an unreachable tracking URI writes nothing either
     optuna_storage = open_storage(storage, on_lost_trial=RetryLostTrial(tracking_uri=tracking_uri))
     recipe, notes = bind_to_file(recipe, table, optuna_storage, study_name=study_name)
     context = StudyContext.load(recipe, study_name=study_name, storage=storage, tracking_uri=tracking_uri,
