@@ -101,7 +101,9 @@ def run_table(name: str, out: Path, trials: int) -> dict[str, Any]:
     payload = json.loads(done.stdout)
     mltune_test, baseline = _scores(path, target, payload, env)
     return {"table": name, "rows": int(len(pd.read_csv(path))), "target": target, "metric": payload["metric"],
-            "seconds": round(seconds, 1), "validation": payload["best_value"], "test": payload["test_score"],
+            "seconds": round(seconds, 1), "study_seconds": payload["seconds"],
+            "baseline": payload["promotion"].get("baseline"),
+            "validation": payload["best_value"], "test": payload["test_score"],
             "champion_rescored": mltune_test, "hist_gradient_boosting": baseline, "console": console}
 
 

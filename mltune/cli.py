@@ -268,7 +268,8 @@ def _tune_result(result: Any, *, storage: str | None, promote: bool) -> tuple[di
     payload: dict[str, Any] = {"status": "ok", "study_name": result.study_name, "parent_run_id": result.parent_run_id,
                                "metric": result.metric, "best_value": result.best_value,
                                "best_trial": result.best_trial, "best_params": result.best_params,
-                               "counts": result.counts, "notes": list(result.notes)}
+                               "counts": result.counts, "notes": list(result.notes),
+                               "seconds": round(result.seconds, 1)}
     if promote:
         promotion = _run_promotion(study_name=result.study_name, storage=storage, context=result.context,
                                    model=result.best_model)
