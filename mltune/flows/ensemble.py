@@ -46,15 +46,9 @@ def ensemble_of_best(context: StudyContext, study: optuna.Study, trial: optuna.t
         encoding = encoding or result.encoding
     assert encoding is not None  # size >= 1: at least one member
     ensemble = averaged(members)
-    tracker = context.tracker
-    run = tracker.start_run(experiment_id=context.experiment_id, run_name=f"ensemble-trial-{trial.number}",
-                            params={**params, "ensemble_size": size}, tags={
-                                names.PARENT_RUN_ID: context.parent_run_id, names.ROLE: "ensemble",
-                                names.STUDY_NAME: study.study_name, names.TRIAL_NUMBER: trial.number,
-                                names.MODEL_FIT: f"average of {size} models of trial {trial.number}'s "
-                                                 "configuration, each with its own seed"})
-    run.flush()
-    tracker.log_model(run.run_id, ensemble, encoding, input_example=context.table.features_frame().head(5))
-    tracker.finish(run.run_id, "FINISHED")
-    study.set_user_attr(names.ENSEMBLE_ATTR, {"trial": trial.number, "size": size, "run_id": run.run_id})
-    return run.run_id, KerasTabularModel.of(ensemble, encoding)
+    run_id = context.log_model_run(trial.number, role="ensemble", params={**params, "ensemble_size": size},
+                                   model=ensemble, encoding=encoding,
+                                   model_fit=f"average of {size} models of trial {trial.number}'s configuration, "
+                                             "each with its own seed")
+    study.set_user_attr(names.ENSEMBLE_ATTR, {"trial": trial.number, "size": size, "run_id": run_id})
+    return run_id, KerasTabularModel.of(ensemble, encoding)

@@ -366,17 +366,11 @@ def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.
     development = context.splits.development
     result = fit_fold(recipe=context.recipe, params=params, table=context.table,
                       fold=Fold(train=development, validation=development), seed=context.recipe.seed)
-    tracker = context.tracker
-    run = tracker.start_run(experiment_id=context.experiment_id, run_name=f"refit-trial-{trial.number}",
-                            params=params, tags={
-                                names.PARENT_RUN_ID: context.parent_run_id, names.ROLE: "refit",
-                                names.STUDY_NAME: study.study_name, names.TRIAL_NUMBER: trial.number,
-                                names.MODEL_FIT: f"refit on all development rows for {params['epochs']} epochs"})
-    run.flush()
-    tracker.log_model(run.run_id, result.model, result.encoding, input_example=context.table.features_frame().head(5))
-    tracker.finish(run.run_id, "FINISHED")
-    study.set_user_attr(names.REFIT_ATTR, {"trial": trial.number, "run_id": run.run_id, "epochs": params["epochs"]})
-    return run.run_id, KerasTabularModel.of(result.model, result.encoding)
+    run_id = context.log_model_run(trial.number, role="refit", params=params, model=result.model,
+                                   encoding=result.encoding,
+                                   model_fit=f"refit on all development rows for {params['epochs']} epochs")
+    study.set_user_attr(names.REFIT_ATTR, {"trial": trial.number, "run_id": run_id, "epochs": params["epochs"]})
+    return run_id, KerasTabularModel.of(result.model, result.encoding)
 
 
 def _record(tracker: Tracker, registry: Registry, run_id: str, result: PromotionResult, *,

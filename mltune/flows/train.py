@@ -35,9 +35,8 @@ def train_configuration(recipe: Recipe, *, from_run: str | None = None, experime
     """
     from mltune.model.training import fit_fold
 
-    if from_run:  # the run must be in a tracking store that exists: look before creating one
-        Tracker(tracking_uri, existing=True)
-    context = StudyContext.load(recipe, tracking_uri=tracking_uri, source=source)
+    # A trial's run must be in a tracking store that exists: look before creating one.
+    context = StudyContext.load(recipe, tracking_uri=tracking_uri, source=source, existing=bool(from_run))
     tracker = context.tracker
     chosen = _trial_params(tracker, from_run, storage) if from_run else {}
     chosen.update({k: s.value for k, s in recipe.search.items() if isinstance(s, FixedParam)})

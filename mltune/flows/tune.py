@@ -217,7 +217,7 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
                               f"but the recipe asks to {recipe.direction}; choose another study name")
         check_bound_data(study, context.table)
         if not study.get_trials(deepcopy=False):
-            for params, why in [*enqueue, *_defaults_first(recipe)]:
+            for params, why in [*enqueue, *_defaults_first(recipe, context.space)]:
                 study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: why}, skip_if_exists=True)
         study.set_user_attr(RECIPE_YAML_ATTR, recipe.to_yaml())  # the source of truth for workers and promotion
         study.set_user_attr(SCHEMA_ATTR, data_schema(context.table))
@@ -227,9 +227,9 @@ def _open_study(context: StudyContext, storage: optuna.storages.BaseStorage, exp
     return study, context.with_run(parent_run_id, experiment_id)
 
 
-def _defaults_first(recipe: Recipe) -> list[tuple[dict[str, Any], str]]:
+def _defaults_first(recipe: Recipe, space: SearchSpace) -> list[tuple[dict[str, Any], str]]:
     """The search space's ``default`` values as a new study's first trial (not in a grid, which has its own)."""
-    first = SearchSpace.from_recipe(recipe).first_trial()
+    first = space.first_trial()
     return [(first, "the search space's defaults")] if first and recipe.sampler.name != "grid" else []
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 import yaml
 
+from mltune import names
 from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import Splits, Table, load_table, make_splits
 from mltune.errors import ConfigError
@@ -56,14 +57,16 @@ class StudyContext:
 
     @classmethod
     def load(cls, recipe: Recipe, *, study_name: str | None = None, storage: str | None = None,
-             tracking_uri: str | None = None, source: str = "recipe", table: Table | None = None) -> StudyContext:
-        """Loads and splits the recipe's rows (unless given) and describes them for MLflow once.
+             tracking_uri: str | None = None, source: str = "recipe", table: Table | None = None,
+             existing: bool = False) -> StudyContext:
+        """Loads and splits the recipe's rows (unless given) and describes them for MLflow once; ``existing``: the
+        tracking store must exist already (see :class:`Tracker`).
 
         Raises:
-            ConfigError: the data does not fit the recipe.
+            ConfigError: the data does not fit the recipe, or ``existing`` and there is no tracking database.
         """
         table = table or load_table(recipe, source=source)
-        tracker = Tracker(tracking_uri)
+        tracker = Tracker(tracking_uri, existing=existing)
         return cls(recipe=recipe, table=table, splits=make_splits(recipe, table, source=source),
                    space=SearchSpace.from_recipe(recipe), tracker=tracker,
                    study_name=study_name or recipe.study_name or recipe.name, storage=storage, source=source,
@@ -97,6 +100,20 @@ class StudyContext:
 
     def with_run(self, parent_run_id: str, experiment_id: str) -> StudyContext:
         return replace(self, parent_run_id=parent_run_id, experiment_id=experiment_id)
+
+    def log_model_run(self, trial_number: int, *, role: str, params: dict[str, Any], model_fit: str, model: Any,
+                      encoding: Any) -> str:
+        """Logs a model made from a trial's configuration (a refit, an ensemble) as a run of its own, with its
+        pyfunc model, under the study's parent run; returns the run's id."""
+        run = self.tracker.start_run(experiment_id=self.experiment_id, run_name=f"{role}-trial-{trial_number}",
+                                     params=params, tags={
+                                         names.PARENT_RUN_ID: self.parent_run_id, names.ROLE: role,
+                                         names.STUDY_NAME: self.study_name, names.TRIAL_NUMBER: trial_number,
+                                         names.MODEL_FIT: model_fit})
+        run.flush()
+        self.tracker.log_model(run.run_id, model, encoding, input_example=self.table.features_frame().head(5))
+        self.tracker.finish(run.run_id, "FINISHED")
+        return run.run_id
 
 
 def data_schema(table: Table) -> str:
