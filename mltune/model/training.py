@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -122,6 +122,23 @@ def targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
     return task.targets(encoding, x, table.y(rows) if task.uses_target else None)
 
 
+class Prepared(NamedTuple):
+    """A fold's encoding and arrays: the same for every trial of a study, so made once (:func:`prepare`)."""
+
+    encoding: Encoding
+    x_train: Any
+    x_val: Any
+    y_train: np.ndarray
+    y_val: np.ndarray
+
+
+def prepare(recipe: Recipe, table: Table, fold: Fold) -> Prepared:
+    """The encoding fitted on the fold's training rows, and the model's inputs and targets for its rows."""
+    encoding = encoding_for(recipe, table, fold)
+    return Prepared(encoding, model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation),
+                    targets(encoding, table, fold.train), targets(encoding, table, fold.validation))
+
+
 def class_weights(recipe: Recipe, encoding: Encoding, y: np.ndarray) -> np.ndarray | None:
     """Per-row weights that give every class the same total weight (``data.class_weights: balanced``)."""
     if recipe.data.class_weights != "balanced" or encoding.labels is None:
@@ -216,6 +233,7 @@ def fit_fold(
     fold: Fold,
     seed: int,
     on_epoch: EpochHook | None = None,
+    prepared: Prepared | None = None,
 ) -> FitResult:
     """Builds, compiles and trains one configuration on one fold.
 
@@ -227,14 +245,13 @@ def fit_fold(
         seed: seeds Python, NumPy and TensorFlow for this fit.
         on_epoch: called after each epoch with the 1-based epoch and its values in target units; it may raise
             (e.g. ``optuna.TrialPruned``) to stop training.
+        prepared: :func:`prepare` of the same recipe, table and fold, made once for a study's trials.
 
     Raises:
         TrialDiverged: the training loss became NaN or infinite.
     """
     keras.utils.set_random_seed(seed)
-    encoding = encoding_for(recipe, table, fold)
-    x_train, x_val = model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation)
-    y_train, y_val = targets(encoding, table, fold.train), targets(encoding, table, fold.validation)
+    encoding, x_train, x_val, y_train, y_val = prepared or prepare(recipe, table, fold)
     model = compiled_model(recipe, params, x_train, encoding)
     batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
 

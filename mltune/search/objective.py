@@ -33,6 +33,7 @@ from mltune.views import plots
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mltune.model.training import Prepared
     from mltune.tasks import Encoding
     from mltune.tracking.pyfunc import KerasTabularModel
 
@@ -65,6 +66,8 @@ class Objective:
         self.kept: KeptModel | None = None
         self.best_model: KerasTabularModel | None = None
         """The study's best model, when this process trained and saved it (promotion scores it in memory)."""
+        self.prepared: dict[int, Prepared] = {}
+        """Each fold's encoding and arrays, made by the first trial that trains on it."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -78,7 +81,7 @@ class Objective:
             return self._train(trial, params, run)
 
     def _train(self, trial: optuna.Trial, params: dict[str, Any], run: TrialRun) -> float:
-        from mltune.model.training import fit_fold
+        from mltune.model.training import fit_fold, prepare
 
         s = self.setting
         metric, folds = s.recipe.metric, s.splits.folds
@@ -95,8 +98,10 @@ class Objective:
                     if trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at epoch {epoch} with {monitor}={logs[monitor]:.6g}")
 
+            if k not in self.prepared:
+                self.prepared[k] = prepare(s.recipe, s.table, fold)
             result = fit_fold(recipe=s.recipe, params=params, table=s.table, fold=fold,
-                              seed=s.recipe.seed + trial.number, on_epoch=on_epoch)
+                              seed=s.recipe.seed + trial.number, on_epoch=on_epoch, prepared=self.prepared[k])
             values.append(result.value)
             seconds += result.seconds
             if len(folds) > 1:
