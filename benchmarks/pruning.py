@@ -1,12 +1,19 @@
 """Pruning: what Hyperband saves to reach the score an unpruned study reaches.
 
     python -m benchmarks.pruning [--trials 30] [--seeds 3] [--smoke]
+    python -m benchmarks.pruning --tables diabetes,wage [--budget 60] [--seeds 2] [--jobs 2] [--outcomes FILE]
 
 For each seed, the default recipe (digits, TPE) runs ``--trials`` trials twice, each in a fresh process: with
 its Hyperband pruner and with ``pruner=none``. The target is the unpruned study's best validation score; the
 figure is the epochs trained and the wall time each study needed until its best-so-far first reached the
 target. When the pruned study never reaches it, the target becomes the lower of the two bests (so both reach
 it) and the table says so.
+
+With ``--tables``, the studies are the search benchmark's default (``mltune tune --data FILE --target COL``: the
+inferred recipe and its Hyperband pruner) on its tables, against the same recipe with ``pruner=none``, both for
+``--budget`` seconds of wall-clock (:mod:`benchmarks.search`, whose outcomes file keeps every trial's time and
+value). The target is the unpruned study's best validation score at its deadline; the figure is the share of that
+time the pruned study needed to reach it, and where it never did, how far its own best stayed from it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import Section, check_recipe, count, table
 from benchmarks.search import DATASETS, ROOT, Outcome, in_subprocess, run_mltune
@@ -80,13 +88,66 @@ def run(plots: Path, *, smoke: bool, trials: int = 30, seeds: int = 3, pruner: s
     return Section("Pruning", body, headline)
 
 
+def reached_at(curve: list[tuple[float, float]], target: float, direction: str) -> float | None:
+    """Seconds until a best-so-far curve first reached ``target`` (None: never)."""
+    from mltune.tasks.metrics import is_better
+
+    return next((t for t, best in curve if best == target or is_better(best, target, direction=direction)), None)
+
+
+def on_tables(outcomes: list[Any], pruned: str, unpruned: str) -> tuple[list[list[object]], list[float]]:
+    """Rows of the table-mode report and the time ratios of the pairs where the pruned study reached the target."""
+    by_key = {(o.method, o.dataset, o.seed): o for o in outcomes if not o.error}
+    rows, ratios = [], []
+    for (method, name, seed), full in sorted(by_key.items(), key=lambda item: item[0][1:]):
+        cut = by_key.get((pruned, name, seed))
+        if method != unpruned or cut is None or not full.curve:
+            continue
+        direction = "maximize" if full.task == "classification" else "minimize"
+        target, at = full.curve[-1][1], reached_at(full.curve, full.curve[-1][1], direction)
+        when = reached_at(cut.curve, target, direction)
+        ratio = None if when is None or not at else when / at
+        if ratio is not None:
+            ratios.append(ratio)
+        rows.append([name, seed, f"{target:.4f}", f"{full.trials} / {at:.0f} s",
+                     f"{cut.trials} ({cut.trials - cut.complete} pruned)",
+                     f"{when:.0f} s" if when is not None else f"not reached (best {cut.curve[-1][1]:.4f})",
+                     f"{ratio:.2f}" if ratio is not None else "-"])
+    return rows, ratios
+
+
+def main_tables(args: argparse.Namespace) -> None:
+    from benchmarks import search
+
+    outcomes_path = args.outcomes or Path("docs/benchmarks/pruning_outcomes.jsonl")
+    if not args.redraw:
+        search.run(outcomes_path.parent, smoke=False, budget=args.budget, seeds=args.seeds,
+                   tables=args.tables.split(","), methods=["mltune"], jobs=args.jobs,
+                   variants=[("unpruned", ["pruner=none"])], outcomes=outcomes_path)
+    _, outcomes = search.read_outcomes(outcomes_path)
+    rows, ratios = on_tables(outcomes, search.REFERENCE, "mltune unpruned")
+    print(table(["table", "seed", "target (val)", "no pruning: trials / reached at", "Hyperband: trials",
+                 "Hyperband reached it at", "time ratio"], rows))
+    if ratios:
+        print(f"\nHyperband / no pruning, time to the unpruned best: median {statistics.median(ratios):.2f}x over "
+              f"{len(ratios)} of {len(rows)} studies that reached it")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=count, default=30)
     parser.add_argument("--seeds", type=count, default=3)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
+    parser.add_argument("--tables", help="comma-separated tables of the search benchmark: the table mode")
+    parser.add_argument("--budget", type=float, default=60.0, help="table mode: seconds per study")
+    parser.add_argument("--jobs", type=count, default=2, help="table mode: studies at once")
+    parser.add_argument("--outcomes", type=Path, help="table mode: the JSON-lines file of outcomes")
+    parser.add_argument("--redraw", action="store_true", help="table mode: report from --outcomes, no new run")
     args = parser.parse_args(argv)
+    if args.tables:
+        main_tables(args)
+        return
     if args.pruner:
         check_recipe(parser, "--pruner", ROOT / DATASETS["digits"][0], [f"pruner={args.pruner}"])
     section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds,
