@@ -147,6 +147,21 @@ def test_cross_validation_logs_every_fold(storage: str) -> None:
     assert run.data.metrics["cv_std_val_rmse"] >= 0
 
 
+def test_each_fold_is_encoded_once_for_all_trials(storage: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mltune.model.training as training
+
+    encoded: list[int] = []
+    encoding_for = training.encoding_for
+    monkeypatch.setattr(training, "encoding_for", lambda r, t, fold: encoded.append(len(fold.train))
+                        or encoding_for(r, t, fold))
+    recipe = load_recipe(Path(TINY).parent.parent.parent / "recipes" / "diabetes_regression.yaml",
+                         ["split.folds=2", "search.epochs=1", "pruner=none"])
+    result = tune(recipe, storage=storage, study_name="cv", n_trials=3)
+
+    assert result.counts == {"COMPLETE": 3}
+    assert len(encoded) == 2  # one per fold; the second and third trials train on the first's arrays
+
+
 def test_a_tie_keeps_the_earlier_trials_model() -> None:
     from mltune.search.objective import beats_best
 

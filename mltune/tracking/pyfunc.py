@@ -32,6 +32,11 @@ KERAS_ARTIFACT, ENCODING_ARTIFACT = "keras_model", "encoding"
 class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """MLflow pyfunc around a Keras model and its :class:`~mltune.tasks.Encoding`."""
 
+    # MLflow's PythonModel asks, with a UserWarning at class definition in every process that imports the class (a
+    # user loading the model included), for type hints on `predict` to validate rows by; the rows are checked
+    # against the model's columns here instead, as MLflow's own ChatModel opts out.
+    _skip_type_hint_validation = True
+
     @classmethod
     def of(cls, model: Any, encoding: Encoding) -> KerasTabularModel:
         """The wrapper around a model in memory (to score it without saving and loading it)."""
@@ -149,6 +154,8 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     signature, inferred from the rows given to ``search``, says which: ``mlflow models serve`` takes them as
     ``{"inputs": [...]}`` (arrays) or ``{"dataframe_split": ...}`` (frames).
     """
+
+    _skip_type_hint_validation = True  # as KerasTabularModel's
 
     @classmethod
     def of(cls, model: Any) -> KerasNativeModel:
