@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -53,8 +54,15 @@ def write(out: Path, plots: Path, *, smoke: bool) -> None:
     for _, saved in found:
         lines += [f"## {saved['title']}", "", saved["body"], "",
                   f"*Ran {saved['date']} with `{saved['command']}` in {saved['seconds']:.0f} s.*", ""]
+    titles = {"Summary", *(saved["title"] for _, saved in found)}
+    lines += [part.rstrip("\n") + "\n" for part in written_by_hand(out) if part.splitlines()[0][3:] not in titles]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
+
+
+def written_by_hand(out: Path) -> list[str]:
+    """The report's sections as they are, for those that no saved section replaces (an ablation, a one-off study)."""
+    return re.split(r"^(?=## )", out.read_text(), flags=re.MULTILINE)[1:] if out.exists() else []
 
 
 def main(argv: list[str] | None = None) -> None:
