@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import SECTIONS
-from benchmarks.pruning import cost_to_reach
+from benchmarks.__main__ import SECTIONS, write
+from benchmarks.pruning import cost_to_reach, on_tables
 from benchmarks.search import METHODS, Outcome, Recorder, _curve, plan, ratio, read_outcomes, split_top, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,3 +102,34 @@ def test_bad_benchmark_options_are_usage_errors(module: str, args: list[str], me
     done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_pruning_on_tables_times_the_pruned_study_to_the_unpruned_best() -> None:
+    def outcome(method: str, table: str, task: str, curve: list[tuple[float, float]]) -> Outcome:
+        return Outcome(method, table, 0, seconds=curve[-1][0], trials=len(curve), complete=len(curve) - 1,
+                       epochs=10, val=curve[-1][1], test=0.0, curve=curve, task=task)
+
+    rows, ratios = on_tables([
+        outcome("mltune unpruned", "a", "classification", [(10.0, 0.90), (40.0, 0.95), (60.0, 0.95)]),
+        outcome("mltune default", "a", "classification", [(8.0, 0.90), (20.0, 0.96)]),
+        outcome("mltune unpruned", "b", "regression", [(10.0, 5.0), (50.0, 3.0)]),
+        outcome("mltune default", "b", "regression", [(12.0, 4.0), (60.0, 3.5)]),
+    ], "mltune default", "mltune unpruned")
+    assert ratios == [0.5]  # a: the unpruned best (0.95) came at 40 s, the pruned study beat it at 20 s
+    assert rows[0][-2:] == ["20 s", "0.50"]
+    assert rows[1][-2:] == ["not reached (best 3.5000)", "-"]  # b: lower is better, 3.5 never reached 3.0
+
+
+def test_rewriting_the_report_keeps_the_sections_written_by_hand(tmp_path: Path) -> None:
+    plots, out = tmp_path / "benchmarks", tmp_path / "benchmarks.md"
+    plots.mkdir()
+    saved = {"title": "Overhead", "body": "new figures", "headline": {"overhead": "1.01x"}, "date": "today",
+             "command": "python -m benchmarks", "seconds": 1.0}
+    (plots / "overhead.json").write_text(json.dumps(saved))
+    out.write_text("# Benchmarks\n\n## Summary\n\nold\n\n## Overhead\n\nold figures\n\n"
+                   "## An ablation\n\nby hand\n")
+    write(out, plots, smoke=False)
+    report = out.read_text()
+    assert "new figures" in report and "old figures" not in report
+    assert report.count("## Overhead") == 1 and report.count("## Summary") == 1
+    assert report.endswith("## An ablation\n\nby hand\n")
