@@ -2,6 +2,7 @@
 
     python -m benchmarks.pruning [--trials 30] [--seeds 3] [--smoke]
     python -m benchmarks.pruning --tables diabetes,wage [--budget 60] [--seeds 2] [--jobs 2] [--outcomes FILE]
+        [--set KEY=VALUE ...] [--redraw]
 
 For each seed, the default recipe (digits, TPE) runs ``--trials`` trials twice, each in a fresh process: with
 its Hyperband pruner and with ``pruner=none``. The target is the unpruned study's best validation score; the
@@ -123,7 +124,7 @@ def main_tables(args: argparse.Namespace) -> None:
     if not args.redraw:
         search.run(outcomes_path.parent, smoke=False, budget=args.budget, seeds=args.seeds,
                    tables=args.tables.split(","), methods=["mltune"], jobs=args.jobs,
-                   variants=[("unpruned", ["pruner=none"])], outcomes=outcomes_path)
+                   variants=[("unpruned", ["pruner=none"])], overrides=args.overrides, outcomes=outcomes_path)
     _, outcomes = search.read_outcomes(outcomes_path)
     rows, ratios = on_tables(outcomes, search.REFERENCE, "mltune unpruned")
     print(table(["table", "seed", "target (val)", "no pruning: trials / reached at", "Hyperband: trials",
@@ -144,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=count, default=2, help="table mode: studies at once")
     parser.add_argument("--outcomes", type=Path, help="table mode: the JSON-lines file of outcomes")
     parser.add_argument("--redraw", action="store_true", help="table mode: report from --outcomes, no new run")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="table mode: overrides of the inferred recipe for both studies (the unpruned one's "
+                             "pruner stays none), e.g. 'pruner={name: hyperband, min_resource: 10}'")
     args = parser.parse_args(argv)
     if args.tables:
         main_tables(args)
