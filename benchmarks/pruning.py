@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Section, check_recipe, count, table
+from benchmarks.common import Section, check_recipe, count, positive, table
 from benchmarks.search import DATASETS, ROOT, Outcome, in_subprocess, run_mltune
 
 SMOKE_EXTRA = ["search.epochs=2", "pruner={name: hyperband, min_resource: 1, reduction_factor: 2}"]
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
     parser.add_argument("--tables", help="comma-separated tables of the search benchmark: the table mode")
-    parser.add_argument("--budget", type=float, default=60.0, help="table mode: seconds per study")
+    parser.add_argument("--budget", type=positive, default=60.0, help="table mode: seconds per study")
     parser.add_argument("--jobs", type=count, default=2, help="table mode: studies at once")
     parser.add_argument("--outcomes", type=Path, help="table mode: the JSON-lines file of outcomes")
     parser.add_argument("--redraw", action="store_true", help="table mode: report from --outcomes, no new run")
@@ -150,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
                              "pruner stays none), e.g. 'pruner={name: hyperband, min_resource: 10}'")
     args = parser.parse_args(argv)
     if args.tables:
+        from benchmarks.search_tables import TABLES
+
+        unknown = [name for name in args.tables.split(",") if name not in TABLES]
+        if unknown:
+            parser.error(f"argument --tables: unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
         main_tables(args)
         return
     if args.pruner:

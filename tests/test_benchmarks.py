@@ -92,6 +92,11 @@ def test_search_methods_take_turns_and_compare_by_error_ratio(tmp_path: Path) ->
     ("benchmarks.scaling", ["--rounds", "0"], "argument --rounds: must be a whole number of at least 1, but got '0'"),
     ("benchmarks.scaling", ["--recipe", "missing.yaml"],
      "--recipe: missing.yaml: cannot read the recipe (No such file or directory)"),
+    ("benchmarks.pruning", ["--tables", "diabetes,wine"], "argument --tables: unknown table(s) wine; choose from "),
+    ("benchmarks.pruning", ["--tables", "diabetes", "--budget", "0"], "argument --budget: "),
+    ("benchmarks.holdout", ["--target", "quality"], "arguments --csv and --target are required (or --extract WHEEL)"),
+    ("benchmarks.holdout", ["--csv", "missing.csv", "--target", "y"], "argument --csv: no such file: missing.csv"),
+    ("benchmarks.holdout", ["--csv", "x.csv", "--target", "y", "--seeds", "0"], "argument --seeds: "),
     ("benchmarks.overhead", ["--trials", "1"], "argument --trials: must be at least 2 (the first trial, which pays "
      "TensorFlow's start-up, is left out), but got 1"),
     ("benchmarks.overhead", ["--naive", "12"], "argument --naive: must be from 0 to --trials - 1 (11), but got 12"),
