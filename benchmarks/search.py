@@ -187,7 +187,7 @@ def _mltune_search(rows: Any, *, budget: float, overrides: Sequence[str]) -> Any
             done = trial.state == optuna.trial.TrialState.COMPLETE
             if not started:
                 started.append(trial.datetime_start.timestamp() if trial.datetime_start else time.time())
-            found.log.append((time.time() - started[0], len(trial.intermediate_values),
+            found.log.append((time.time() - started[0], trial.last_step or 0,
                               trial.value if done else None))
 
         result = tune(recipe, n_trials=100_000, timeout=budget, storage=f"journal:{tmp / 'j.log'}",
@@ -259,7 +259,7 @@ def run_mltune(dataset: str, seed: int, *, sampler: str | None, budget: float | 
 
         def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             done = trial.state == optuna.trial.TrialState.COMPLETE
-            log.append((time.perf_counter() - started, len(trial.intermediate_values), trial.value if done else None))
+            log.append((time.perf_counter() - started, trial.last_step or 0, trial.value if done else None))
 
         result = tune(recipe, n_trials=n_trials or 100_000, timeout=budget, storage=f"journal:{tmp / 'j.log'}",
                       on_trial=on_trial, table=table)

@@ -149,8 +149,8 @@ def test_autoencoder_reconstructs_raw_columns(storage: str) -> None:
 
 
 def test_refit_registers_the_best_configuration_trained_on_all_development_rows_once(storage: str) -> None:
-    result = tune(load_recipe(TINY, ["promotion.refit=true", "promotion.baseline=false"]), storage=storage,
-                  n_trials=2)
+    result = tune(load_recipe(TINY, ["promotion.refit=true", "promotion.baseline=false", "search.epochs=4"]),
+                  storage=storage, n_trials=2)
     first = promote(study_name=result.study_name, storage=storage)
     again = promote(study_name=result.study_name, storage=storage)
 
@@ -161,6 +161,11 @@ def test_refit_registers_the_best_configuration_trained_on_all_development_rows_
     assert refit_run.data.tags["mlflow.parentRunId"] == result.parent_run_id
     assert refit_run.data.tags["mltune.trial_number"] == str(result.best_trial)
     assert "refit on all development rows" in refit_run.data.tags["mltune.model_fit"]
+    best_run, = client.search_runs([refit_run.info.experiment_id], filter_string=(
+        f"tags.`mltune.role` = 'trial' and tags.`mltune.trial_number` = '{result.best_trial}'"))
+    curve = [m.value for m in sorted(client.get_metric_history(best_run.info.run_id, "val_accuracy"),
+                                     key=lambda m: m.step)]
+    assert refit_run.data.params["epochs"] == str(1 + curve.index(max(curve)))  # the best trial's best epoch
     assert again.decision == "already champion" and again.version == first.version  # refitted once
 
 

@@ -137,3 +137,71 @@ def test_pruners_stop_the_bad_curves_first() -> None:
         if state == optuna.trial.TrialState.PRUNED:
             # steps are 1-based epochs, so n_warmup_steps=2 protects only epoch 1
             assert max(study.trials[number].intermediate_values) == 2
+
+
+def test_pruners_read_the_epochs_they_decide_at() -> None:
+    from mltune.search.reports import pruner_reads
+
+    def read(pruner: optuna.pruners.BasePruner) -> list[int]:
+        return [epoch for epoch in range(1, 60) if pruner_reads(pruner)(epoch)]
+
+    assert read(optuna.pruners.NopPruner()) == []
+    assert read(optuna.pruners.HyperbandPruner(min_resource=2, reduction_factor=3)) == [2, 6, 18, 54]
+    assert read(optuna.pruners.SuccessiveHalvingPruner(min_resource=5, reduction_factor=2)) == [5, 10, 20, 40]
+    assert read(optuna.pruners.MedianPruner()) == list(range(1, 60))  # any epoch
+    assert read(optuna.pruners.HyperbandPruner(min_resource="auto")) == list(range(1, 60))  # rungs unknown yet
+
+
+@pytest.mark.parametrize("pruner", [
+    lambda: optuna.pruners.HyperbandPruner(min_resource=2, reduction_factor=3),
+    lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2),
+    lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
+])
+def test_reporting_only_the_epochs_a_pruner_reads_prunes_the_same_trials(pruner: Any) -> None:
+    """The same curves, reported every epoch and through EpochReports: the same trials pruned at the same epochs,
+    and each trial's best and last epoch are in Optuna (promotion's refit and Hyperband's 'auto' read them)."""
+    from mltune.search.reports import EpochReports
+
+    def curve(number: int) -> list[float]:  # every third trial is bad; all peak at epoch 12, then fall
+        height = 0.3 if number % 3 == 1 else 0.9 - 0.01 * (number % 5)
+        return [height * min(e, 12) / 12 - 0.001 * max(e - 12, 0) for e in range(1, 25)]
+
+    def every_epoch(trial: optuna.Trial) -> float:
+        for epoch, value in enumerate(curve(trial.number), start=1):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return max(curve(trial.number))
+
+    def through_reports(trial: optuna.Trial) -> float:
+        reports = EpochReports(trial, direction="maximize", label="val_accuracy")
+        for epoch, value in enumerate(curve(trial.number), start=1):
+            reports.epoch(epoch, value)
+        reports.close()
+        return max(curve(trial.number))
+
+    studies = []
+    for objective in (every_epoch, through_reports):
+        study = optuna.create_study(direction="maximize", pruner=pruner(), study_name="same brackets",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))  # Hyperband hashes the name
+        study.optimize(objective, n_trials=15)
+        studies.append(study)
+    full, sparse = ([(t.state, t.last_step) for t in s.trials] for s in studies)
+    assert full == sparse
+    assert any(state == optuna.trial.TrialState.PRUNED for state, _ in full)
+    for trial in studies[1].trials:
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            steps = trial.intermediate_values
+            assert max(steps, key=lambda s: steps[s]) == 12 and trial.last_step == 24
+
+
+def test_a_trial_without_a_pruner_reports_only_its_best_and_last_epoch() -> None:
+    from mltune.search.reports import EpochReports
+
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    reports = EpochReports(trial, direction="minimize", label="val_mae")
+    for epoch, value in enumerate([3.0, 2.0, 1.5, 1.7, 1.9], start=1):
+        reports.epoch(epoch, value)
+    reports.close()
+    assert study.trials[0].intermediate_values == {3: 1.5, 5: 1.9}

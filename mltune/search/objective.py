@@ -26,6 +26,7 @@ from mltune.names import (
 )
 from mltune.runtime.workers import worker_id
 from mltune.search.context import StudyContext
+from mltune.search.reports import EpochReports
 from mltune.tasks import is_better
 from mltune.tracking.runs import Tracker, TrialRun
 from mltune.views import plots
@@ -91,17 +92,21 @@ class Objective:
         for k, fold in enumerate(folds):
             prefix = f"fold_{k}/" if len(folds) > 1 else ""
 
-            def on_epoch(epoch: int, logs: dict[str, float], k: int = k, prefix: str = prefix) -> None:
+            reports = EpochReports(trial, direction=s.recipe.direction, label=monitor) if k == 0 and not by_fold \
+                else None
+
+            def on_epoch(epoch: int, logs: dict[str, float], prefix: str = prefix,
+                         reports: EpochReports | None = reports) -> None:
                 run.log_epoch(epoch, logs, prefix=prefix)
-                if k == 0 and not by_fold:
-                    trial.report(logs[monitor], epoch)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch} with {monitor}={logs[monitor]:.6g}")
+                if reports is not None:
+                    reports.epoch(epoch, logs[monitor])
 
             if k not in self.prepared:
                 self.prepared[k] = prepare(s.recipe, s.table, fold)
             result = fit_fold(recipe=s.recipe, params=params, table=s.table, fold=fold,
                               seed=s.recipe.seed + trial.number, on_epoch=on_epoch, prepared=self.prepared[k])
+            if reports is not None:
+                reports.close()
             values.append(result.value)
             seconds += result.seconds
             if len(folds) > 1:

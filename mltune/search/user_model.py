@@ -21,6 +21,7 @@ from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
 from mltune.names import HP_VALUES_ATTR
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec
 from mltune.search.objective import beats_best, trial_outcome
+from mltune.search.reports import EpochReports
 from mltune.tracking.runs import Tracker, TrialRun
 
 
@@ -106,17 +107,19 @@ class HyperModelObjective:
         name = s.objective.name
         fits: list[TrialFit] = []
         for k in range(s.executions):
+            reports = EpochReports(trial, direction=s.objective.direction, label=name) if k == 0 else None
 
-            def on_epoch(epoch: int, logs: dict[str, float], k: int = k) -> None:
+            def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
+                         reports: EpochReports | None = reports) -> None:
                 run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
-                if k == 0:
-                    trial.report(logs[name], epoch)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"pruned at epoch {epoch} with {name}={logs[name]:.6g}")
+                if reports is not None:
+                    reports.epoch(epoch, logs[name])
 
             fits.append(fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
                                   direction=s.objective.direction, seed=s.seed + trial.number + 100_003 * k,
                                   on_epoch=on_epoch))
+            if reports is not None:
+                reports.close()
         value = statistics.fmean(f.value for f in fits)
         if not math.isfinite(value):
             raise TrialDiverged(f"trial {trial.number}: the objective {name} is {value}")
