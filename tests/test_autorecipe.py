@@ -94,3 +94,12 @@ def test_tune_needs_a_recipe_or_data_and_target(workdir: Path) -> None:
     assert missing.exit_code == 2
     assert "data.path: file not found, but got" in missing.stdout and "nope.csv" in missing.stdout
     assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
+
+
+def test_the_default_space_trains_fewer_epochs_of_larger_batches_on_larger_tables() -> None:
+    from mltune.flows.autorecipe import default_search_space
+
+    sizes = {rows: default_search_space(rows) for rows in (500, 1_600, 10_000, 20_000, 53_940, 500_000)}
+    assert [space["epochs"] for space in sizes.values()] == [100, 100, 50, 50, 20, 10]
+    assert [space["batch_size"]["choices"] for space in sizes.values()] == [
+        [32, 64], [32, 64], [256, 512], [512, 1024], [512, 1024], [512, 1024]]
