@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -67,3 +68,18 @@ def test_quantile_scaling_spreads_a_skewed_column_into_normal_scores_and_survive
     new = np.array([[1e30], [-5.0], [1.0]], dtype=np.float32)
     np.testing.assert_allclose(np.asarray(loaded(new)), np.asarray(model(new)), rtol=1e-6)
     assert np.isfinite(np.asarray(loaded(new))).all()
+
+
+def test_the_numeric_statistics_of_a_fold_are_computed_once_for_all_its_models(monkeypatch: Any) -> None:
+    from mltune.model import inputs
+
+    train = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, 6.0], [100.0, 7.0]])
+    calls = []
+    computed = inputs._statistics_of
+    monkeypatch.setattr(inputs, "_statistics_of", lambda x: calls.append(x) or computed(x))
+
+    first, again = numeric_layer(train), numeric_layer(train, quantiles=True)
+    other = numeric_layer(train.copy())
+    assert len(calls) == 2  # the same array once, an equal copy again
+    assert first.get_config()["median"] == again.get_config()["median"] == other.get_config()["median"]
+    assert first.knots is None and again.knots is not None
