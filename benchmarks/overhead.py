@@ -144,7 +144,7 @@ def _breakdown() -> dict[str, tuple[Any, str]]:
         "MLflow: params, epoch metrics, tags (one log_batch)": (MlflowClient, "log_batch"),
         "MLflow: close the run": (MlflowClient, "set_terminated"),
         "Optuna: sample the configuration": (SearchSpace, "sample"),
-        "Optuna: per-epoch reports": (optuna.Trial, "report"),
+        "Optuna: reports (the pruner's epochs, then the best and the last)": (optuna.Trial, "report"),
         "Optuna: journal writes (locked, fsync'ed), all of the above included": (JournalFileBackend, "append_logs"),
     }
 

@@ -65,8 +65,9 @@ class Tuner:
             ``directory`` when given, else ``optuna-journal.log`` in the working directory.
         experiment_name: the MLflow experiment; defaults to ``MLFLOW_EXPERIMENT_NAME``, else the study name.
         sampler: ``tpe``, ``random``, ``gp``, ``cmaes`` (a recipe's sampler names), or an Optuna sampler.
-        pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; it sees the
-            objective after every epoch.
+        pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; its steps are
+            epochs, and it sees the objective at every epoch it may decide at (Hyperband's rungs; every epoch for
+            a pruner mltune does not know).
         seed: seeds the sampler; trial ``n`` trains with ``seed + n``.
         timeout: seconds after which no new trial starts.
         tracking_uri: the MLflow tracking URI (default: MLflow's own choice).
