@@ -323,3 +323,22 @@ def test_each_local_worker_samples_its_own_configurations(workdir: Path, storage
     study = optuna.load_study(study_name="seeds", storage=open_storage(storage))
     configurations = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(set(configurations)) == 4, configurations
+
+
+def test_a_signal_whose_exception_a_finalizer_swallowed_still_stops_the_study(monkeypatch: Any) -> None:
+    """Python runs a signal handler at the main thread's next instruction, which may be in a ``__del__``: the
+    exception is then printed as ignored. The signal is kept, and the next epoch raises it again."""
+    from mltune.runtime.workers import Interrupted, signals_interrupt, stop_if_interrupted
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler's Interrupted is raised, and lost, in here
+
+    lost: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: lost.append(unraisable.exc_value))
+    with signals_interrupt():
+        Finalized()  # finalized at once: nothing refers to it
+        assert [str(error) for error in lost] == ["stopped by SIGTERM"]
+        with pytest.raises(Interrupted, match="stopped by SIGTERM"):
+            stop_if_interrupted()
+    stop_if_interrupted()  # the block is over: a later study starts afresh

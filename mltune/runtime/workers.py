@@ -70,22 +70,45 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_RECEIVED: list[int] = []
+"""The signal :func:`signals_interrupt` took, until its block ends."""
+
+
 @contextlib.contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """Turns SIGTERM and SIGINT into :class:`Interrupted` in the main thread (what schedulers send to stop)."""
+    """Turns SIGTERM and SIGINT into :class:`Interrupted` in the main thread (what schedulers send to stop).
+
+    Python runs the handler at the main thread's next instruction; when that is inside a finalizer (TensorFlow's
+    and Keras' objects have ``__del__`` methods) the exception is printed as "ignored" and lost. The signal is
+    also kept, and :func:`stop_if_interrupted` (called after every epoch) raises it again.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(number: int, frame: Any) -> None:
+        _RECEIVED.append(number)
         raise Interrupted(number)
 
+    _RECEIVED.clear()
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _RECEIVED.clear()
+
+
+def stop_if_interrupted() -> None:
+    """Raises the :class:`Interrupted` of a signal whose handler's exception was lost (see
+    :func:`signals_interrupt`).
+
+    Raises:
+        Interrupted: SIGTERM or SIGINT arrived in the current ``signals_interrupt`` block.
+    """
+    if _RECEIVED:
+        raise Interrupted(_RECEIVED[0])
 
 
 class RetryLostTrial:

@@ -24,7 +24,7 @@ from mltune.names import (
     TRIAL_STATE,
     WORKER_ATTR,
 )
-from mltune.runtime.workers import worker_id
+from mltune.runtime.workers import stop_if_interrupted, worker_id
 from mltune.search.context import StudyContext
 from mltune.search.reports import EpochReports
 from mltune.tasks import is_better
@@ -97,6 +97,7 @@ class Objective:
 
             def on_epoch(epoch: int, logs: dict[str, float], prefix: str = prefix,
                          reports: EpochReports | None = reports) -> None:
+                stop_if_interrupted()
                 run.log_epoch(epoch, logs, prefix=prefix)
                 if reports is not None:
                     reports.epoch(epoch, logs[monitor])

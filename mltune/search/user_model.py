@@ -19,6 +19,7 @@ import optuna
 from mltune.errors import TrialDiverged
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
 from mltune.names import HP_VALUES_ATTR
+from mltune.runtime.workers import stop_if_interrupted
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec
 from mltune.search.objective import beats_best, trial_outcome
 from mltune.search.reports import EpochReports
@@ -111,6 +112,7 @@ class HyperModelObjective:
 
             def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
                          reports: EpochReports | None = reports) -> None:
+                stop_if_interrupted()
                 run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
                 if reports is not None:
                     reports.epoch(epoch, logs[name])
