@@ -76,6 +76,6 @@ class EpochReports:
             if seen is not None and seen[0] not in self.reported:
                 self._report(*seen)
 
-    def _report(self, epoch: int, value: float) -> None:  # Optuna's order: value, then step
+    def _report(self, epoch: int, value: float) -> None:
         self.trial.report(value, epoch)
         self.reported.add(epoch)
