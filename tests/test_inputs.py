@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
@@ -70,16 +69,11 @@ def test_quantile_scaling_spreads_a_skewed_column_into_normal_scores_and_survive
     assert np.isfinite(np.asarray(loaded(new))).all()
 
 
-def test_the_numeric_statistics_of_a_fold_are_computed_once_for_all_its_models(monkeypatch: Any) -> None:
-    from mltune.model import inputs
+def test_a_numeric_layer_from_statistics_made_before_is_the_one_made_from_the_rows() -> None:
+    from mltune.model.inputs import numeric_statistics
 
     train = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, 6.0], [100.0, 7.0]])
-    calls = []
-    computed = inputs._statistics_of
-    monkeypatch.setattr(inputs, "_statistics_of", lambda x: calls.append(x) or computed(x))
-
-    first, again = numeric_layer(train), numeric_layer(train, quantiles=True)
-    other = numeric_layer(train.copy())
-    assert len(calls) == 2  # the same array once, an equal copy again
-    assert first.get_config()["median"] == again.get_config()["median"] == other.get_config()["median"]
-    assert first.knots is None and again.knots is not None
+    made = numeric_statistics(train)
+    for quantiles in (False, True):
+        given = numeric_layer(train, quantiles=quantiles, statistics=made).get_config()
+        assert given == numeric_layer(train, quantiles=quantiles).get_config()

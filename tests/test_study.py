@@ -154,12 +154,16 @@ def test_each_fold_is_encoded_once_for_all_trials(storage: str, monkeypatch: pyt
     encoding_for = training.encoding_for
     monkeypatch.setattr(training, "encoding_for", lambda r, t, fold: encoded.append(len(fold.train))
                         or encoding_for(r, t, fold))
+    described: list[int] = []
+    numeric_statistics = training.numeric_statistics
+    monkeypatch.setattr(training, "numeric_statistics", lambda x: described.append(len(x)) or numeric_statistics(x))
     recipe = load_recipe(Path(TINY).parent.parent.parent / "recipes" / "diabetes_regression.yaml",
                          ["split.folds=2", "search.epochs=1", "pruner=none"])
     result = tune(recipe, storage=storage, study_name="cv", n_trials=3)
 
     assert result.counts == {"COMPLETE": 3}
     assert len(encoded) == 2  # one per fold; the second and third trials train on the first's arrays
+    assert described == encoded  # and build their models on its numeric statistics
 
 
 def test_a_tie_keeps_the_earlier_trials_model() -> None:

@@ -19,10 +19,9 @@ The family's model is built on the preprocessed width and called on the features
 
 from __future__ import annotations
 
-import weakref
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -111,34 +110,32 @@ class OrdinalScale(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "size": self.size}
 
 
-def numeric_layer(x_train: np.ndarray, *, quantiles: bool = False) -> NumericColumns:
+class NumericStatistics(NamedTuple):
+    """What the numeric preprocessing learns from a fold's training rows, whatever the configuration: made once
+    per fold for a study's trials (:func:`mltune.model.training.prepare`)."""
+
+    medians: list[float]
+    lows: list[float]
+    highs: list[float]
+    means: list[float]
+    stds: list[float]
+    indicate: list[int]
+    knots: list[list[float]]
+
+
+def numeric_layer(x_train: np.ndarray, *, quantiles: bool = False,
+                  statistics: NumericStatistics | None = None) -> NumericColumns:
     """The numeric preprocessing learned from the training rows' numeric input (NaN where empty); ``quantiles``:
-    scaled through the filled and clipped rows' quantiles instead of standardized."""
-    medians, lows, highs, means, stds, indicate, knots = _numeric_statistics(x_train)
-    return NumericColumns(medians, lows, highs, means, stds, indicate, knots=knots if quantiles else None,
-                          name="numeric_columns")
+    scaled through the filled and clipped rows' quantiles instead of standardized. ``statistics``: those of
+    ``x_train``, when already made."""
+    s = statistics or numeric_statistics(x_train)
+    return NumericColumns(s.medians, s.lows, s.highs, s.means, s.stds, s.indicate,
+                          knots=s.knots if quantiles else None, name="numeric_columns")
 
 
-_STATISTICS: OrderedDict[int, tuple[weakref.ref[np.ndarray], tuple[list[Any], ...]]] = OrderedDict()
-"""The numeric statistics of the last few training arrays, by identity. Every trial of a study builds its model on
-its fold's same arrays (:func:`mltune.model.training.prepare`), which nothing changes: their medians, fences and
-quantiles are computed once, not in every trial (about 60 ms a trial on 64 columns). Weak references: an array
-is never kept alive by this."""
-
-
-def _numeric_statistics(x_train: np.ndarray) -> tuple[list[Any], ...]:
-    kept = _STATISTICS.get(id(x_train))
-    if kept is not None and kept[0]() is x_train:
-        _STATISTICS.move_to_end(id(x_train))
-        return kept[1]
-    found = _statistics_of(x_train)
-    _STATISTICS[id(x_train)] = (weakref.ref(x_train), found)
-    while len(_STATISTICS) > 8:
-        _STATISTICS.popitem(last=False)
-    return found
-
-
-def _statistics_of(x_train: np.ndarray) -> tuple[list[Any], ...]:
+def numeric_statistics(x_train: np.ndarray) -> NumericStatistics:
+    """Each numeric column's median, outlier fences, mean and spread once clipped, quantile knots, and which
+    columns have empty cells."""
     x = x_train.astype(np.float64)
     medians, lows, highs, means, stds, indicate, knots = [], [], [], [], [], [], []
     for j in range(x.shape[1]):
@@ -157,7 +154,7 @@ def _statistics_of(x_train: np.ndarray) -> tuple[list[Any], ...]:
                      [0.0] * QUANTILES)
         if present.size < column.size:
             indicate.append(j)
-    return medians, lows, highs, means, stds, indicate, knots
+    return NumericStatistics(medians, lows, highs, means, stds, indicate, knots)
 
 
 def vocabulary(values: np.ndarray) -> list[str]:
@@ -185,16 +182,18 @@ def _text_features(column: Column, position: int, values: np.ndarray, params: di
     return raw, encoded
 
 
-def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarray],
-                          params: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """The model's raw inputs by name, and the one feature tensor its family is built on."""
+def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarray], params: dict[str, Any],
+                          numeric: NumericStatistics | None = None) -> tuple[dict[str, Any], Any]:
+    """The model's raw inputs by name, and the one feature tensor its family is built on (``numeric``: the
+    numeric input's statistics, when already made)."""
     inputs: dict[str, Any] = {}
     parts: list[Any] = []
     if NUMERIC_INPUT in x_train:
         width = x_train[NUMERIC_INPUT].shape[1]
         inputs[NUMERIC_INPUT] = keras.Input(shape=(width,), dtype="float32", name=NUMERIC_INPUT)
         quantiles = params.get("numeric_scaling", "standard") == "quantile"
-        parts.append(numeric_layer(x_train[NUMERIC_INPUT], quantiles=quantiles)(inputs[NUMERIC_INPUT]))
+        parts.append(numeric_layer(x_train[NUMERIC_INPUT], quantiles=quantiles, statistics=numeric)(
+            inputs[NUMERIC_INPUT]))
     for position, column in enumerate(text_columns([c for c in columns if c.used])):
         raw, encoded = _text_features(column, position, x_train[input_name(position)], params)
         inputs[input_name(position)] = raw
@@ -204,11 +203,11 @@ def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarr
 
 
 def table_model(*, family: str, task: str, params: dict[str, Any], columns: Sequence[Column],
-                x_train: dict[str, np.ndarray], n_outputs: int,
-                image_shape: Sequence[int] | None = None) -> keras.Model:
+                x_train: dict[str, np.ndarray], n_outputs: int, image_shape: Sequence[int] | None = None,
+                numeric: NumericStatistics | None = None) -> keras.Model:
     """The family's model behind the table's preprocessing: raw column inputs in, the task's output out
     (``image_shape``: the rows are images of that shape, for families that reshape them)."""
-    inputs, features = preprocessed_features(columns, x_train, params)
+    inputs, features = preprocessed_features(columns, x_train, params, numeric)
     width = int(features.shape[-1])
     shape = InputShape(n_features=width, n_outputs=n_outputs, task=task, mean=np.zeros(width),
                        variance=np.ones(width), image_shape=tuple(image_shape) if image_shape else None)

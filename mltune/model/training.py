@@ -19,10 +19,10 @@ import numpy as np
 
 from mltune.config.recipe import Recipe
 from mltune.data import Fold, Table
-from mltune.data.columns import Column, model_inputs
+from mltune.data.columns import NUMERIC_INPUT, Column, model_inputs
 from mltune.errors import TrialDiverged
 from mltune.families import FAMILIES, InputShape
-from mltune.model.inputs import table_model
+from mltune.model.inputs import NumericStatistics, numeric_statistics, table_model
 from mltune.tasks import TASKS, Encoding
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -123,20 +123,26 @@ def targets(encoding: Encoding, table: Table, rows: np.ndarray) -> np.ndarray:
 
 
 class Prepared(NamedTuple):
-    """A fold's encoding and arrays: the same for every trial of a study, so made once (:func:`prepare`)."""
+    """A fold's encoding, arrays and numeric statistics: the same for every trial of a study, so made once
+    (:func:`prepare`)."""
 
     encoding: Encoding
     x_train: Any
     x_val: Any
     y_train: np.ndarray
     y_val: np.ndarray
+    numeric: NumericStatistics | None = None
 
 
 def prepare(recipe: Recipe, table: Table, fold: Fold) -> Prepared:
-    """The encoding fitted on the fold's training rows, and the model's inputs and targets for its rows."""
+    """The encoding fitted on the fold's training rows, the model's inputs and targets for its rows, and the
+    statistics of the training rows' numeric input (column inputs only)."""
     encoding = encoding_for(recipe, table, fold)
-    return Prepared(encoding, model_input(encoding, table, fold.train), model_input(encoding, table, fold.validation),
-                    targets(encoding, table, fold.train), targets(encoding, table, fold.validation))
+    x_train = model_input(encoding, table, fold.train)
+    numeric = numeric_statistics(x_train[NUMERIC_INPUT]) if isinstance(x_train, dict) and NUMERIC_INPUT in x_train \
+        else None
+    return Prepared(encoding, x_train, model_input(encoding, table, fold.validation),
+                    targets(encoding, table, fold.train), targets(encoding, table, fold.validation), numeric)
 
 
 def class_weights(recipe: Recipe, encoding: Encoding, y: np.ndarray) -> np.ndarray | None:
@@ -169,11 +175,12 @@ def _optimizer(params: dict[str, Any], steps: int) -> keras.optimizers.Optimizer
 
 
 def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray | dict[str, np.ndarray],
-                   encoding: Encoding) -> keras.Model:
+                   encoding: Encoding, numeric: NumericStatistics | None = None) -> keras.Model:
     """The configuration's Keras model, built and compiled as every trial builds it (before ``fit``).
 
     ``x_train`` is a float matrix, or a table's column inputs (``encoding.columns`` set): then the model starts
-    with the table's preprocessing layers (:func:`mltune.model.inputs.table_model`).
+    with the table's preprocessing layers (:func:`mltune.model.inputs.table_model`), learned from ``numeric``
+    (the statistics of its numeric input) when given.
     """
     task = TASKS[recipe.task]
     n_outputs = task.n_outputs(encoding)
@@ -181,7 +188,8 @@ def compiled_model(recipe: Recipe, params: dict[str, Any], x_train: np.ndarray |
         assert encoding.columns is not None
         model = table_model(family=recipe.model.family, task=recipe.task, params=params, x_train=x_train,
                             image_shape=encoding.image_shape,
-                            columns=[Column.from_dict(c) for c in encoding.columns], n_outputs=n_outputs)
+                            columns=[Column.from_dict(c) for c in encoding.columns], n_outputs=n_outputs,
+                            numeric=numeric)
         n_rows = len(next(iter(x_train.values())))
     else:
         shape = InputShape(n_features=x_train.shape[1], n_outputs=n_outputs, task=recipe.task,
@@ -251,8 +259,8 @@ def fit_fold(
         TrialDiverged: the training loss became NaN or infinite.
     """
     keras.utils.set_random_seed(seed)
-    encoding, x_train, x_val, y_train, y_val = prepared or prepare(recipe, table, fold)
-    model = compiled_model(recipe, params, x_train, encoding)
+    encoding, x_train, x_val, y_train, y_val, numeric = prepared or prepare(recipe, table, fold)
+    model = compiled_model(recipe, params, x_train, encoding, numeric)
     batch_size, epochs = int(params["batch_size"]), int(params["epochs"])
 
     factor = TASKS[recipe.task].unit_factor(recipe.metric, encoding)
