@@ -103,3 +103,40 @@ def test_the_default_space_trains_fewer_epochs_of_larger_batches_on_larger_table
     assert [space["epochs"] for space in sizes.values()] == [100, 100, 50, 50, 20, 10]
     assert [space["batch_size"]["choices"] for space in sizes.values()] == [
         [32, 64], [32, 64], [256, 512], [512, 1024], [512, 1024], [512, 1024]]
+
+
+def test_decimal_commas_are_sniffed_and_the_numbers_read(tmp_path: Path) -> None:
+    table = messy_table().drop(columns=["note"])
+    path = write(tmp_path, table, sep=";", decimal=",")
+    recipe, text = infer_recipe(str(path), "balance")
+    assert (recipe.data.separator, recipe.data.decimal) == (";", ",")
+    assert "numbers are written with decimal commas (e.g. '" in text and "data.decimal ','" in text
+    assert recipe.task == "regression"
+
+
+def test_a_comma_separated_file_keeps_decimal_points(tmp_path: Path) -> None:
+    recipe, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance")
+    assert recipe.data.decimal == "."
+
+
+@pytest.mark.parametrize(("counts", "task"), [
+    ({3: 10, 4: 53, 5: 681, 6: 638, 7: 199, 8: 18}, "regression"),  # UCI red wine's quality: a score
+    ({digit: 30 for digit in range(10)}, "classification"),  # ten codes about as common as each other
+    ({1: 5, 2: 100, 3: 40, 4: 60}, "classification"),  # four codes, however unequal
+])
+def test_whole_number_targets_with_rare_values_are_scores_to_predict(tmp_path: Path, counts: dict[int, int],
+                                                                      task: str) -> None:
+    values = np.repeat(list(counts), list(counts.values()))
+    frame = pd.DataFrame({"x": np.arange(len(values), dtype=float) / 7, "quality": values})
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "quality")
+    assert recipe.task == task
+    assert ("--set task=classification predicts classes instead" in text) == (task == "regression")
+
+
+def test_a_class_too_rare_to_stratify_turns_stratification_off(tmp_path: Path) -> None:
+    frame = messy_table().assign(fuel=["c"] + ["r"] * 120 + ["p"] * 119)
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "fuel")
+    assert recipe.task == "classification" and recipe.split.stratify is False
+    assert "# class 'c' has 1 row(s), fewer than the 3 that splits keeping the class proportions need" in text
+    balanced, _ = infer_recipe(str(write(tmp_path, messy_table())), "default")
+    assert balanced.split.stratify is True

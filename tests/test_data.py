@@ -183,16 +183,17 @@ def test_too_few_rows_of_a_class_names_the_label_plainly(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "labels",
+    ("labels", "field"),
     [
-        [0] * 4 + [1] * 3 + [2] * 3,  # 3 classes but only ceil(10 * 0.2) = 2 test rows
-        [0] * 4 + [1] * 2,  # after the test split one row of class 1 is left to stratify the validation split
+        ([0] * 4 + [1] * 3 + [2] * 3, "split.test"),  # 3 classes but only ceil(10 * 0.2) = 2 test rows
+        ([0] * 4 + [1] * 2, "data.target"),  # 3 training rows cannot teach 2 classes, however split
     ],
-    ids=["fewer-test-rows-than-classes", "one-row-left-for-validation"],
+    ids=["fewer-test-rows-than-classes", "too-few-training-rows-for-the-classes"],
 )
-def test_tiny_classification_tables_are_config_errors(tmp_path: Path, labels: list[int]) -> None:
+def test_tiny_classification_tables_are_config_errors(tmp_path: Path, labels: list[int], field: str) -> None:
     path = csv(tmp_path, pd.DataFrame({"a": np.arange(len(labels), dtype=float), "y": labels}))
-    assert load_error(recipe({"path": str(path), "target": "y"}, task="classification")).startswith("r.yaml: split")
+    assert load_error(recipe({"path": str(path), "target": "y"}, task="classification")).startswith(
+        f"r.yaml: {field}: ")
 
 
 def many_classes(tmp_path: Path, n_classes: int, rows_each: int, **split: Any) -> str:
@@ -210,11 +211,22 @@ def test_more_classes_than_half_the_training_rows_is_refused_unstratified(tmp_pa
     )
 
 
+def test_too_many_classes_are_refused_for_their_count_before_any_split_advice(tmp_path: Path) -> None:
+    # Stratified, the advice to set split.stratify: false would only lead to this refusal (one row per class).
+    assert many_classes(tmp_path, 32, 1) == (
+        "r.yaml: data.target: a classifier needs at least 2 training rows per class on average, so 20 training "
+        "rows allow at most 10 classes, but column 'y' has 32 (of 32 rows; is it an identifier, or a number to "
+        "predict with task: regression?)"
+    )
+
+
 def test_classes_of_two_rows_are_refused_stratified_naming_the_column_and_how_many(tmp_path: Path) -> None:
     # scikit-learn's own message listed every class (10,000 of them in the issue)
-    assert many_classes(tmp_path, 400, 2) == (
+    labels = np.concatenate([np.repeat([f"c{i}" for i in range(20)], 2), np.repeat(["big"], 200)])
+    df = pd.DataFrame({"a": np.arange(len(labels)) % 7 / 2, "y": labels})
+    assert load_error(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification")) == (
         "r.yaml: split.stratify: every class of column 'y' needs at least 3 rows (2 for training and validation "
-        "after test=0.2 takes its share), but class 'c0' has 2, and 399 more classes have fewer than 3 "
+        "after test=0.2 takes its share), but class 'c0' has 2, and 19 more classes have fewer than 3 "
         "(add rows or set split.stratify: false)"
     )
 
@@ -387,3 +399,29 @@ def test_regression_splits_are_not_stratified(tmp_path: Path) -> None:
     r = recipe({"path": str(path), "target": "y"}, split={"folds": 4})
     splits = make_splits(r, load_table(r))
     assert len(splits.folds) == 4 and len(splits.test) == 8 and len(splits.development) == 32
+
+
+def test_numbers_with_decimal_commas_load_with_data_decimal(tmp_path: Path) -> None:
+    path = csv(tmp_path, frame(), sep=";", decimal=",")
+    table = load_table(recipe({"path": str(path), "target": "y", "separator": ";", "decimal": ","}))
+    assert table.frame["a"].dtype == np.float64 and table.frame["y"].tolist() == frame()["y"].tolist()
+
+
+def test_numbers_with_decimal_commas_read_as_text_are_dropped_naming_the_setting(tmp_path: Path) -> None:
+    df = frame().assign(c=lambda f: f["a"] * 2)
+    table = load_table(recipe({"path": str(csv(tmp_path, df, sep=";", decimal=",")), "target": "y",
+                               "separator": ";"}, task="classification"))
+    column = next(c for c in table.columns if c.name == "c")
+    assert column.kind == "drop" and column.reason.startswith("numbers written with commas, read as text, e.g. '")
+    assert column.reason.endswith("(for decimal commas set data.decimal: ',')")
+
+
+def test_decimal_mark_and_separator_must_differ() -> None:
+    with pytest.raises(ConfigError, match=r"data: decimal and separator must differ, but both are ','"):
+        recipe({"path": "t.csv", "target": "y", "decimal": ","})
+
+
+def test_class_codes_read_as_floats_for_empty_cells_stay_integers(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": np.arange(40, dtype=float), "y": [1, 2, 3, None] * 10})
+    table = load_table(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification"))
+    assert table.frame["y"].dtype == np.int64 and sorted(set(table.y().tolist())) == [1, 2, 3]

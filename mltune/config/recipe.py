@@ -219,6 +219,9 @@ class DataSpec(_Frozen):
     features: tuple[str, ...] | None = None
     """Feature columns; by default every column but the target."""
     separator: str = ","
+    decimal: Literal[".", ","] = "."
+    """The decimal mark of a CSV's numbers: ``","`` for files written with decimal commas (``3,14``), which
+    usually separate columns with ``;``."""
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     """Column kinds that override the inferred ones, e.g. ``{grade: {kind: ordinal, order: [C, B, A]}}``."""
     class_weights: Literal["none", "balanced"] = "none"
@@ -244,6 +247,9 @@ class DataSpec(_Frozen):
             )
         if self.path is not None and self.path.suffix.lower() not in (".csv", ".parquet", ".pq", ".npz"):
             raise ValueError(f"path must end in .csv or .parquet (or .npz for images), but got {self.path.name!r}")
+        if self.decimal == self.separator:
+            raise ValueError(f"decimal and separator must differ, but both are {self.decimal!r} (a file with decimal "
+                             "commas usually separates columns with ';')")
         return self
 
 

@@ -130,6 +130,10 @@ def infer_column(values: pd.Series, name: str) -> Column:
         whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
         return column("integer" if whole else "numeric",
                       f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}")
+    comma = decimal_comma_number(text)
+    if comma is not None:
+        return column("drop", f"numbers written with commas, read as text, e.g. {comma!r} (for decimal commas set "
+                              "data.decimal: ',')")
     if _parses_as_dates(text):
         return column("date", "text that parses as dates")
     if distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2):
@@ -159,6 +163,18 @@ def _looks_like_identifier(present: pd.Series, name: str) -> bool:
         return True
     steps = np.diff(present.to_numpy(dtype=float))
     return len(present) > 20 and unique_share == 1.0 and bool(np.all(steps == 1))
+
+
+DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+(,\d+)?\s*")
+"""A number written with a decimal comma, or a whole number."""
+
+
+def decimal_comma_number(text: pd.Series) -> str | None:
+    """The first number with a decimal comma, when every cell of ``text`` is one (or a whole number)."""
+    commas = text.str.contains(",", regex=False)
+    if text.empty or not commas.any() or not text.str.fullmatch(DECIMAL_COMMA).all():
+        return None
+    return str(text[commas].iloc[0])
 
 
 def _parses_as_dates(text: pd.Series) -> bool:

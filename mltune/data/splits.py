@@ -50,14 +50,14 @@ def make_splits(recipe: Recipe, table: Table, *, source: str = "recipe") -> Spli
     k = split.folds or 1
     n_test = int(np.ceil(n_rows * split.test))
     n_dev = n_rows - n_test
-    if stratify:
-        _check_class_rows(recipe, table, n_rows=n_rows, n_test=n_test, source=source)
     if n_dev < 2 * max(k, 2):
         rule = f"k-fold with folds={k}" if split.folds else "a train/validation split"
         raise ConfigError(f"{source}: split: {rule} needs at least {2 * max(k, 2)} development rows, "
                           f"but got {n_dev} of {n_rows} rows after the test split")
-    if classes is not None:
+    if classes is not None:  # classes a model cannot learn first: no split setting would help them
         _check_class_count(recipe, table, n_rows=n_rows, n_test=n_test, stratify=stratify, source=source)
+    if stratify:
+        _check_class_rows(recipe, table, n_rows=n_rows, n_test=n_test, source=source)
     positions = np.arange(n_rows)
     try:
         dev, test = train_test_split(positions, test_size=split.test, random_state=recipe.seed,
@@ -79,12 +79,20 @@ def make_splits(recipe: Recipe, table: Table, *, source: str = "recipe") -> Spli
     return Splits(test=np.sort(test), development=np.sort(dev), folds=folds)
 
 
+def rows_to_stratify(n_rows: int, test: float, folds: int | None) -> int:
+    """The fewest rows a class needs for stratified splits of ``n_rows`` rows: after the test split takes its
+    share, 2 for training and validation, or one for each of the folds (at least 2)."""
+    per_dev = max(2, folds or 2)
+    n_test = int(np.ceil(n_rows * test))
+    return next(m for m in range(per_dev + 1, n_rows + 2) if m - int(np.ceil(m * n_test / n_rows)) >= per_dev)
+
+
 def _check_class_rows(recipe: Recipe, table: Table, *, n_rows: int, n_test: int, source: str) -> None:
     """Every class keeps enough development rows, after the test split takes its share, to stratify the
     validation split (2 rows) or the folds (one row per fold)."""
     split = recipe.split
     per_dev = max(2, split.folds or 2)
-    need = next(m for m in range(per_dev + 1, n_rows + 2) if m - int(np.ceil(m * n_test / n_rows)) >= per_dev)
+    need = rows_to_stratify(n_rows, split.test, split.folds)
     counts = pd.Series(table.y()).value_counts(sort=False)  # in order of appearance
     short = counts[counts < need]
     if short.empty:
@@ -112,6 +120,12 @@ def _check_class_count(recipe: Recipe, table: Table, *, n_rows: int, n_test: int
     n_validation = int(np.ceil(n_dev / split.folds)) if split.folds else int(np.ceil(n_dev * split.validation))
     n_train = n_dev - n_validation
     where = f"{n_classes} classes of column {table.target!r}"
+    most = n_train // MIN_TRAINING_ROWS_PER_CLASS
+    if n_classes > most:
+        raise ConfigError(f"{source}: data.target: a classifier needs at least {MIN_TRAINING_ROWS_PER_CLASS} "
+                          f"training rows per class on average, so {n_train} training rows allow at most {most} "
+                          f"classes, but column {table.target!r} has {n_classes} (of {n_rows} rows; is it an "
+                          "identifier, or a number to predict with task: regression?)")
     if stratify and n_test < n_classes:
         raise ConfigError(f"{source}: split.test: a stratified split needs a test row per class, but test="
                           f"{split.test} of {n_rows} rows gives {n_test} test rows for {where} (raise split.test, "
@@ -120,9 +134,3 @@ def _check_class_count(recipe: Recipe, table: Table, *, n_rows: int, n_test: int
         raise ConfigError(f"{source}: split.validation: a stratified split needs a validation row per class, but "
                           f"validation={split.validation} of {n_dev} development rows gives {n_validation} rows "
                           f"for {where} (raise split.validation, add rows or set split.stratify: false)")
-    most = n_train // MIN_TRAINING_ROWS_PER_CLASS
-    if n_classes > most:
-        raise ConfigError(f"{source}: data.target: a classifier needs at least {MIN_TRAINING_ROWS_PER_CLASS} "
-                          f"training rows per class on average, so {n_train} training rows allow at most {most} "
-                          f"classes, but column {table.target!r} has {n_classes} (of {n_rows} rows; is it an "
-                          "identifier, or a number to predict with task: regression?)")

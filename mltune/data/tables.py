@@ -101,7 +101,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         target, origin = spec.target or IMAGE_TARGET, str(spec.path)
     else:
         assert spec.path is not None
-        frame = read_file(spec.path, spec.separator, source=source)
+        frame = read_file(spec.path, spec.separator, source=source, decimal=spec.decimal)
         target, origin = spec.target, str(spec.path)
     task = TASKS[recipe.task]
     if not task.uses_target and spec.target is None and spec.dataset is None:
@@ -116,6 +116,8 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         return _numeric_table(frame, names, origin, source)
     assert target is not None
     frame, dropped_rows = _rows_with_target(frame, target, origin, source)
+    if recipe.task == "classification":
+        frame[target] = _whole_numbers_as_integers(frame[target])
     broken = task.check_target(frame[target], where=target)
     if broken:
         raise ConfigError(f"{source}: data.target: {broken}")
@@ -163,8 +165,9 @@ def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, in
     return frame, shape
 
 
-def read_file(path: Path, separator: str, *, source: str) -> pd.DataFrame:
-    """The rows of a CSV (a byte-order mark is skipped) or Parquet file.
+def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") -> pd.DataFrame:
+    """The rows of a CSV (a byte-order mark is skipped; numbers with ``decimal`` as their decimal mark) or Parquet
+    file.
 
     Raises:
         ConfigError: missing or unreadable file, duplicate column names, a header the separator does not split,
@@ -174,7 +177,8 @@ def read_file(path: Path, separator: str, *, source: str) -> pd.DataFrame:
         raise ConfigError(f"{source}: data.path: file not found, but got {str(path)!r}")
     csv_file = path.suffix.lower() == ".csv"
     try:
-        frame = pd.read_csv(path, sep=separator, encoding="utf-8-sig") if csv_file else pd.read_parquet(path)
+        frame = (pd.read_csv(path, sep=separator, decimal=decimal, encoding="utf-8-sig") if csv_file
+                 else pd.read_parquet(path))
     except (ValueError, OSError, ImportError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: data.path: cannot read {str(path)!r}: {error}") from None
     header = _csv_header(path, separator) if csv_file else [str(c) for c in frame.columns]
@@ -225,6 +229,13 @@ def _rows_with_target(frame: pd.DataFrame, target: str, origin: str, source: str
     return frame[~empty].reset_index(drop=True), int(empty.sum())
 
 
+def _whole_numbers_as_integers(values: pd.Series) -> pd.Series:
+    """Class codes that ``pd.read_csv`` read as floats (1.0, 2.0) because of empty cells, as integers again."""
+    if not pd.api.types.is_float_dtype(values) or not bool((values % 1 == 0).all()):
+        return values
+    return values.astype(np.int64)
+
+
 def _check_target_values(recipe: Recipe, values: pd.Series, origin: str, source: str) -> None:
     if pd.api.types.is_numeric_dtype(values) and not np.isfinite(values.to_numpy(dtype=float)).all():
         bad = values[~np.isfinite(values.to_numpy(dtype=float))]
@@ -232,7 +243,7 @@ def _check_target_values(recipe: Recipe, values: pd.Series, origin: str, source:
                           f"has {len(bad)} infinite value(s), e.g. {bad.iloc[0]}")
     if recipe.task == "classification" and values.nunique() < 2:
         raise ConfigError(f"{source}: data.target: a classifier needs at least two classes, but column "
-                          f"{values.name!r} of {origin} has one: {values.iloc[0]!r}")
+                          f"{values.name!r} of {origin} has one: {values.iloc[:1].tolist()[0]!r}")
 
 
 def _columns(recipe: Recipe, frame: pd.DataFrame, names: list[str], origin: str, source: str) -> tuple[Column, ...]:

@@ -16,14 +16,19 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mltune.config.recipe import Recipe, apply_overrides, parse_recipe
-from mltune.data.columns import clean_text, infer_columns
+from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe
+from mltune.data.columns import clean_text, decimal_comma_number, infer_columns
 from mltune.data.report import IMBALANCED
+from mltune.data.splits import rows_to_stratify
 from mltune.data.tables import SEPARATORS, read_file
 from mltune.errors import ConfigError
 
 MAX_CLASSES_OF_NUMBERS = 10
-"""A target of whole numbers with at most this many distinct values is taken as classes."""
+"""A target of whole numbers with at most this many distinct values is taken as classes (but see the next)."""
+MIN_SCALE_VALUES = 5
+"""A whole-number target with at least this many values, some far rarer than others, is a score or a count (wine
+quality 3-8, cases 0-17): a number to predict. Fewer values, or values about as common as each other, are class
+codes."""
 TRIAL_ROWS = 640_000
 """About how many rows a trial of the default space trains on (its epochs times the training rows)."""
 
@@ -38,6 +43,9 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
     source = str(file)
     separator = sniff_separator(file)
     frame = read_file(file, separator, source=source)
+    comma = decimal_comma_example(frame, separator)
+    if comma is not None:
+        frame = read_file(file, separator, source=source, decimal=",")
     if target not in frame.columns:
         raise ConfigError(f"{source}: --target: no such column, but got {target!r} "
                           f"(columns: {', '.join(map(str, frame.columns[:20]))})")
@@ -45,6 +53,9 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
     values = clean_text(frame[target]).dropna()
     task, why = (given["task"].strip(), "given with --set") if "task" in given else _task(values, target)
     raw, notes = _raw_recipe(frame, file, target, task, separator, values)
+    if comma is not None:
+        raw["data"]["decimal"] = ","
+        notes.append(f"numbers are written with decimal commas (e.g. {comma!r}): data.decimal ','")
     header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
               "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes)]
     text = "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110)
@@ -63,6 +74,26 @@ def sniff_separator(path: Path) -> str:
     return best if counts[best] > counts[","] else ","
 
 
+def decimal_comma_example(frame: pd.DataFrame, separator: str) -> str | None:
+    """A number with a decimal comma, when a CSV not separated by commas writes its numbers so (as read with
+    decimal points: no column holds fractions, and some text column holds only numbers with decimal commas and
+    whole numbers); None otherwise."""
+    if separator == ",":
+        return None
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column) and bool((column.dropna() % 1 != 0).any()):
+            return None
+    for name in frame.columns:
+        column = frame[name]
+        if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+            continue
+        example = decimal_comma_number(column.dropna().astype(str))
+        if example is not None:
+            return example
+    return None
+
+
 def _task(values: pd.Series, target: str) -> tuple[str, str]:
     if values.empty:
         return "regression", f"target {target!r} has no values"
@@ -70,6 +101,11 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
         return "classification", f"target {target!r} holds text or true/false values"
     distinct = values.nunique()
     whole = bool((values.astype(float) % 1 == 0).all())
+    counts = values.value_counts()
+    if whole and distinct >= MIN_SCALE_VALUES and counts.min() < IMBALANCED * counts.max():
+        return "regression", (f"target {target!r} has {distinct} whole-number values with very unequal counts "
+                              f"({counts.min()} to {counts.max()} rows), as scores and counts have; "
+                              "--set task=classification predicts classes instead")
     if whole and distinct <= MAX_CLASSES_OF_NUMBERS:
         return "classification", (f"target {target!r} has {distinct} whole-number values; "
                                    "--set task=regression predicts a number instead")
@@ -82,6 +118,7 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
     rows = len(values)
     notes: list[str] = []
     data: dict[str, Any] = {"path": str(file), "target": target}
+    split: dict[str, Any] = {}
     if separator != ",":
         data["separator"] = separator
     metric = "rmse"
@@ -92,6 +129,11 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
             metric, data["class_weights"] = "f1_macro", "balanced"
             notes.append(f"classes are unequal ({counts.min()} vs {counts.max()} rows): metric f1_macro, "
                          "class weights balanced")
+        need = rows_to_stratify(rows, SplitSpec().test, None)
+        if counts.min() < need:
+            split["stratify"] = False
+            notes.append(f"class {counts.idxmin()!r} has {counts.min()} row(s), fewer than the {need} that "
+                         "splits keeping the class proportions need: split.stratify false")
     features = frame.drop(columns=[target]).apply(clean_text)
     columns = infer_columns(features, [str(c) for c in features.columns])
     many = [c.name for c in columns if c.kind == "categorical" and features[c.name].nunique() > 10]
@@ -100,7 +142,8 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
         search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
         search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
         notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
-    raw = {"name": name, "seed": 0, "task": task, "data": data, "objective": {"metric": metric},
+    raw = {"name": name, "seed": 0, "task": task, "data": data, **({"split": split} if split else {}),
+           "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
            "pruner": {"name": "hyperband", "min_resource": max(search["epochs"] // 20, 2)},
            "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name, "ensemble": 5}}
