@@ -227,3 +227,14 @@ def test_numbers_with_a_few_text_markers_are_numeric() -> None:
     assert (column.kind, column.reason) == ("integer", "numbers, but 1 cell(s) are text read as empty, e.g. '?'")
     inputs = model_inputs(pd.DataFrame({"ca": values}), [column])
     assert np.isnan(inputs["numeric"][2, 0]) and inputs["numeric"][0, 0] == 3
+
+
+def test_a_heavy_tail_keeps_its_real_large_values_and_a_corrupted_cell_is_still_an_outlier() -> None:
+    from mltune.data.report import outlier_fences
+
+    rng = np.random.default_rng(0)
+    applications = np.round(np.exp(rng.normal(7.5, 1.0, 777)))  # ISLR College's Accept: counts, a long right tail
+    low, high = outlier_fences(applications)
+    assert low < applications.min() and high > applications.max()  # the linear fences cut 2% of these rows
+    income = np.r_[rng.normal(50_000, 10_000, 240), 9.7e14]
+    assert outlier_fences(income)[1] < 1e6

@@ -18,6 +18,8 @@ from mltune.data.columns import Column
 OUTLIER_IQRS = 5.0
 """A value further than this many interquartile ranges beyond the quartiles is an extreme outlier (the model
 clips features to the same fences, learned on its training rows)."""
+HEAVY_TAIL_SHARE = 0.005
+"""Outliers are rare: past this share of a column's values beyond the fences, the column is heavy-tailed."""
 IMBALANCED = 0.2
 """Classes are called unequal when the rarest has less than this share of the most common one's rows."""
 
@@ -102,16 +104,23 @@ def _empty_cells(values: pd.Series) -> list[Finding]:
 def outlier_fences(values: np.ndarray) -> tuple[float, float]:
     """The fences beyond which a value is an extreme outlier: quartiles -/+ :data:`OUTLIER_IQRS` IQRs.
 
-    With no spread between the quartiles (a mostly constant column) the fences are the 0.1% and 99.9% quantiles.
+    A column of values >= 0 with more than :data:`HEAVY_TAIL_SHARE` of them above that upper fence is heavy-tailed
+    (counts, prices, populations), not corrupted: its upper fence is taken on the log scale instead (the log1p
+    quartiles + 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles (a
+    mostly constant column) the fences are the 0.1% and 99.9% quantiles.
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0.0, 0.0
     q25, q75 = np.quantile(finite, [0.25, 0.75])
     spread = q75 - q25
-    if spread > 0:
-        return float(q25 - OUTLIER_IQRS * spread), float(q75 + OUTLIER_IQRS * spread)
-    low, high = np.quantile(finite, [0.001, 0.999])
+    if spread <= 0:
+        low, high = np.quantile(finite, [0.001, 0.999])
+        return float(low), float(high)
+    low, high = q25 - OUTLIER_IQRS * spread, q75 + OUTLIER_IQRS * spread
+    if finite.min() >= 0 and np.mean(finite > high) > HEAVY_TAIL_SHARE:
+        log25, log75 = np.log1p(q25), np.log1p(q75)
+        high = np.expm1(log75 + OUTLIER_IQRS * (log75 - log25))
     return float(low), float(high)
 
 
@@ -124,8 +133,10 @@ def _outliers(values: pd.Series) -> list[Finding]:
     if not count:
         return []
     examples = ", ".join(f"{v:.6g}" for v in numbers[outside][:3])
+    q25, q75 = np.quantile(numbers[present], [0.25, 0.75])
+    scale = "; the upper one on the log scale: a heavy tail" if high > q75 + OUTLIER_IQRS * (q75 - q25) else ""
     return [Finding(str(values.name), "outliers",
-                    f"{count} value(s) outside [{low:.6g}, {high:.6g}] (quartiles -/+ {OUTLIER_IQRS:g} IQR), "
+                    f"{count} value(s) outside [{low:.6g}, {high:.6g}] (quartiles -/+ {OUTLIER_IQRS:g} IQR{scale}), "
                     f"e.g. {examples}; the model clips them to those bounds", count)]
 
 
