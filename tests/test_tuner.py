@@ -406,3 +406,81 @@ def test_tune_and_promote_are_the_commands_in_python(workdir: Path, storage: str
     promoted = mltune.promote(study_name="api", storage=storage)
     assert promoted.decision == "first champion" and promoted.model_name == "tiny-digits"
     assert json.loads(json.dumps(promoted.as_dict()))["version"] == "1"
+
+
+def _without_input(hp: Any) -> keras.Model:
+    """KerasTuner's first example: a Sequential with no Input, built by its first fit."""
+    model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(hp.Int("units", 8, 16, step=8),
+                                                                          activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_model_with_no_input_is_rebuilt_for_its_weights_in_this_and_a_later_process(workdir: Path,
+                                                                                       storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_without_input, objective="val_accuracy", max_trials=2, directory=str(workdir),
+                                project_name="first", pruner="none", progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    models = tuner.get_best_models(2)
+    later = mltune.RandomSearch(_without_input, objective="val_accuracy", max_trials=2, directory=str(workdir),
+                                project_name="first", pruner="none", progress="quiet")  # nothing trained here
+    for now, again in zip(models, later.get_best_models(2), strict=True):
+        assert np.allclose(now.predict(xv, verbose=0), again.predict(xv, verbose=0), atol=1e-6)
+
+
+class _OwnLoop(mltune.HyperModel):
+    """KerasTuner's custom-training guide: build returns an uncompiled model, fit trains it and returns a number."""
+
+    def build(self, hp: Any) -> keras.Model:
+        return keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                                 keras.layers.Dense(10, activation="softmax")])
+
+    def fit(self, hp: Any, model: keras.Model, x: Any, y: Any, validation_data: Any, **kwargs: Any) -> float:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=1, verbose=0)
+        return float(model.evaluate(*validation_data, verbose=0))
+
+
+def test_a_hypermodel_that_trains_itself_needs_neither_compile_nor_an_objective(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_OwnLoop(), max_trials=2, storage=storage, pruner="none", progress="quiet")
+    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "minimize")
+    tuner.search(x, y, validation_data=(xv, yv))
+    values = [t.value for t in tuner.study.trials]
+    assert [t.state for t in tuner.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(0 < v < 10 for v in values)  # the validation cross-entropy fit returned
+
+
+def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workdir: Path, storage: str) -> None:
+    from mltune.flows.tuner import hyperband_configurations
+
+    assert [hyperband_configurations(e, f) for e, f in [(10, 3), (3, 3), (1, 3)]] == [22, 5, 1]  # KerasTuner's
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.Hyperband(build_model, objective="val_accuracy", max_epochs=3, factor=3, storage=storage,
+                             progress="quiet")
+    assert tuner.max_trials == 5 and isinstance(tuner.pruner, optuna.pruners.HyperbandPruner)
+    tuner.search(x, y, epochs=50, validation_data=(xv, yv), verbose=0)  # KerasTuner's epochs: max_epochs wins
+    trained = [len(MlflowClient().get_metric_history(r.info.run_id, "val_accuracy"))
+               for r in _trial_runs(MlflowClient(), tuner.parent_run_id)]
+    assert len(trained) == 5 and max(trained) == 3
+
+
+def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is_refused(workdir: Path,
+                                                                                         storage: str) -> None:
+    with pytest.warns(UserWarning, match="mltune does not use KerasTuner's max_retries_per_trial, tune_new_entries"):
+        mltune.RandomSearch(build_model, "val_accuracy", 3, storage=storage, tune_new_entries=False,
+                            max_retries_per_trial=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument.s.: max_trails"):
+        mltune.RandomSearch(build_model, objective="val_accuracy", max_trails=3, storage=storage)
+    tuner = mltune.BayesianOptimization(build_model, objective="val_accuracy", num_initial_points=2, storage=storage)
+    assert tuner.sampler._n_startup_trials == 2  # type: ignore[attr-defined]
+
+    class OwnTrials(mltune.RandomSearch):
+        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+            return None
+
+    with pytest.raises(ConfigError, match="run_trial: OwnTrials overrides KerasTuner's run_trial, which mltune does "
+                                          "not call; move the training into a HyperModel's fit"):
+        OwnTrials(build_model, objective="val_accuracy", storage=storage)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,14 @@ from mltune.errors import ConfigError, NoCompleteTrial, SearchFailed
 from mltune.flows.promote import ANY_CHAMPION, Gate, PromotionResult, run_gate
 from mltune.flows.tune import log_learning_curves, log_study_plots, record_study, setup_lock
 from mltune.model.hypermodel import HyperModel, sample_inputs
-from mltune.names import EXPERIMENT_ATTR, HP_VALUES_ATTR, OBJECTIVE_ATTR, PARENT_RUN_ATTR, RUN_ID_ATTR
+from mltune.names import (
+    BUILD_CONFIG_ATTR,
+    EXPERIMENT_ATTR,
+    HP_VALUES_ATTR,
+    OBJECTIVE_ATTR,
+    PARENT_RUN_ATTR,
+    RUN_ID_ATTR,
+)
 from mltune.runtime.storage import DEFAULT_STORAGE, StorageLock, open_storage
 from mltune.runtime.workers import (
     RetryLostTrial,
@@ -59,6 +68,8 @@ class Tuner:
             ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``).
         objective: a name from Keras' epoch logs (direction inferred: losses and errors are minimized,
             accuracy, AUC, precision, recall and the like maximized), or ``mltune.Objective(name, direction)``.
+            Left out: ``val_accuracy``; for a HyperModel with its own ``fit``, KerasTuner's default, the number
+            that ``fit`` returns, minimized.
         max_trials: trials the study should hold in all (a resumed study runs only the missing ones).
         study_name: the Optuna study; defaults to ``project_name``, else the build function's name.
         storage: an Optuna storage (``journal:PATH`` or a database URL); defaults to a journal file in
@@ -89,14 +100,15 @@ class Tuner:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
     """
 
-    def __init__(self, hypermodel: Any, *, objective: Any = "val_accuracy", max_trials: int = 20,
+    def __init__(self, hypermodel: Any, *, objective: Any = None, max_trials: int = 20,
                  study_name: str | None = None, storage: str | None = None, experiment_name: str | None = None,
                  sampler: Any = "tpe", pruner: Any = "hyperband", seed: int = 0, timeout: float | None = None,
                  tracking_uri: str | None = None, code_paths: Sequence[str] = (),
                  max_consecutive_failed_trials: int = 3, progress: ProgressMode = "auto",
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
-                 executions_per_trial: int = 1) -> None:
+                 executions_per_trial: int = 1, **keras_tuner_only: Any) -> None:
         """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
+        _refuse_what_mltune_would_not_do(self, keras_tuner_only)
         if max_trials is None or max_trials < 1:
             raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
         if timeout is not None and timeout <= 0:
@@ -109,6 +121,8 @@ class Tuner:
             self.hypermodel = HyperModel(hypermodel)
         except TypeError as error:
             raise ConfigError(str(error)) from None
+        if objective is None and not self.hypermodel.fits_itself:
+            objective = "val_accuracy"
         self.objective = Objective.of(objective)
         self.max_trials, self.timeout, self.seed = int(max_trials), timeout, int(seed)
         self.study_name = study_name or project_name or self.hypermodel.name
@@ -291,7 +305,11 @@ class Tuner:
                                       "build_model(hp) from get_best_hyperparameters(n) and train it")
             weights = self.tracker.keras_model_file(run_id)
         model = self.hypermodel.build(HyperParameters.fixed(_values(trial)))
-        model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
+        built = trial.user_attrs.get(BUILD_CONFIG_ATTR)
+        if not model.built and built:  # a Sequential with no Input is built by fit: build it as fit did
+            model.build_from_config(json.loads(built))
+        if model.optimizer is not None:  # an uncompiled model of a HyperModel with its own training loop
+            model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
         model.load_weights(weights)
         return model
 
@@ -407,20 +425,89 @@ def _score_champion(uri: str, x: Any, y: Any, metric: str, model_name: str) -> f
     return champion.score(x, y, metric)
 
 
-__all__ = ["BayesianOptimization", "Objective", "RandomSearch", "Tuner"]
+__all__ = ["BayesianOptimization", "Hyperband", "Objective", "RandomSearch", "Tuner"]
 
 
 class RandomSearch(Tuner):
     """KerasTuner's ``RandomSearch`` by name: a :class:`Tuner` with Optuna's random sampler (and mltune's default
     pruner), ``max_trials=10`` by default, so that ``import mltune as keras_tuner`` runs a KerasTuner script."""
 
-    def __init__(self, hypermodel: Any, *, max_trials: int = 10, sampler: Any = "random", **options: Any) -> None:
-        super().__init__(hypermodel, max_trials=max_trials, sampler=sampler, **options)
+    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "random",
+                 **options: Any) -> None:
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, **options)
 
 
 class BayesianOptimization(Tuner):
     """KerasTuner's ``BayesianOptimization`` by name: a :class:`Tuner` with Optuna's TPE sampler (a Bayesian
-    optimizer that handles define-by-run spaces), ``max_trials=10`` by default."""
+    optimizer that handles define-by-run spaces), ``max_trials=10`` by default; KerasTuner's
+    ``num_initial_points`` is TPE's number of random trials before it models the space."""
 
-    def __init__(self, hypermodel: Any, *, max_trials: int = 10, sampler: Any = "tpe", **options: Any) -> None:
-        super().__init__(hypermodel, max_trials=max_trials, sampler=sampler, **options)
+    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "tpe",
+                 num_initial_points: int | None = None, **options: Any) -> None:
+        if num_initial_points is not None and sampler == "tpe":
+            if num_initial_points < 1:
+                raise ConfigError(f"num_initial_points: must be >= 1, but got {num_initial_points}")
+            sampler = optuna.samplers.TPESampler(n_startup_trials=num_initial_points, seed=options.get("seed", 0))
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, **options)
+
+
+class Hyperband(Tuner):
+    """KerasTuner's ``Hyperband`` by name: random configurations, each trained for up to ``max_epochs`` epochs
+    (the ``epochs`` given to :meth:`search` is replaced, as in KerasTuner), and Optuna's ``HyperbandPruner`` over
+    epochs 1 to ``max_epochs`` with reduction factor ``factor`` stopping the weaker ones at its rungs. By default
+    ``max_trials`` is the number of configurations KerasTuner's Hyperband tries with these settings."""
+
+    def __init__(self, hypermodel: Any, objective: Any = None, max_epochs: int = 100, factor: int = 3,
+                 hyperband_iterations: int = 1, *, max_trials: int | None = None, sampler: Any = "random",
+                 **options: Any) -> None:
+        if max_epochs < 1:
+            raise ConfigError(f"max_epochs: must be >= 1, but got {max_epochs}")
+        if factor < 2:
+            raise ConfigError(f"factor: must be >= 2, but got {factor}")
+        if hyperband_iterations < 1:
+            raise ConfigError(f"hyperband_iterations: must be >= 1, but got {hyperband_iterations}")
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=factor)
+        trials = max_trials or hyperband_iterations * hyperband_configurations(max_epochs, factor)
+        super().__init__(hypermodel, objective=objective, max_trials=trials, sampler=sampler, pruner=pruner,
+                         **options)
+        self.max_epochs = int(max_epochs)
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        super().search(*fit_args, **{**fit_kwargs, "epochs": self.max_epochs})
+
+
+KERAS_TUNER_ONLY = frozenset({
+    "hyperparameters", "tune_new_entries", "allow_new_entries", "max_retries_per_trial", "distribution_strategy",
+    "logger", "tuner_id", "max_model_size", "alpha", "beta", "oracle"})
+"""KerasTuner settings that mltune accepts, warns about and does not use (Optuna's sampler and storage do that
+work), so that a KerasTuner script runs."""
+
+
+def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> None:
+    """Refuses a ``run_trial`` override (mltune never calls it) and unknown settings; warns about KerasTuner's.
+
+    Raises:
+        ConfigError: the Tuner's class defines ``run_trial``.
+        TypeError: a setting neither mltune nor KerasTuner has (a typo), as Python would.
+    """
+    if hasattr(tuner, "run_trial"):
+        raise ConfigError(f"run_trial: {type(tuner).__name__} overrides KerasTuner's run_trial, which mltune does "
+                          "not call; move the training into a HyperModel's fit(hp, model, *args, **kwargs), which "
+                          "mltune calls for every trial with the arguments given to search()")
+    unknown = sorted(set(options) - KERAS_TUNER_ONLY)
+    if unknown:
+        raise TypeError(f"{type(tuner).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}")
+    if options:
+        warnings.warn(f"{type(tuner).__name__}: mltune does not use KerasTuner's {', '.join(sorted(options))} "
+                      "(ignored; Optuna's sampler and storage do that work)", UserWarning, stacklevel=3)
+
+
+def hyperband_configurations(max_epochs: int, factor: int) -> int:
+    """How many configurations one iteration of KerasTuner's ``Hyperband`` starts (its ``HyperbandOracle``): one
+    bracket for each time ``max_epochs`` divides by ``factor`` down to 1 epoch; bracket ``b`` starts
+    ``ceil(ceil(1 + log_factor(max_epochs)) / (b + 1) * factor ** b)``."""
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:
+        epochs, brackets = epochs / factor, brackets + 1
+    end = math.ceil(1 + math.log(max_epochs, factor))
+    return sum(math.ceil(end / (b + 1) * factor ** b) for b in range(brackets))

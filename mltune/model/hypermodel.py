@@ -54,10 +54,16 @@ class HyperModel:
         if not isinstance(model, keras.Model):
             raise TrialError(f"{label}: {self.name}(hp) must return a keras.Model, but got "
                              f"{type(model).__module__}.{type(model).__qualname__}")
-        if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        compiled = getattr(model, "compiled", False) and getattr(model, "optimizer", None) is not None
+        if not compiled and not self.fits_itself:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
                              f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
         return model
+
+    @property
+    def fits_itself(self) -> bool:
+        """Whether the user's HyperModel has its own ``fit`` (which may train an uncompiled model)."""
+        return self._fit is not None
 
     def fit(self, hp: Any, model: keras.Model, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._fit is not None:
@@ -69,25 +75,31 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
     """Per epoch: hands the logs to the caller (who logs them and may prune), keeps the best epoch's weights.
 
     As KerasTuner does, a trial's value is its best epoch's value of the objective, and the model it leaves holds
-    that epoch's weights.
+    that epoch's weights. ``strict``: an epoch whose logs lack the objective fails the trial at once (not for a
+    HyperModel with its own ``fit``, which may return the value instead).
     """
 
-    def __init__(self, objective: str, direction: str, hook: EpochHook | None, label: str) -> None:
+    def __init__(self, objective: str, direction: str, hook: EpochHook | None, label: str,
+                 strict: bool = True) -> None:
         super().__init__()
+        self.strict = strict
         self.objective, self.direction, self.hook, self.label = objective, direction, hook, label
         self.best: float | None = None
         self.best_epoch = 0
         self.best_weights: list[Any] | None = None
         self.epochs = 0
         self.hook_error: BaseException | None = None
+        self.missing: list[str] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         values = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0 and k != "learning_rate"}
         self.epochs = epoch + 1
         if self.objective not in values:
-            known = ", ".join(sorted(values)) or "none"
-            raise TrialError(f"{self.label}: the objective {self.objective!r} is not in the model's logs, which "
-                             f"hold: {known} (compile the metric, pass validation_data, or choose one of these)")
+            self.missing = sorted(values)
+            if self.strict:  # model.fit's own logs are all there is: fail now, not after the last epoch
+                raise TrialError(f"{self.label}: the objective {self.objective!r} is not in the model's logs, which "
+                                 f"hold: {', '.join(self.missing) or 'none'} (compile the metric, pass "
+                                 "validation_data, or choose one of these)")
         loss = values.get("loss", math.nan)
         if "loss" in values and not math.isfinite(loss):
             raise TrialDiverged(f"{self.label}: training loss became {loss} at epoch {epoch + 1}")
@@ -97,6 +109,8 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
             except BaseException as error:  # the caller's own (e.g. a pruned trial): passed on as it is
                 self.hook_error = error
                 raise
+        if self.objective not in values:  # a HyperModel's own fit may still return it, as in KerasTuner
+            return
         value = values[self.objective]
         if math.isfinite(value) and (self.best is None or (value > self.best if self.direction == "maximize"
                                                            else value < self.best)):
@@ -133,7 +147,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     label = getattr(hp, "trial_label", "this trial")
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
-    recorder = ObjectiveRecorder(objective, direction, on_epoch, label)
+    recorder = ObjectiveRecorder(objective, direction, on_epoch, label, strict=not hypermodel.fits_itself)
     kwargs = dict(kwargs)
     kwargs["callbacks"] = [*copy.deepcopy(list(kwargs.get("callbacks") or [])), recorder]
     start = time.perf_counter()
@@ -163,6 +177,10 @@ def _value(returned: Any, recorder: ObjectiveRecorder, objective: str, label: st
         returned = returned[objective]
     if isinstance(returned, (int, float, np.floating, np.integer)) and not isinstance(returned, bool):
         return float(returned), recorder.epochs
+    if recorder.missing is not None:
+        raise TrialError(f"{label}: the objective {objective!r} is not in the model's logs, which hold: "
+                         f"{', '.join(recorder.missing) or 'none'} (compile the metric, pass validation_data, choose "
+                         f"one of these, or return it from HyperModel.fit)")
     raise TrialError(f"{label}: training gave no value of the objective {objective!r} (no epoch ended, and fit "
                      f"returned {type(returned).__name__})")
 

@@ -51,6 +51,8 @@ class Objective:
         """
         if isinstance(objective, Objective):
             return objective
+        if objective is None:  # KerasTuner's default: the number HyperModel.fit returns, minimized
+            return cls("default_objective", "min")
         if isinstance(objective, str):
             direction = infer_direction(objective)
             if direction is None:

@@ -18,7 +18,7 @@ import optuna
 
 from mltune.errors import TrialDiverged
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
-from mltune.names import HP_VALUES_ATTR
+from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
 from mltune.runtime.workers import stop_if_interrupted
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec
 from mltune.search.objective import beats_best, trial_outcome
@@ -114,7 +114,7 @@ class HyperModelObjective:
                          reports: EpochReports | None = reports) -> None:
                 stop_if_interrupted()
                 run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
-                if reports is not None:
+                if reports is not None and name in logs:
                     reports.epoch(epoch, logs[name])
 
             fits.append(fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
@@ -131,6 +131,9 @@ class HyperModelObjective:
         run.log_value("training_time_s", sum(f.seconds for f in fits))
         if s.checkpoints:
             result.model.save_weights(checkpoint_path(s.checkpoints, trial.number))
+        built = result.model.get_build_config()  # the input shapes fit built it with (a Sequential with no Input)
+        if built:
+            trial.set_user_attr(BUILD_CONFIG_ATTR, json.dumps(built))
         if beats_best(trial.study, value, s.objective.direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return value
