@@ -484,3 +484,32 @@ def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is
     with pytest.raises(ConfigError, match="run_trial: OwnTrials overrides KerasTuner's run_trial, which mltune does "
                                           "not call; move the training into a HyperModel's fit"):
         OwnTrials(build_model, objective="val_accuracy", storage=storage)
+
+
+QUIET_SCRIPT = """
+import warnings
+import keras, mltune
+from sklearn.datasets import load_digits
+
+def build_model(hp):
+    warnings.warn("a note from the build function")  # Keras' own notes come so, once per process
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+digits = load_digits()
+x, y = digits.data[:200] / 16.0, digits.target[:200]
+tuner = mltune.RandomSearch(build_model, objective="val_accuracy", max_trials=3, pruner="none", progress="lines")
+tuner.search(x[:150], y[:150], epochs=1, validation_data=(x[150:], y[150:]), verbose=0)
+"""
+
+
+def test_a_search_says_each_warning_once_and_leaves_optuna_and_mlflow_notes_out(workdir: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", QUIET_SCRIPT], cwd=workdir, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("a note from the build function") == 1, done.stderr[-3000:]
+    assert done.stderr.count("trial 2 COMPLETE") == 1  # mltune's line; Optuna's "Trial 2 finished" is not shown
+    for noise in ("Trial 2 finished with value", "unique value length", "Passing a Python object"):
+        assert noise not in done.stderr, noise

@@ -49,7 +49,7 @@ from mltune.search.objective import close_trial_run
 from mltune.search.strategies import pruner_named, sampler_named
 from mltune.search.user_model import HyperModelObjective, TunerSetting, checkpoint_path
 from mltune.tracking.runs import Tracker
-from mltune.views.plots import draw_or_warn
+from mltune.views.plots import draw_or_warn, optuna_says_only
 from mltune.views.progress import ProgressMode, StudyProgress
 
 
@@ -175,7 +175,7 @@ class Tuner:
         lock = StorageLock(self.storage, f"mltune-trials:{study.study_name}")
         status = "FAILED"
         try:
-            with display, signals_interrupt():
+            with display, signals_interrupt(), optuna_says_only(optuna.logging.WARNING):  # the display says more
                 run_trials(study, objective, n_trials=self.max_trials, timeout=self.timeout, lock=lock,
                            callbacks=[close_trial_run(self.tracker), display, guard], on_lost=lost)
             status = "FINISHED"

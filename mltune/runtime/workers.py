@@ -182,12 +182,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Read before every trial: a `catch_warnings` block there would reset Python's record of the warnings already
+# shown, and every Keras warning would come again with every trial; so this one experimental warning is filtered
+# once, for this function only.
+warnings.filterwarnings("ignore", message=r".*\.retry_history is experimental",
+                        category=optuna.exceptions.ExperimentalWarning)
+
+
 def requeued(trials: Sequence[optuna.trial.FrozenTrial]) -> set[int]:
     """Numbers of the lost trials that were queued again (Optuna's retry callback records them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
-        return {number for t in trials for number in retried(t)}
+    retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history
+    return {number for t in trials for number in retried(t)}
 
 
 def trials_counted(study: optuna.Study) -> int:

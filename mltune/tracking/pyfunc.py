@@ -10,10 +10,12 @@ turning raw rows into the model's column inputs (``mltune.data.columns.model_inp
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +102,17 @@ def save_pyfunc(model: Any, encoding: Encoding, path: str, *, input_example: pd.
             signature = mlflow.models.infer_signature(input_example, output)
         if encoding.columns is not None:
             signature = mlflow.models.ModelSignature(inputs=input_schema(encoding), outputs=signature.outputs)
-        mlflow.pyfunc.save_model(
-            path,
-            python_model=KerasTabularModel(),
-            artifacts={KERAS_ARTIFACT: keras_path, ENCODING_ARTIFACT: encoding_path},
-            code_paths=[str(Path(__file__).parents[1])],
-            signature=signature,
-            input_example=input_example,
-            pip_requirements=_requirements(),
-            metadata={MODEL_COLUMNS_METADATA: encoding.columns} if encoding.columns is not None else None,
-        )
+        with _no_pickle_notice():
+            mlflow.pyfunc.save_model(
+                path,
+                python_model=KerasTabularModel(),
+                artifacts={KERAS_ARTIFACT: keras_path, ENCODING_ARTIFACT: encoding_path},
+                code_paths=[str(Path(__file__).parents[1])],
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=_requirements(),
+                metadata={MODEL_COLUMNS_METADATA: encoding.columns} if encoding.columns is not None else None,
+            )
     Path(path, "summary.txt").write_text("\n".join(summary))
 
 
@@ -213,15 +216,33 @@ def save_keras_pyfunc(model: Any, path: str, *, input_example: Any = None, code_
         warnings.filterwarnings("ignore", message=".*input example was not provided")  # the signature is given
         keras_path = os.path.join(tmp, "model.keras")
         model.save(keras_path)
-        mlflow.pyfunc.save_model(
-            path,
-            python_model=KerasNativeModel(),
-            artifacts={KERAS_ARTIFACT: keras_path},
-            code_paths=[str(Path(__file__).parents[1]), *map(str, code_paths)],
-            signature=signature,
-            model_config={MODULES_CONFIG: modules},
-            pip_requirements=_requirements(),
-        )
+        with _no_pickle_notice():
+            mlflow.pyfunc.save_model(
+                path,
+                python_model=KerasNativeModel(),
+                artifacts={KERAS_ARTIFACT: keras_path},
+                code_paths=[str(Path(__file__).parents[1]), *map(str, code_paths)],
+                signature=signature,
+                model_config={MODULES_CONFIG: modules},
+                pip_requirements=_requirements(),
+            )
+
+
+class _PickleNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passing a Python object as `python_model`")
+
+
+@contextlib.contextmanager
+def _no_pickle_notice() -> Iterator[None]:
+    """Without MLflow's warning that a ``python_model`` object is pickled (at every save): mltune's wrappers are
+    its own classes, shipped with the model as code, and the pickle holds an instance with no state."""
+    notice, logger = _PickleNotice(), logging.getLogger("mlflow.pyfunc")
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _example(x: Any) -> Any:

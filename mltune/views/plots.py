@@ -434,9 +434,23 @@ def _draw_features(figure: Figure, original: np.ndarray, reconstructed: np.ndarr
 
 def draw_or_warn(draw: Callable[[], object]) -> None:
     """Runs ``draw``; a plot that fails is logged as a warning and skipped: plots must not cost a study its
-    results."""
+    results. Optuna's own notes while it draws (``Param x unique value length is less than 2``) are not shown."""
     try:
-        draw()
+        with optuna_says_only(logging.ERROR):
+            draw()
     except Exception as error:  # noqa: BLE001
         logging.getLogger("mltune").warning("mltune: a plot failed and was skipped: %s: %s",
                                             type(error).__name__, error)
+
+
+@contextmanager
+def optuna_says_only(level: int) -> Iterator[None]:
+    """Optuna's log shows records of ``level`` and above inside the block (its level is restored after)."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, before))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
