@@ -238,3 +238,19 @@ def test_a_heavy_tail_keeps_its_real_large_values_and_a_corrupted_cell_is_still_
     assert low < applications.min() and high > applications.max()  # the linear fences cut 2% of these rows
     income = np.r_[rng.normal(50_000, 10_000, 240), 9.7e14]
     assert outlier_fences(income)[1] < 1e6
+
+
+@pytest.mark.parametrize(("cells", "date_format", "month_of_first"), [
+    (["05/08/2020", "18/01/2022", "01/02/2021"], "%d/%m/%Y", 8),  # 18 cannot be a month: day first, every row
+    (["05/08/2020", "03/25/2021", "01/02/2021"], "%m/%d/%Y", 5),  # 25 cannot be a month: month first
+    (["05.08.20", "01.02.21", "03.04.22"], "%d.%m.%y", 8),  # no cell tells; dots are written day first
+    (["2020-08-05", "2021-02-01", "2022-01-18"], None, 8),  # ISO: each cell as it reads
+])
+def test_dates_written_as_numbers_are_read_in_one_order_for_every_row(cells: list[str], date_format: str | None,
+                                                                      month_of_first: int) -> None:
+    column = infer_column(pd.Series([*cells, None], dtype=object), "when")
+    assert (column.kind, column.date_format) == ("date", date_format)
+    month = model_inputs(pd.DataFrame({"when": cells}), [column])["numeric"][:, 1]
+    assert month[0] == month_of_first
+    assert Column.from_dict(column.as_dict()) == column
+    assert Column.from_dict({k: v for k, v in column.as_dict().items() if k != "date_format"}).date_format is None

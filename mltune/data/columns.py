@@ -65,6 +65,9 @@ class Column:
     order: tuple[str, ...] | None = None
     dtype: str = "string"
     missing: bool = False
+    date_format: str | None = None
+    """A date column's format when its dates are numbers in one order (``%d/%m/%Y``: day first), so that every
+    cell is read the same way; None: each cell is parsed as it reads (ISO dates, month names)."""
 
     @property
     def used(self) -> bool:
@@ -135,7 +138,9 @@ def infer_column(values: pd.Series, name: str) -> Column:
         return column("drop", f"numbers written with commas, read as text, e.g. {comma!r} (for decimal commas set "
                               "data.decimal: ',')")
     if _parses_as_dates(text):
-        return column("date", "text that parses as dates")
+        order = numeric_date_format(text)
+        return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}", dtype=dtype,
+                      missing=missing, date_format=order)
     if distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2):
         return column("categorical", f"text with {distinct} distinct values")
     if distinct >= 0.9 * len(present):
@@ -145,8 +150,9 @@ def infer_column(values: pd.Series, name: str) -> Column:
 
 
 def _override(values: pd.Series, name: str, given: ColumnSpec) -> Column:
+    order = numeric_date_format(values.dropna().map(str)) if given.kind == "date" else None
     return Column(name, given.kind, "given in data.columns", order=given.order, dtype=mlflow_type(values),
-                  missing=bool(values.isna().any()))
+                  missing=bool(values.isna().any()), date_format=order)
 
 
 def _is_boolean_text(present: pd.Series) -> bool:
@@ -184,11 +190,28 @@ def _parses_as_dates(text: pd.Series) -> bool:
     return bool(parse_dates(sample).notna().mean() >= 0.9)
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
-    """Dates from text (missing where a cell does not parse)."""
+_NUMERIC_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})")
+
+
+def numeric_date_format(text: pd.Series) -> str | None:
+    """The format of dates written as numbers with the year last (``05/08/2020``), read from the column's cells:
+    day first when a first number is over 12, month first when a second one is; when no cell tells, month first
+    for ``/`` (as pandas reads it) and day first for ``.`` and ``-``. None for other dates (ISO, month names)."""
+    parts = text.str.fullmatch(_NUMERIC_DATE.pattern)
+    if not parts.all():
+        return None
+    found = text.str.extract(_NUMERIC_DATE)
+    first, second = found[0].astype(int), found[2].astype(int)
+    separator, year = found[1].iloc[0], "%Y" if len(found[3].iloc[0]) == 4 else "%y"
+    day_first = bool((first > 12).any()) or (not (second > 12).any() and separator != "/")
+    return separator.join(["%d", "%m"] if day_first else ["%m", "%d"]) + separator + year
+
+
+def parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series:
+    """Dates from text (missing where a cell does not parse), in ``date_format`` when given."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(values, errors="coerce", format="mixed")
+        return pd.to_datetime(values, errors="coerce", format=date_format or "mixed")
 
 
 def mlflow_type(values: pd.Series) -> str:
@@ -257,7 +280,8 @@ def _numeric_values(values: pd.Series, column: Column) -> np.ndarray:
     if column.kind == "boolean":
         return values.map(_truth).to_numpy(dtype=np.float64)
     if column.kind == "date":
-        dates = parse_dates(clean_text(values).map(lambda v: v if pd.isna(v) else str(v)))
+        text = clean_text(values).map(lambda v: v if pd.isna(v) else str(v))
+        dates = parse_dates(text, column.date_format)
         return np.column_stack([getattr(dates.dt, part).to_numpy(dtype=np.float64) for part in DATE_PARTS])
     return pd.to_numeric(clean_text(values), errors="coerce").to_numpy(dtype=np.float64)
 
