@@ -140,3 +140,14 @@ def test_a_class_too_rare_to_stratify_turns_stratification_off(tmp_path: Path) -
     assert "# class 'c' has 1 row(s), fewer than the 3 that splits keeping the class proportions need" in text
     balanced, _ = infer_recipe(str(write(tmp_path, messy_table())), "default")
     assert balanced.split.stratify is True
+
+
+def test_the_printed_recipe_is_the_one_that_runs_with_the_rungs_following_the_epochs(tmp_path: Path) -> None:
+    recipe, text = infer_recipe(str(write(tmp_path, messy_table())), "balance",
+                                ["search.epochs=3", "budget.n_trials=4"])
+    assert recipe.pruner.min_resource == 2 and recipe.budget.n_trials == 4  # type: ignore[union-attr]
+    assert "# with --set search.epochs=3 budget.n_trials=4" in text
+    assert "epochs: 3" in text and "n_trials: 4" in text and "min_resource: 2" in text
+    given, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance",
+                            ["search.epochs=3", "pruner={name: hyperband, min_resource: 1}"])
+    assert given.pruner.min_resource == 1  # type: ignore[union-attr]

@@ -147,7 +147,7 @@ def test_embeddings_and_class_weights_train_and_serve_json(workdir: Path, storag
                          "--set", "search.embedding_dim=3", "--set", "promotion.model_name=credit", "--storage",
                          storage, "--promote", "--n-trials", "1", "--set", "search.epochs=2", "-q")
     assert code == 0, err
-    assert "class balance: 2 classes, unequal (consider data.class_weights: balanced)" in err
+    assert "class balance: 2 classes, unequal (weighed by data.class_weights: balanced)" in err
     rows = pd.read_csv(path).drop(columns=["default"]).head(6)
     expected = list(mlflow.pyfunc.load_model("models:/credit@champion").predict(rows))
 

@@ -66,7 +66,7 @@ class DataReport:
 
 
 def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | None, task: str,
-             dropped_target_rows: int = 0) -> DataReport:
+             dropped_target_rows: int = 0, class_weights: str = "none") -> DataReport:
     """The data report of a loaded table (``frame`` holds the used features and the target)."""
     findings: list[Finding] = []
     for column in columns:
@@ -84,7 +84,7 @@ def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | No
                                 f"{dropped_target_rows} row(s) with an empty target were dropped",
                                 dropped_target_rows))
     if target is not None and task == "classification":
-        findings.append(_class_balance(frame[target]))
+        findings.append(_class_balance(frame[target], weighed=class_weights == "balanced"))
     duplicates = int(frame.duplicated().sum())
     if duplicates:
         findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row exactly",
@@ -97,7 +97,7 @@ def _empty_cells(values: pd.Series) -> list[Finding]:
     if not empty:
         return []
     share = empty / len(values)
-    return [Finding(str(values.name), "empty cells", f"{empty} of {len(values)} cells ({share:.1%}) are empty; "
+    return [Finding(str(values.name), "empty cells", f"{empty} of {len(values)} cells ({_percent(share)}) are empty; "
                     "the model fills them (median or a category of their own) and sees that they were empty", empty)]
 
 
@@ -140,9 +140,14 @@ def _outliers(values: pd.Series) -> list[Finding]:
                     f"e.g. {examples}; the model clips them to those bounds", count)]
 
 
-def _class_balance(values: pd.Series) -> Finding:
+def _percent(share: float) -> str:
+    return "under 0.1%" if 0 < share < 0.001 else f"{share:.1%}"
+
+
+def _class_balance(values: pd.Series, *, weighed: bool) -> Finding:
     counts = values.value_counts()
     shares = ", ".join(f"{k!r}: {v}" for k, v in list(counts.items())[:10])
     unequal = counts.min() < IMBALANCED * counts.max()
-    word = "unequal (consider data.class_weights: balanced)" if unequal else "balanced enough"
+    advice = "weighed by data.class_weights: balanced" if weighed else "consider data.class_weights: balanced"
+    word = f"unequal ({advice})" if unequal else "balanced enough"
     return Finding(str(values.name), "class balance", f"{len(counts)} classes, {word}: {shares}")

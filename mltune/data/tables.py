@@ -125,7 +125,8 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     columns = _columns(recipe, frame, names, origin, source)
     features = tuple(c.name for c in columns if c.used)
     frame = frame[[*features, target]]
-    report = describe(frame, columns, target=target, task=recipe.task, dropped_target_rows=dropped_rows)
+    report = describe(frame, columns, target=target, task=recipe.task, dropped_target_rows=dropped_rows,
+                      class_weights=recipe.data.class_weights)
     return Table(frame=frame, features=features, target=target, source=origin, columns=columns, report=report,
                  image_shape=image_shape)
 

@@ -56,10 +56,15 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
     if comma is not None:
         raw["data"]["decimal"] = ","
         notes.append(f"numbers are written with decimal commas (e.g. {comma!r}): data.decimal ','")
-    header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
-              "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes)]
-    text = "\n".join(header) + "\n" + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110)
     resolved = apply_overrides(raw, overrides, source=file)
+    epochs = resolved.get("search", {}).get("epochs")
+    if isinstance(epochs, int) and epochs > 0 and not any(k.startswith("pruner") for k in given):
+        resolved["pruner"]["min_resource"] = first_rung(epochs)  # the rungs follow epochs given with --set
+    header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
+              "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes),
+              *([f"# with --set {' '.join(overrides)}"] if overrides else [])]
+    text = "\n".join(header) + "\n" + yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None,
+                                                     width=110)
     return parse_recipe(resolved, source=f"{source} (inferred recipe)", overrides=overrides), text
 
 
@@ -145,9 +150,14 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
     raw = {"name": name, "seed": 0, "task": task, "data": data, **({"split": split} if split else {}),
            "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
-           "pruner": {"name": "hyperband", "min_resource": max(search["epochs"] // 20, 2)},
+           "pruner": {"name": "hyperband", "min_resource": first_rung(search["epochs"])},
            "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name, "ensemble": 5}}
     return raw, notes
+
+
+def first_rung(epochs: int) -> int:
+    """Hyperband's first rung for trials of ``epochs`` epochs: a twentieth of them, at least 2 (1 for 2 or fewer)."""
+    return min(max(epochs // 20, 2), max(epochs - 1, 1))
 
 
 def default_search_space(rows: int) -> dict[str, Any]:
