@@ -513,3 +513,30 @@ def test_a_search_says_each_warning_once_and_leaves_optuna_and_mlflow_notes_out(
     assert done.stderr.count("trial 2 COMPLETE") == 1  # mltune's line; Optuna's "Trial 2 finished" is not shown
     for noise in ("Trial 2 finished with value", "unique value length", "Passing a Python object"):
         assert noise not in done.stderr, noise
+
+
+class _Classes(mltune.HyperModel):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def build(self, hp: Any) -> keras.Model:
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                                  keras.layers.Dense(self.num_classes, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def test_the_tuners_hypermodel_is_the_users_and_each_trial_logs_to_its_own_tensorboard_folder(
+        workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_Classes(10), objective="val_accuracy", max_trials=2, storage=storage,
+                                pruner="none", progress="quiet")
+    board = keras.callbacks.TensorBoard(log_dir=str(workdir / "logs"))
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0, callbacks=[board])
+    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["trial_0", "trial_1"]
+    assert tuner.hypermodel.num_classes == 10  # KerasTuner's `tuner.hypermodel` is the user's object
+    best = tuner.get_best_hyperparameters()[0]
+    model = tuner.hypermodel.build(best)
+    history = tuner.hypermodel.fit(best, model, x, y, epochs=1, verbose=0)
+    assert len(history.history["loss"]) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,10 +66,17 @@ class HyperModel:
         """Whether the user's HyperModel has its own ``fit`` (which may train an uncompiled model)."""
         return self._fit is not None
 
-    def fit(self, hp: Any, model: keras.Model, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
+        """Trains ``model`` as KerasTuner's ``HyperModel.fit`` does: the user's own ``fit``, else ``model.fit``."""
         if self._fit is not None:
             return self._fit(hp, model, *args, **kwargs)
         return model.fit(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        """The user's object's own attributes (``tuner.hypermodel.num_classes``), as KerasTuner's tuner gives it."""
+        if name.startswith("__") or name == "target":
+            raise AttributeError(name)
+        return getattr(self.target, name)
 
 
 class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
@@ -149,11 +157,16 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     model = hypermodel.build(hp)
     recorder = ObjectiveRecorder(objective, direction, on_epoch, label, strict=not hypermodel.fits_itself)
     kwargs = dict(kwargs)
-    kwargs["callbacks"] = [*copy.deepcopy(list(kwargs.get("callbacks") or [])), recorder]
+    callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
+    number = getattr(getattr(hp, "trial", None), "number", None)
+    for callback in callbacks:  # each trial logs to a folder of its own, as in KerasTuner
+        if isinstance(callback, keras.callbacks.TensorBoard) and isinstance(number, int):
+            callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}")
+    kwargs["callbacks"] = [*callbacks, recorder]
     start = time.perf_counter()
     try:
         with _custom_gradients_forgotten():
-            returned = hypermodel.fit(hp, model, args, kwargs)
+            returned = hypermodel.fit(hp, model, *args, **kwargs)
     except Exception as error:
         if error is recorder.hook_error or isinstance(error, (TrialError, TrialDiverged)):
             raise
