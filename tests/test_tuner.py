@@ -536,6 +536,7 @@ def test_the_tuners_hypermodel_is_the_users_and_each_trial_logs_to_its_own_tenso
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0, callbacks=[board])
     assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["trial_0", "trial_1"]
     assert tuner.hypermodel.num_classes == 10  # KerasTuner's `tuner.hypermodel` is the user's object
+    assert (tuner.project_name, tuner.executions_per_trial, tuner.directory) == (tuner.study_name, 1, None)
     best = tuner.get_best_hyperparameters()[0]
     model = tuner.hypermodel.build(best)
     history = tuner.hypermodel.fit(best, model, x, y, epochs=1, verbose=0)

@@ -144,6 +144,9 @@ class Tuner:
         self.code_paths = [str(Path(p).resolve()) for p in code_paths]
         self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
         self.executions = int(executions_per_trial)
+        # KerasTuner's names for the same settings, which scripts read back
+        self.executions_per_trial, self.directory, self.project_name = self.executions, directory, self.study_name
+        self.project_dir = self.checkpoints
         self.parent_run_id, self.experiment_id = "", ""
         self.promotion: PromotionResult | None = None
         """The gate's decision of the last :meth:`promote`."""
