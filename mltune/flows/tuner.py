@@ -95,6 +95,8 @@ class Tuner:
         executions_per_trial: models trained per trial, as in KerasTuner: the trial's value is the mean of their
             best-epoch values (which reduces the variance); only the first reports to the pruner, and the best
             of them is the trial's model.
+        keras_tuner_only: KerasTuner's settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted
+            with a warning so that a KerasTuner script runs; any other name is a ``TypeError``.
 
     Raises:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
