@@ -541,3 +541,26 @@ def test_the_tuners_hypermodel_is_the_users_and_each_trial_logs_to_its_own_tenso
     model = tuner.hypermodel.build(best)
     history = tuner.hypermodel.fit(best, model, x, y, epochs=1, verbose=0)
     assert len(history.history["loss"]) == 1
+
+
+def _two_inputs(hp: Any) -> keras.Model:
+    pixels, extra = keras.Input((64,), name="pixels"), keras.Input((2,), name="extra")
+    hidden = keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu")(pixels)
+    joined = keras.layers.Concatenate()([hidden, extra])
+    model = keras.Model([pixels, extra], keras.layers.Dense(10, activation="softmax")(joined))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_model_of_two_inputs_given_as_a_list_is_promoted_and_served(workdir: Path, storage: str) -> None:
+    import mlflow
+
+    x, y, xv, yv, xt, yt = _digits(100, 40)
+    extra = np.random.default_rng(0).normal(size=(len(x) + len(xv) + len(xt), 2)).astype("float32")
+    inputs, valid, test = [x, extra[:100]], [xv, extra[100:140]], [xt, extra[140:]]
+    tuner = _tuner(storage, build=_two_inputs, max_trials=2)
+    tuner.search(inputs, y, epochs=1, validation_data=(valid, yv), verbose=0)
+    assert tuner.promote("two-inputs", test_data=(test, yt)) == "1"
+    assert tuner.promote("two-inputs", test_data=(test, yt)) == "1"  # the champion scored on the list too
+    served = mlflow.pyfunc.load_model("models:/two-inputs@champion").predict(test)
+    assert served.shape == (len(yt), 10)

@@ -410,8 +410,10 @@ def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 
 def _fingerprint(x: Any, y: Any) -> str:
+    from mltune.tracking.pyfunc import is_input_list
+
     digest = hashlib.sha256()
-    for part in (x, y):
+    for part in (*(x if is_input_list(x) else [x]), y):
         array = np.ascontiguousarray(part.to_numpy() if hasattr(part, "to_numpy") else np.asarray(part))
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())

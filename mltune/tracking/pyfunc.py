@@ -181,6 +181,8 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
     def _inputs(self, model_input: Any) -> Any:
         if isinstance(model_input, dict):
             return {k: np.asarray(v) for k, v in model_input.items()}
+        if is_input_list(model_input):  # a model with several inputs, given in order
+            return [self._inputs(part) for part in model_input]
         x = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
         return x.astype(np.float32) if x.dtype == object else x
 
@@ -243,6 +245,12 @@ def _no_pickle_notice() -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(notice)
+
+
+def is_input_list(x: Any) -> bool:
+    """Whether ``x`` is the inputs of a model with several, as a list or tuple of arrays or frames."""
+    return isinstance(x, (list, tuple)) and bool(x) and all(
+        isinstance(part, (np.ndarray, pd.DataFrame, pd.Series)) for part in x)
 
 
 def _example(x: Any) -> Any:
