@@ -425,3 +425,9 @@ def test_class_codes_read_as_floats_for_empty_cells_stay_integers(tmp_path: Path
     df = pd.DataFrame({"a": np.arange(40, dtype=float), "y": [1, 2, 3, None] * 10})
     table = load_table(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification"))
     assert table.frame["y"].dtype == np.int64 and sorted(set(table.y().tolist())) == [1, 2, 3]
+
+
+def test_a_true_false_target_with_empty_cells_is_read_as_booleans(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": np.arange(40, dtype=float), "y": ["TRUE", "FALSE", "", "TRUE"] * 10})
+    table = load_table(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification"))
+    assert table.frame["y"].dtype == bool and len(table.frame) == 30

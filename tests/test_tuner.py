@@ -465,13 +465,17 @@ def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workd
     trained = [len(MlflowClient().get_metric_history(r.info.run_id, "val_accuracy"))
                for r in _trial_runs(MlflowClient(), tuner.parent_run_id)]
     assert len(trained) == 5 and max(trained) == 3
+    finished = [t for t, n in zip(tuner.study.trials, trained, strict=True) if n == 3]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in finished)  # never pruned at the last epoch
 
 
 def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is_refused(workdir: Path,
                                                                                          storage: str) -> None:
-    with pytest.warns(UserWarning, match="mltune does not use KerasTuner's max_retries_per_trial, tune_new_entries"):
-        mltune.RandomSearch(build_model, "val_accuracy", 3, storage=storage, tune_new_entries=False,
-                            max_retries_per_trial=1)
+    with pytest.warns(UserWarning, match="mltune does not use KerasTuner's logger, max_retries_per_trial") as seen:
+        tuner = mltune.RandomSearch(build_model, "val_accuracy", 3, storage=storage, logger=None,
+                                    max_retries_per_trial=1)
+    assert seen[0].filename == __file__  # the warning points at the user's line
+    assert tuner.max_trials == 3 and tuner.pruner_name == "none"  # KerasTuner's RandomSearch trains every trial
     with pytest.raises(TypeError, match="unexpected keyword argument.s.: max_trails"):
         mltune.RandomSearch(build_model, objective="val_accuracy", max_trails=3, storage=storage)
     tuner = mltune.BayesianOptimization(build_model, objective="val_accuracy", num_initial_points=2, storage=storage)
@@ -564,3 +568,31 @@ def test_a_model_of_two_inputs_given_as_a_list_is_promoted_and_served(workdir: P
     assert tuner.promote("two-inputs", test_data=(test, yt)) == "1"  # the champion scored on the list too
     served = mlflow.pyfunc.load_model("models:/two-inputs@champion").predict(test)
     assert served.shape == (len(yt), 10)
+
+
+def _lr_and_units(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defaults(workdir: Path,
+                                                                                    storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    preset = mltune.HyperParameters()
+    preset.Fixed("learning_rate", 1e-3)
+    tuner = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=3, storage=storage,
+                                hyperparameters=preset, progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    values = [hp.values for hp in tuner.get_best_hyperparameters(3)]
+    assert {v["learning_rate"] for v in values} == {1e-3} and len(values) == 3  # no pruner: all complete
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.score == tuner.study.best_value and best.hyperparameters.values == values[0]
+    assert best.best_step == 1 and best.status == "COMPLETED"
+
+    kept = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=2, study_name="kept",
+                               storage=storage, hyperparameters=preset, tune_new_entries=False, progress="quiet")
+    kept.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert [hp.values for hp in kept.get_best_hyperparameters(2)] == [{"learning_rate": 1e-3, "units": 8}] * 2

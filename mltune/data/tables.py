@@ -117,7 +117,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     assert target is not None
     frame, dropped_rows = _rows_with_target(frame, target, origin, source)
     if recipe.task == "classification":
-        frame[target] = _whole_numbers_as_integers(frame[target])
+        frame[target] = _class_labels(frame[target])
     broken = task.check_target(frame[target], where=target)
     if broken:
         raise ConfigError(f"{source}: data.target: {broken}")
@@ -230,11 +230,14 @@ def _rows_with_target(frame: pd.DataFrame, target: str, origin: str, source: str
     return frame[~empty].reset_index(drop=True), int(empty.sum())
 
 
-def _whole_numbers_as_integers(values: pd.Series) -> pd.Series:
-    """Class codes that ``pd.read_csv`` read as floats (1.0, 2.0) because of empty cells, as integers again."""
-    if not pd.api.types.is_float_dtype(values) or not bool((values % 1 == 0).all()):
-        return values
-    return values.astype(np.int64)
+def _class_labels(values: pd.Series) -> pd.Series:
+    """The labels typed as their filled cells are: ``pd.read_csv`` reads a column with empty cells as objects
+    (TRUE/FALSE: Python bools beside NaN) or floats (codes 1, 2, 3 as 1.0, 2.0, 3.0); without those cells, they are
+    bools and integers again."""
+    values = values.infer_objects()
+    if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
+        return values.astype(np.int64)
+    return values
 
 
 def _check_target_values(recipe: Recipe, values: pd.Series, origin: str, source: str) -> None:

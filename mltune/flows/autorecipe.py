@@ -107,7 +107,7 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
     distinct = values.nunique()
     whole = bool((values.astype(float) % 1 == 0).all())
     counts = values.value_counts()
-    if whole and distinct >= MIN_SCALE_VALUES and counts.min() < IMBALANCED * counts.max():
+    if whole and MIN_SCALE_VALUES <= distinct <= MAX_CLASSES_OF_NUMBERS and counts.min() < IMBALANCED * counts.max():
         return "regression", (f"target {target!r} has {distinct} whole-number values with very unequal counts "
                               f"({counts.min()} to {counts.max()} rows), as scores and counts have; "
                               "--set task=classification predicts classes instead")

@@ -13,9 +13,11 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +97,10 @@ class Tuner:
         executions_per_trial: models trained per trial, as in KerasTuner: the trial's value is the mean of their
             best-epoch values (which reduces the variance); only the first reports to the pruner, and the best
             of them is the trial's model.
-        keras_tuner_only: KerasTuner's settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted
-            with a warning so that a KerasTuner script runs; any other name is a ``TypeError``.
+        keras_tuner_only: KerasTuner's ``hyperparameters`` (a preset whose ``Fixed`` values hold in every trial)
+            and ``tune_new_entries`` (False: only the preset's names are searched), and its settings that mltune
+            has no use for (:data:`KERAS_TUNER_ONLY`), accepted with a warning so that a KerasTuner script runs;
+            any other name is a ``TypeError``.
 
     Raises:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
@@ -110,6 +114,8 @@ class Tuner:
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
                  executions_per_trial: int = 1, **keras_tuner_only: Any) -> None:
         """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
+        self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
+        self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
         if max_trials is None or max_trials < 1:
             raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
@@ -170,7 +176,8 @@ class Tuner:
                                study_name=study.study_name, parent_run_id=self.parent_run_id,
                                experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
-                               executions=self.executions)
+                               executions=self.executions, preset=self.preset,
+                               tune_new_entries=self.tune_new_entries)
         objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -280,6 +287,11 @@ class Tuner:
         """The best trials' hyperparameters, best first; ``.values`` is a dict, and ``build_model(hp)`` rebuilds
         the trial's model."""
         return [HyperParameters.fixed(_values(t)) for t in self._best_trials(num_trials)]
+
+    @property
+    def oracle(self) -> Oracle:
+        """KerasTuner's ``tuner.oracle``, for what scripts read from it: ``get_best_trials(n)``."""
+        return Oracle(self)
 
     def get_best_models(self, num_models: int = 1) -> list[Any]:
         """The best trials' compiled models with their trained weights (the best epoch's), best first.
@@ -404,6 +416,36 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
+@dataclass(frozen=True)
+class TrialView:
+    """A complete trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score``, ``best_step`` (the best
+    epoch, 1-based), ``status`` and ``hyperparameters``."""
+
+    trial_id: str
+    score: float
+    best_step: int | None
+    status: str
+    hyperparameters: HyperParameters
+
+
+class Oracle:
+    """The part of KerasTuner's oracle that scripts read: the best trials."""
+
+    def __init__(self, tuner: Tuner) -> None:
+        self.tuner = tuner
+
+    def get_best_trials(self, num_trials: int = 1) -> list[TrialView]:
+        """The best complete trials, best first.
+
+        Raises:
+            NoCompleteTrial: no trial completed.
+        """
+        pick = max if self.tuner.objective.direction == "maximize" else min
+        return [TrialView(str(t.number), float(t.value or 0.0),
+                          pick(t.intermediate_values, key=t.intermediate_values.__getitem__, default=None),
+                          "COMPLETED", HyperParameters.fixed(_values(t))) for t in self.tuner._best_trials(num_trials)]
+
+
 def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     raw = trial.user_attrs.get(HP_VALUES_ATTR)
     return dict(json.loads(raw)) if raw else dict(trial.params)
@@ -436,26 +478,29 @@ __all__ = ["BayesianOptimization", "Hyperband", "Objective", "RandomSearch", "Tu
 
 
 class RandomSearch(Tuner):
-    """KerasTuner's ``RandomSearch`` by name: a :class:`Tuner` with Optuna's random sampler (and mltune's default
-    pruner), ``max_trials=10`` by default, so that ``import mltune as keras_tuner`` runs a KerasTuner script."""
+    """KerasTuner's ``RandomSearch`` by name: a :class:`Tuner` with Optuna's random sampler, ``max_trials=10``, and
+    every trial trained to the end (as KerasTuner's; ``pruner=`` prunes), so that ``import mltune as keras_tuner``
+    runs a KerasTuner script."""
 
     def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "random",
-                 **options: Any) -> None:
-        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, **options)
+                 pruner: Any = "none", **options: Any) -> None:
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
+                         **options)
 
 
 class BayesianOptimization(Tuner):
     """KerasTuner's ``BayesianOptimization`` by name: a :class:`Tuner` with Optuna's TPE sampler (a Bayesian
-    optimizer that handles define-by-run spaces), ``max_trials=10`` by default; KerasTuner's
-    ``num_initial_points`` is TPE's number of random trials before it models the space."""
+    optimizer that handles define-by-run spaces), ``max_trials=10`` and no pruner by default, as KerasTuner's;
+    KerasTuner's ``num_initial_points`` is TPE's number of random trials before it models the space."""
 
     def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "tpe",
-                 num_initial_points: int | None = None, **options: Any) -> None:
+                 num_initial_points: int | None = None, pruner: Any = "none", **options: Any) -> None:
         if num_initial_points is not None and sampler == "tpe":
             if num_initial_points < 1:
                 raise ConfigError(f"num_initial_points: must be >= 1, but got {num_initial_points}")
             sampler = optuna.samplers.TPESampler(n_startup_trials=num_initial_points, seed=options.get("seed", 0))
-        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, **options)
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
+                         **options)
 
 
 class Hyperband(Tuner):
@@ -484,10 +529,10 @@ class Hyperband(Tuner):
 
 
 KERAS_TUNER_ONLY = frozenset({
-    "hyperparameters", "tune_new_entries", "allow_new_entries", "max_retries_per_trial", "distribution_strategy",
+    "allow_new_entries", "max_retries_per_trial", "distribution_strategy",
     "logger", "tuner_id", "max_model_size", "alpha", "beta", "oracle"})
-"""KerasTuner settings that mltune accepts, warns about and does not use (Optuna's sampler and storage do that
-work), so that a KerasTuner script runs."""
+"""KerasTuner settings that mltune accepts, warns about and does not use, so that a KerasTuner script runs
+(``hyperparameters`` and ``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""
 
 
 def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> None:
@@ -506,7 +551,15 @@ def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> N
         raise TypeError(f"{type(tuner).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}")
     if options:
         warnings.warn(f"{type(tuner).__name__}: mltune does not use KerasTuner's {', '.join(sorted(options))} "
-                      "(ignored; Optuna's sampler and storage do that work)", UserWarning, stacklevel=3)
+                      "(ignored)", UserWarning, stacklevel=_callers_level())
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside mltune (a warning points at the user's line)."""
+    level, frame = 2, sys._getframe(2)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("mltune"):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def hyperband_configurations(max_epochs: int, factor: int) -> int:

@@ -143,12 +143,25 @@ class HyperParameters:
     """The active hyperparameters' values, by name (as in KerasTuner)."""
     space: list[Spec] = field(default_factory=list)
     """Every declaration, in order (as KerasTuner's ``hp.space``)."""
+    tuned: frozenset[str] | None = None
+    """KerasTuner's ``tune_new_entries=False``: only these names are searched; others take their default."""
     _specs: dict[str, Spec] = field(default_factory=dict, repr=False)
     _scopes: list[tuple[str, tuple[Scalar, ...]]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def for_trial(cls, trial: optuna.trial.BaseTrial) -> HyperParameters:
-        return cls(trial=trial)
+    def for_trial(cls, trial: optuna.trial.BaseTrial, preset: HyperParameters | None = None,
+                  tune_new_entries: bool = True) -> HyperParameters:
+        """The trial's hyperparameters; with KerasTuner's ``hyperparameters=preset``, its ``Fixed`` values hold
+        whatever the build function declares, and with ``tune_new_entries=False`` only the preset's names are
+        searched (the others take their defaults)."""
+        hp = cls(trial=trial)
+        if preset is not None:
+            for spec in preset.space:
+                if spec.kind == "fixed":
+                    hp.Fixed(spec.name, spec.values[0])
+            if not tune_new_entries:
+                hp.tuned = frozenset(spec.name for spec in preset.space)
+        return hp
 
     @classmethod
     def fixed(cls, values: dict[str, Any]) -> HyperParameters:
@@ -268,7 +281,7 @@ class HyperParameters:
             return None
         if spec.name in self.values and known is not None:
             return self.values[spec.name]
-        if self.trial is None:
+        if self.trial is None or (self.tuned is not None and spec.name not in self.tuned):
             value = spec.default
         elif spec.kind == "fixed":
             value = spec.values[0]

@@ -92,7 +92,8 @@ class Objective:
         for k, fold in enumerate(folds):
             prefix = f"fold_{k}/" if len(folds) > 1 else ""
 
-            reports = EpochReports(trial, direction=s.recipe.direction, label=monitor) if k == 0 and not by_fold \
+            reports = EpochReports(trial, direction=s.recipe.direction, label=monitor,
+                                   epochs=int(params["epochs"])) if k == 0 and not by_fold \
                 else None
 
             def on_epoch(epoch: int, logs: dict[str, float], prefix: str = prefix,

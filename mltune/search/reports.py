@@ -47,8 +47,10 @@ def _is_rung(epoch: int, start: int, factor: int) -> bool:
 class EpochReports:
     """Reports one training run's epochs of a trial to Optuna and asks its pruner where it reads them."""
 
-    def __init__(self, trial: optuna.Trial, *, direction: str, label: str) -> None:
-        self.trial, self.direction, self.label = trial, direction, label
+    def __init__(self, trial: optuna.Trial, *, direction: str, label: str, epochs: int | None = None) -> None:
+        """``epochs``: the epochs the training runs for, when known: a trial that trained them all is not pruned
+        at the last one (Hyperband's brackets may decide at it), it is complete."""
+        self.trial, self.direction, self.label, self.epochs = trial, direction, label, epochs
         self.reads = pruner_reads(trial.study.pruner)
         self.reported: set[int] = set()
         self.best: tuple[int, float] | None = None
@@ -67,7 +69,7 @@ class EpochReports:
             self.best = self.last
         if self.reads(epoch):
             self._report(epoch, value)
-            if self.trial.should_prune():
+            if epoch != self.epochs and self.trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with {self.label}={value:.6g}")
 
     def close(self) -> None:

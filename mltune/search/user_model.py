@@ -43,6 +43,8 @@ class TunerSetting:
         checkpoints: a folder where each complete trial's weights are saved (``trial_<n>.weights.h5``), so that
             ``get_best_models(n)`` can return more than the best; None to save none.
         executions: models trained per trial (KerasTuner's ``executions_per_trial``); the value is their mean.
+        preset: KerasTuner's ``hyperparameters=``: its ``Fixed`` values hold in every trial.
+        tune_new_entries: KerasTuner's: False searches only the preset's names.
     """
 
     hypermodel: HyperModel
@@ -56,6 +58,8 @@ class TunerSetting:
     fit_kwargs: dict[str, Any]
     checkpoints: str | None = None
     executions: int = 1
+    preset: HyperParameters | None = None
+    tune_new_entries: bool = True
 
 
 def checkpoint_path(folder: str, number: int) -> str:
@@ -86,7 +90,7 @@ class HyperModelObjective:
         s = self.setting
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params={})
-        hp = HyperParameters.for_trial(trial)
+        hp = HyperParameters.for_trial(trial, s.preset, s.tune_new_entries)
         run.params = hp.values  # the same dict: the run's final batch writes every value asked for by then
         try:
             with trial_outcome(trial, run, s.tracker):
@@ -108,7 +112,8 @@ class HyperModelObjective:
         name = s.objective.name
         fits: list[TrialFit] = []
         for k in range(s.executions):
-            reports = EpochReports(trial, direction=s.objective.direction, label=name) if k == 0 else None
+            reports = EpochReports(trial, direction=s.objective.direction, label=name,
+                                   epochs=s.fit_kwargs.get("epochs", 1)) if k == 0 else None
 
             def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
                          reports: EpochReports | None = reports) -> None:
