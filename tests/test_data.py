@@ -431,3 +431,13 @@ def test_a_true_false_target_with_empty_cells_is_read_as_booleans(tmp_path: Path
     df = pd.DataFrame({"a": np.arange(40, dtype=float), "y": ["TRUE", "FALSE", "", "TRUE"] * 10})
     table = load_table(recipe({"path": str(csv(tmp_path, df)), "target": "y"}, task="classification"))
     assert table.frame["y"].dtype == bool and len(table.frame) == 30
+
+
+def test_ordered_categories_of_a_parquet_file_are_ordinal_in_their_order(tmp_path: Path) -> None:
+    cut = pd.Categorical(["Good", "Fair", "Ideal", "Good"] * 10, categories=["Fair", "Good", "Ideal"], ordered=True)
+    df = pd.DataFrame({"cut": cut, "a": np.arange(40, dtype=float), "y": np.arange(40) % 7 / 3})
+    path = tmp_path / "d.parquet"
+    df.to_parquet(path)
+    table = load_table(recipe({"path": str(path), "target": "y"}))
+    column = next(c for c in table.columns if c.name == "cut")
+    assert (column.kind, column.order) == ("ordinal", ("Fair", "Good", "Ideal"))

@@ -87,8 +87,10 @@ class Column:
 
 
 def clean_text(values: pd.Series) -> pd.Series:
-    """Text without leading and trailing spaces; empty strings become missing. Other values pass unchanged."""
-    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+    """Text without leading and trailing spaces; empty strings become missing. Other values, and ordered
+    categories (whose order is kept), pass unchanged."""
+    ordered = isinstance(values.dtype, pd.CategoricalDtype) and values.dtype.ordered
+    if ordered or not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
         return values
     stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v)
     return stripped.map(lambda v: np.nan if isinstance(v, str) and not v else v).astype(object)
@@ -113,6 +115,10 @@ def infer_column(values: pd.Series, name: str) -> Column:
 
     if present.empty:
         return column("drop", "every cell is empty")
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.dtype.ordered and distinct > 1:  # Parquet, pandas
+        ranks = tuple(category(c) for c in values.dtype.categories)
+        return Column(name, "ordinal", f"ordered categories {list(ranks)[:10]}", order=ranks, dtype=dtype,
+                      missing=missing)
     if distinct == 1:
         kind = "numeric" if pd.api.types.is_numeric_dtype(values) else "categorical"
         return column(kind, f"{CONSTANT}: every filled cell is {_plain(present.iloc[0])!r}")
