@@ -109,32 +109,38 @@ def outlier_fences(values: np.ndarray) -> tuple[float, float]:
     quartiles + 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles (a
     mostly constant column) the fences are the 0.1% and 99.9% quantiles.
     """
+    low, high, _ = _fences(values)
+    return low, high
+
+
+def _fences(values: np.ndarray) -> tuple[float, float, bool]:
+    """:func:`outlier_fences`, and whether the upper one is on the log scale."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, False
     q25, q75 = np.quantile(finite, [0.25, 0.75])
     spread = q75 - q25
     if spread <= 0:
         low, high = np.quantile(finite, [0.001, 0.999])
-        return float(low), float(high)
+        return float(low), float(high), False
     low, high = q25 - OUTLIER_IQRS * spread, q75 + OUTLIER_IQRS * spread
-    if finite.min() >= 0 and np.mean(finite > high) > HEAVY_TAIL_SHARE:
+    heavy = bool(finite.min() >= 0 and np.mean(finite > high) > HEAVY_TAIL_SHARE)
+    if heavy:
         log25, log75 = np.log1p(q25), np.log1p(q75)
         high = np.expm1(log75 + OUTLIER_IQRS * (log75 - log25))
-    return float(low), float(high)
+    return float(low), float(high), heavy
 
 
 def _outliers(values: pd.Series) -> list[Finding]:
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
     present = ~np.isnan(numbers)
-    low, high = outlier_fences(numbers[present])
+    low, high, heavy = _fences(numbers[present])
     outside = present & ((numbers < low) | (numbers > high))
     count = int(outside.sum())
     if not count:
         return []
     examples = ", ".join(f"{v:.6g}" for v in numbers[outside][:3])
-    q25, q75 = np.quantile(numbers[present], [0.25, 0.75])
-    scale = "; the upper one on the log scale: a heavy tail" if high > q75 + OUTLIER_IQRS * (q75 - q25) else ""
+    scale = "; the upper one on the log scale: a heavy tail" if heavy else ""
     return [Finding(str(values.name), "outliers",
                     f"{count} value(s) outside [{low:.6g}, {high:.6g}] (quartiles -/+ {OUTLIER_IQRS:g} IQR{scale}), "
                     f"e.g. {examples}; the model clips them to those bounds", count)]

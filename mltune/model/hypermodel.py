@@ -105,9 +105,7 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
         if self.objective not in values:
             self.missing = sorted(values)
             if self.strict:  # model.fit's own logs are all there is: fail now, not after the last epoch
-                raise TrialError(f"{self.label}: the objective {self.objective!r} is not in the model's logs, which "
-                                 f"hold: {', '.join(self.missing) or 'none'} (compile the metric, pass "
-                                 "validation_data, or choose one of these)")
+                raise self.missing_objective("or choose one of these")
         loss = values.get("loss", math.nan)
         if "loss" in values and not math.isfinite(loss):
             raise TrialDiverged(f"{self.label}: training loss became {loss} at epoch {epoch + 1}")
@@ -124,6 +122,12 @@ class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]
                                                            else value < self.best)):
             self.best, self.best_epoch = value, epoch + 1
             self.best_weights = [np.array(w, copy=True) for w in self.model.get_weights()]
+
+    def missing_objective(self, remedies: str) -> TrialError:
+        """The error of an objective that the epoch logs lack (:attr:`missing` holds what they had)."""
+        return TrialError(f"{self.label}: the objective {self.objective!r} is not in the model's logs, which hold: "
+                          f"{', '.join(self.missing or []) or 'none'} (compile the metric, pass validation_data, "
+                          f"{remedies})")
 
     def restore_best(self) -> None:
         if self.best_weights is not None and self.best_epoch != self.epochs:
@@ -191,9 +195,7 @@ def _value(returned: Any, recorder: ObjectiveRecorder, objective: str, label: st
     if isinstance(returned, (int, float, np.floating, np.integer)) and not isinstance(returned, bool):
         return float(returned), recorder.epochs
     if recorder.missing is not None:
-        raise TrialError(f"{label}: the objective {objective!r} is not in the model's logs, which hold: "
-                         f"{', '.join(recorder.missing) or 'none'} (compile the metric, pass validation_data, choose "
-                         f"one of these, or return it from HyperModel.fit)")
+        raise recorder.missing_objective("choose one of these, or return it from HyperModel.fit")
     raise TrialError(f"{label}: training gave no value of the objective {objective!r} (no epoch ended, and fit "
                      f"returned {type(returned).__name__})")
 
