@@ -23,6 +23,7 @@ from mltune.names import ENQUEUED_ATTR
 from mltune.runtime.storage import open_storage
 
 from .conftest import TINY
+from .jobs import finish_all, with_stacks
 from .servers import start_mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -155,13 +156,12 @@ def test_two_retunes_started_together_make_one_champion(workdir: Path, storage: 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
     try:
         jobs = [subprocess.Popen([sys.executable, "-m", "mltune", "retune", *args, "--run-key", key],
-                                 cwd=workdir, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 cwd=workdir, env=with_stacks(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
                 for key in ("a", "b")]
         results = []
-        for job in jobs:
-            stdout, stderr = job.communicate(timeout=600)
-            assert job.returncode == 0, stdout + stderr
+        for code, stdout, stderr in finish_all(jobs):
+            assert code == 0, stdout + stderr
             assert stdout.count("\n") == 1, stdout  # one JSON object, one line: nothing else on stdout
             results.append(json.loads(stdout))
         _check_one_champion(results)

@@ -13,6 +13,7 @@ import pytest
 from mltune.errors import ConfigError, LockTimeout
 from mltune.runtime.storage import StorageLock, promotion_lock, redact
 
+from .jobs import finish_all, with_stacks
 from .servers import needs_postgres, postgres_database  # noqa: F401
 
 
@@ -46,14 +47,11 @@ def _at_once(imports: str, work: str, *args: str, processes: int) -> list[subpro
     """Runs ``work`` in several Python processes that all start it at the same moment, after ``imports``."""
     start = time.time() + 10.0  # time for every process to import what it needs first
     code = f"import sys, time\n{imports}\ntime.sleep(max(0.0, {start} - time.time()))\n{work}"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = with_stacks({**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     jobs = [subprocess.Popen([sys.executable, "-c", code, *args], env=env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE) for _ in range(processes)]
-    done = []
-    for job in jobs:
-        stdout, stderr = job.communicate(timeout=300)
-        done.append(subprocess.CompletedProcess(job.args, job.returncode, stdout, stderr))
-    return done
+    return [subprocess.CompletedProcess(job.args, *done) for job, done in
+            zip(jobs, finish_all(jobs, timeout=300), strict=True)]
 
 
 OPEN_STORAGE = ("import optuna\nfrom mltune.runtime.storage import open_storage",

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 import mltune
 from mltune.errors import ConfigError, SearchFailed
 
+from .jobs import finish_all, with_stacks
 from .servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -253,12 +254,12 @@ print(tuner.parent_run_id)
 def test_the_same_script_in_two_processes_shares_one_study_and_parent_run(workdir: Path, storage: str) -> None:
     MlflowClient().search_experiments()  # the tracking database exists before two processes open it
     (workdir / "job.py").write_text(SCRIPT)
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = with_stacks({**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1"})
     jobs = [subprocess.Popen([sys.executable, "job.py", storage, str(seed)], cwd=workdir, env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for seed in (0, 1)]
-    outputs = [job.communicate(timeout=600) for job in jobs]
-    assert [job.returncode for job in jobs] == [0, 0], [err[-2000:] for _, err in outputs]
-    parents = {out.strip().splitlines()[-1] for out, _ in outputs}
+    outputs = finish_all(jobs)
+    assert [code for code, _, _ in outputs] == [0, 0], [err[-2000:] for _, _, err in outputs]
+    parents = {out.strip().splitlines()[-1] for _, out, _ in outputs}
     assert len(parents) == 1
     study = optuna.load_study(study_name="shared", storage=mltune_storage(storage))
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4  # the budget is the study's, not each job's

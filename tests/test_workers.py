@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mltune.runtime.storage import open_storage
 
 from .conftest import TINY
+from .jobs import finish_all, with_stacks
 from .servers import mlflow_database, needs_postgres, postgres_database, start_mlflow_server  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -25,14 +26,14 @@ SLOW_TRIALS = ["--set", "search.epochs=40", "--set", "search.batch_size=16"]  # 
 
 
 def mltune(workdir: Path, *args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}", **(env or {})}
+    environment = with_stacks({**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+                               **(env or {})})
     return subprocess.Popen([sys.executable, "-m", "mltune", *args], cwd=workdir, env=environment, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 600) -> tuple[int, str, str]:
-    stdout, stderr = process.communicate(timeout=timeout)
-    return process.returncode, stdout, stderr
+    return finish_all([process], timeout)[0]
 
 
 def wait_for_running_trial(storage: str, study_name: str, *, within: float = 180) -> optuna.trial.FrozenTrial:
@@ -142,8 +143,7 @@ def test_the_same_tune_started_twice_at_once_makes_one_parent_run(workdir: Path,
         env = {"MLFLOW_TRACKING_URI": server.url}
         args = ["tune", str(TINY), "--storage", storage, "--n-trials", "4", "--experiment-name", "twice"]
         jobs = [mltune(workdir, *args, env=env) for _ in range(2)]
-        for job in jobs:
-            code, _, stderr = finish(job)
+        for code, _, stderr in finish_all(jobs):
             assert code == 0, stderr
 
         study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
@@ -168,8 +168,7 @@ def test_workers_started_with_tune_on_a_fresh_postgres_database_wait_for_it_and_
     jobs = [mltune(workdir, "tune", str(TINY), "--storage", postgres_database, "--n-trials", "4",
                    "--experiment-name", "fresh", *SLOW_TRIALS, env=env)]
     jobs += [mltune(workdir, "worker", "--study-name", "tiny_digits", "--n-trials", "4", env=env) for _ in range(2)]
-    for job in jobs:
-        code, stdout, stderr = finish(job)
+    for code, _, stderr in finish_all(jobs):
         assert code == 0, stderr
         assert "Traceback" not in stderr
 
@@ -186,8 +185,7 @@ def test_two_tunes_at_once_on_a_fresh_tracking_database_make_one_study_and_leave
     # its lock files (optuna.log.*.lock) in the working directory.
     args = ["tune", str(TINY), "--storage", storage, "--n-trials", "2", "--experiment-name", "fresh"]
     jobs = [mltune(workdir, *args) for _ in range(2)]
-    for job in jobs:
-        code, _, stderr = finish(job)
+    for code, _, stderr in finish_all(jobs):
         assert code == 0, stderr
 
     study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
