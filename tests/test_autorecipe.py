@@ -49,7 +49,7 @@ def test_many_categories_tune_the_encoding(tmp_path: Path) -> None:
 
 def test_overrides_apply_and_task_can_be_chosen(tmp_path: Path) -> None:
     recipe, _ = infer_recipe(str(write(tmp_path, messy_table())), "cards", ["task=regression", "budget.n_trials=3"])
-    assert recipe.task == "regression" and recipe.metric == "rmse" and recipe.budget.n_trials == 3
+    assert recipe.task == "regression" and recipe.metric == "mae" and recipe.budget.n_trials == 3  # a count
 
 
 def test_separator_is_sniffed(tmp_path: Path) -> None:
@@ -131,6 +131,9 @@ def test_whole_number_targets_with_rare_values_are_scores_to_predict(tmp_path: P
     recipe, text = infer_recipe(str(write(tmp_path, frame)), "quality")
     assert recipe.task == task
     assert ("--set task=classification predicts classes instead" in text) == (task == "regression")
+    # A score is predicted to the point: absolute error is its metric (the paper's, for red wine).
+    assert recipe.metric == ("mae" if task == "regression" else recipe.metric)
+    assert ("metric mae (--set objective.metric=rmse for squared error)" in text) == (task == "regression")
 
 
 def test_a_class_too_rare_to_stratify_turns_stratification_off(tmp_path: Path) -> None:
