@@ -57,6 +57,18 @@ def test_conditional_scope_samples_only_active_hyperparameters() -> None:
             assert units is not None
 
 
+def test_log_sampling_with_a_step_multiplies_as_in_keras_tuner() -> None:
+    # KerasTuner: "if sampling='log', step is the minimal multiplier between two samples".
+    units, rates = set(), set()
+    for seed in range(30):
+        hp = HyperParameters.for_trial(_trial(seed))
+        units.add(hp.Int("units", 32, 512, step=2, sampling="log"))
+        rates.add(hp.Float("lr", 1e-4, 1e-1, step=10, sampling="log"))
+    assert units == {32, 64, 128, 256, 512}
+    assert sorted(rates) == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
+    assert HyperParameters.fixed({"units": 128}).Int("units", 32, 512, step=2, sampling="log") == 128
+
+
 def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() -> None:
     hp = HyperParameters.for_trial(_trial())
     hp.Int("units", 8, 32, step=8)
@@ -68,7 +80,7 @@ def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() ->
 @pytest.mark.parametrize(("call", "message"), [
     (lambda hp: hp.Float("lr", 0.0, 1.0, sampling="log"), "min_value > 0 with log"),
     (lambda hp: hp.Int("n", 5, 1), "min_value <= max_value must hold, but got min_value=5, max_value=1"),
-    (lambda hp: hp.Float("lr", 1e-3, 1.0, step=0.1, sampling="log"), "step cannot be combined with log"),
+    (lambda hp: hp.Float("lr", 1e-3, 1.0, step=0.1, sampling="log"), "the step multiplies, so it must be > 1"),
     (lambda hp: hp.Int("n", 1, 5, sampling="reverse_log"), "sampling must be 'linear' or 'log'"),
     (lambda hp: hp.Choice("c", []), "values must not be empty"),
 ])

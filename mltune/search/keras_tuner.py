@@ -10,6 +10,7 @@ as KerasTuner infers it, or :class:`Objective`. Nothing here imports TensorFlow 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -188,6 +189,10 @@ class HyperParameters:
         step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
         spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
+        if sampling == "log" and step is not None:  # KerasTuner's multiplier: 32, 64, 128, ... for step=2
+            grid = [int(value) for value in _multiples(min_value, max_value, step)]
+            return self._declare(spec, parent_name, parent_values,
+                                 lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
             name, int(min_value), int(max_value), step=int(step or 1), log=sampling == "log"))
 
@@ -201,6 +206,10 @@ class HyperParameters:
                               f"must hold, but got min_value={min_value}, max_value={max_value}")
         spec = Spec(name, "float", float(min_value), float(max_value), None if step is None else float(step),
                     sampling, default=min_value if default is None else default)
+        if sampling == "log" and step is not None:
+            grid = _multiples(float(min_value), float(max_value), float(step))
+            return self._declare(spec, parent_name, parent_values,
+                                 lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_float(
             name, float(min_value), float(max_value), step=step, log=sampling == "log"))
 
@@ -295,9 +304,17 @@ def _sampling(name: str, sampling: str | None, step: float | None) -> str:
     sampling = (sampling or "linear").lower()
     if sampling not in ("linear", "log"):
         raise ConfigError(f"hp {name!r}: sampling must be 'linear' or 'log', but got {sampling!r}")
-    if sampling == "log" and step is not None:
-        raise ConfigError(f"hp {name!r}: a step cannot be combined with log sampling, but got step={step}")
+    if sampling == "log" and step is not None and step <= 1:
+        raise ConfigError(f"hp {name!r}: with log sampling the step multiplies, so it must be > 1, "
+                          f"but got step={step}")
     return sampling
+
+
+def _multiples(low: float, high: float, step: float) -> list[float]:
+    """``low``, ``low * step``, ``low * step**2``, ... up to ``high``: the values of KerasTuner's log sampling with
+    a step (sampled as choices, so each value is as likely as the next, as on a log scale)."""
+    count = int(math.log(high / low, step) + 1e-8) + 1
+    return [low * step**index for index in range(count)]
 
 
 
