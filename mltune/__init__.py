@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mltune.api import promote, tune
-    from mltune.flows.tuner import BayesianOptimization, Hyperband, RandomSearch, Tuner
+    from mltune.flows.tuner import BayesianOptimization, GridSearch, Hyperband, RandomSearch, Tuner
     from mltune.search.keras_tuner import HyperModel, HyperParameters, Objective
 
 __version__ = "0.1.0"
-__all__ = ["BayesianOptimization", "HyperModel", "HyperParameters", "Hyperband", "Objective", "RandomSearch",
-           "Tuner", "__version__", "promote", "tune"]
+__all__ = ["BayesianOptimization", "GridSearch", "HyperModel", "HyperParameters", "Hyperband", "Objective",
+           "RandomSearch", "Tuner", "__version__", "promote", "tune"]
 
 _LAZY = {"Tuner": ".flows.tuner", "Objective": ".search.keras_tuner", "tune": ".api", "promote": ".api",
          # KerasTuner's names, so that `import mltune as keras_tuner` runs a KerasTuner script
          "RandomSearch": ".flows.tuner", "BayesianOptimization": ".flows.tuner", "Hyperband": ".flows.tuner",
+         "GridSearch": ".flows.tuner",
          "HyperModel": ".search.keras_tuner", "HyperParameters": ".search.keras_tuner"}
 
 

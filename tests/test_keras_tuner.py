@@ -69,6 +69,20 @@ def test_log_sampling_with_a_step_multiplies_as_in_keras_tuner() -> None:
     assert HyperParameters.fixed({"units": 128}).Int("units", 32, 512, step=2, sampling="log") == 128
 
 
+def test_a_grid_search_spreads_ten_values_over_a_range_with_no_step() -> None:
+    trial = _trial()
+    hp = HyperParameters.for_trial(trial, grid=True)
+    hp.Float("lr", 1e-4, 1e-1, sampling="log")
+    hp.Float("dropout", 0.0, 0.45)
+    hp.Int("units", 10, 1000, sampling="log")
+    hp.Int("layers", 1, 3)  # a step of 1: every value is on the grid already
+    choices = {name: getattr(d, "choices", None) for name, d in trial.distributions.items()}
+    assert choices["lr"] == pytest.approx([1e-4 * 10 ** (k / 3) for k in range(10)])
+    assert choices["dropout"] == pytest.approx([0.05 * k for k in range(10)])
+    assert choices["units"] == (10, 17, 28, 46, 77, 129, 215, 359, 599, 1000)
+    assert trial.distributions["layers"] == optuna.distributions.IntDistribution(1, 3, step=1)
+
+
 def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() -> None:
     hp = HyperParameters.for_trial(_trial())
     hp.Int("units", 8, 32, step=8)

@@ -470,6 +470,27 @@ def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workd
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in finished)  # never pruned at the last epoch
 
 
+def _two_choices(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [8, 16]),
+                                                                     activation=hp.Choice("act", ["relu", "tanh"])),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)  # no max_trials: until the grid is done
+    combinations = [(t.params["units"], t.params["act"]) for t in tuner.study.trials]
+    assert sorted(combinations) == [(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in tuner.study.trials)
+    assert len(_trial_runs(MlflowClient(), tuner.parent_run_id)) == 4
+    again = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
+    again.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)  # as a later process resuming the study
+    assert len(again.study.trials) == 4  # nothing left to try
+
+
 def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is_refused(workdir: Path,
                                                                                          storage: str) -> None:
     with pytest.warns(UserWarning, match="mltune does not use KerasTuner's logger, max_retries_per_trial") as seen:

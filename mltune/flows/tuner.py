@@ -177,7 +177,7 @@ class Tuner:
                                experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
                                executions=self.executions, preset=self.preset,
-                               tune_new_entries=self.tune_new_entries)
+                               tune_new_entries=self.tune_new_entries, grid=isinstance(self, GridSearch))
         objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -474,7 +474,7 @@ def _score_champion(uri: str, x: Any, y: Any, metric: str, model_name: str) -> f
     return champion.score(x, y, metric)
 
 
-__all__ = ["BayesianOptimization", "Hyperband", "Objective", "RandomSearch", "Tuner"]
+__all__ = ["BayesianOptimization", "GridSearch", "Hyperband", "Objective", "RandomSearch", "Tuner"]
 
 
 class RandomSearch(Tuner):
@@ -501,6 +501,56 @@ class BayesianOptimization(Tuner):
             sampler = optuna.samplers.TPESampler(n_startup_trials=num_initial_points, seed=options.get("seed", 0))
         super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
                          **options)
+
+
+class GridSearch(Tuner):
+    """KerasTuner's ``GridSearch`` by name: every combination of the values the build function declares, each
+    once, in a random order (Optuna's ``BruteForceSampler``, which follows define-by-run spaces and conditional
+    scopes), until all are tried or ``max_trials`` are (None: all). As in KerasTuner, a ``Float`` with no step and
+    a log-sampled ``Int`` with no step take 10 values spread over their range. No pruner by default."""
+
+    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int | None = None, *,
+                 pruner: Any = "none", **options: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = _Exhaustive(seed=options.get("seed", 0))
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials or 1, sampler=sampler,
+                         pruner=pruner, **options)
+        self.sampler_name = "grid"
+        self.max_trials = max_trials  # type: ignore[assignment]  # None: until the grid is exhausted
+
+    def _open(self) -> optuna.Study:
+        study = super()._open()
+        assert isinstance(self.sampler, _Exhaustive)
+        self.sampler.notice_exhausted(study)
+        return study
+
+
+class _Exhaustive(optuna.samplers.BruteForceSampler):
+    """Optuna's ``BruteForceSampler`` that tells mltune's trial loop (one trial per ``optimize`` call) when every
+    combination has been tried: ``exhausted``, set where Optuna's would stop the study."""
+
+    exhausted = False
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Sequence[float] | None) -> None:
+        sampler = self
+
+        class Watched:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(study, name)
+
+            def stop(self) -> None:
+                sampler.exhausted = True
+
+        super().after_trial(Watched(), trial, state, values)  # type: ignore[arg-type]
+
+    def notice_exhausted(self, study: optuna.Study) -> None:
+        """Sets ``exhausted`` when the study's trials so far have tried every combination (a resumed study)."""
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
+        if done:
+            self.after_trial(study, done[-1], done[-1].state, done[-1].values)
 
 
 class Hyperband(Tuner):

@@ -219,6 +219,8 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         try:
             if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
                 break
+            if getattr(study.sampler, "exhausted", False):  # a Tuner's grid search (mltune.GridSearch)
+                break
             if n_trials is None or trials_counted(study) < n_trials:
                 study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
                 continue

@@ -146,16 +146,18 @@ class HyperParameters:
     """Every declaration, in order (as KerasTuner's ``hp.space``)."""
     tuned: frozenset[str] | None = None
     """KerasTuner's ``tune_new_entries=False``: only these names are searched; others take their default."""
+    grid: bool = False
+    """For a grid search: a range with no step is sampled as :data:`GRID_POINTS` values spread over it."""
     _specs: dict[str, Spec] = field(default_factory=dict, repr=False)
     _scopes: list[tuple[str, tuple[Scalar, ...]]] = field(default_factory=list, repr=False)
 
     @classmethod
     def for_trial(cls, trial: optuna.trial.BaseTrial, preset: HyperParameters | None = None,
-                  tune_new_entries: bool = True) -> HyperParameters:
+                  tune_new_entries: bool = True, *, grid: bool = False) -> HyperParameters:
         """The trial's hyperparameters; with KerasTuner's ``hyperparameters=preset``, its ``Fixed`` values hold
         whatever the build function declares, and with ``tune_new_entries=False`` only the preset's names are
-        searched (the others take their defaults)."""
-        hp = cls(trial=trial)
+        searched (the others take their defaults); ``grid`` for a grid search."""
+        hp = cls(trial=trial, grid=grid)
         if preset is not None:
             for spec in preset.space:
                 if spec.kind == "fixed":
@@ -189,8 +191,9 @@ class HyperParameters:
         step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
         spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
-        if sampling == "log" and step is not None:  # KerasTuner's multiplier: 32, 64, 128, ... for step=2
-            grid = [int(value) for value in _multiples(min_value, max_value, step)]
+        if sampling == "log" and (step is not None or self.grid):  # KerasTuner's multiplier: 32, 64, ... for 2
+            points = _multiples(min_value, max_value, step) if step else _spread(min_value, max_value, "log")
+            grid = sorted({round(value) for value in points})
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
@@ -206,8 +209,9 @@ class HyperParameters:
                               f"must hold, but got min_value={min_value}, max_value={max_value}")
         spec = Spec(name, "float", float(min_value), float(max_value), None if step is None else float(step),
                     sampling, default=min_value if default is None else default)
-        if sampling == "log" and step is not None:
-            grid = _multiples(float(min_value), float(max_value), float(step))
+        if (sampling == "log" and step is not None) or (self.grid and step is None):
+            grid = (_multiples(float(min_value), float(max_value), float(step)) if step is not None
+                    else _spread(float(min_value), float(max_value), sampling))
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_float(
@@ -308,6 +312,18 @@ def _sampling(name: str, sampling: str | None, step: float | None) -> str:
         raise ConfigError(f"hp {name!r}: with log sampling the step multiplies, so it must be > 1, "
                           f"but got step={step}")
     return sampling
+
+
+GRID_POINTS = 10
+"""How many values a grid search tries of a range with no step (KerasTuner's ``GridSearch`` picks 10)."""
+
+
+def _spread(low: float, high: float, sampling: str) -> list[float]:
+    """:data:`GRID_POINTS` values from ``low`` to ``high``, evenly spaced on the range's scale."""
+    if sampling == "log":
+        ratio = (high / low) ** (1 / (GRID_POINTS - 1))
+        return [low * ratio**index for index in range(GRID_POINTS - 1)] + [high]
+    return [low + (high - low) * index / (GRID_POINTS - 1) for index in range(GRID_POINTS)]
 
 
 def _multiples(low: float, high: float, step: float) -> list[float]:

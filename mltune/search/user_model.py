@@ -45,6 +45,7 @@ class TunerSetting:
         executions: models trained per trial (KerasTuner's ``executions_per_trial``); the value is their mean.
         preset: KerasTuner's ``hyperparameters=``: its ``Fixed`` values hold in every trial.
         tune_new_entries: KerasTuner's: False searches only the preset's names.
+        grid: a grid search (see :attr:`HyperParameters.grid`).
     """
 
     hypermodel: HyperModel
@@ -60,6 +61,7 @@ class TunerSetting:
     executions: int = 1
     preset: HyperParameters | None = None
     tune_new_entries: bool = True
+    grid: bool = False
 
 
 def checkpoint_path(folder: str, number: int) -> str:
@@ -90,7 +92,7 @@ class HyperModelObjective:
         s = self.setting
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params={})
-        hp = HyperParameters.for_trial(trial, s.preset, s.tune_new_entries)
+        hp = HyperParameters.for_trial(trial, s.preset, s.tune_new_entries, grid=s.grid)
         run.params = hp.values  # the same dict: the run's final batch writes every value asked for by then
         try:
             with trial_outcome(trial, run, s.tracker):
