@@ -479,8 +479,11 @@ def _two_choices(hp: Any) -> keras.Model:
 
 
 def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Path, storage: str) -> None:
+    from mltune.tuners import GridSearch  # KerasTuner's `from keras_tuner.tuners import GridSearch`
+
+    assert GridSearch is mltune.GridSearch and mltune.tuners.RandomSearch is mltune.RandomSearch
     x, y, xv, yv, *_ = _digits(100, 40)
-    tuner = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
+    tuner = GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)  # no max_trials: until the grid is done
     combinations = [(t.params["units"], t.params["act"]) for t in tuner.study.trials]
     assert sorted(combinations) == [(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")]
