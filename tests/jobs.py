@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -22,11 +22,12 @@ def with_stacks(env: dict[str, str] | None = None) -> dict[str, str]:
     return {**(os.environ if env is None else env), "PYTHONFAULTHANDLER": "1"}
 
 
-def finish_all(jobs: Sequence[subprocess.Popen[str]], timeout: float = 600) -> list[tuple[int, str, str]]:
+def finish_all(jobs: Sequence[subprocess.Popen[str]], timeout: float = 600,
+               also: Callable[[], str] | None = None) -> list[tuple[int, str, str]]:
     """Waits for every job at once: ``(return code, stdout, stderr)`` of each, in order.
 
     A job still running after ``timeout`` seconds is aborted (its stacks go to its stderr when it was started with
-    :func:`with_stacks`) and the test fails showing the end of that output.
+    :func:`with_stacks`) and the test fails showing the end of that output, and ``also()`` (a server's log).
     """
     def wait(job: subprocess.Popen[str]) -> tuple[int, str, str, bool]:
         try:
@@ -42,5 +43,6 @@ def finish_all(jobs: Sequence[subprocess.Popen[str]], timeout: float = 600) -> l
     stuck = [f"{job.args!r}\n{stderr[-8000:]}" for job, (_, _, stderr, timed_out) in zip(jobs, done, strict=True)
              if timed_out]
     if stuck:
-        pytest.fail(f"still running after {timeout:g}s, aborted:\n" + "\n\n".join(stuck))
+        pytest.fail(f"still running after {timeout:g}s, aborted:\n" + "\n\n".join(stuck)
+                    + (f"\n\nand:\n{also()}" if also else ""))
     return [(code, stdout, stderr) for code, stdout, stderr, _ in done]

@@ -74,6 +74,10 @@ class MlflowServer:
     env: dict[str, str]
     log: Path
 
+    def log_tail(self) -> str:
+        """The end of the server's log (for a failing test's message)."""
+        return f"mlflow server log ({self.log}):\n{self.log.read_text(errors='replace')[-4000:]}"
+
     def stop(self) -> None:
         self.process.terminate()
         try:

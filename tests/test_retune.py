@@ -160,7 +160,7 @@ def test_two_retunes_started_together_make_one_champion(workdir: Path, storage: 
                                  text=True)
                 for key in ("a", "b")]
         results = []
-        for code, stdout, stderr in finish_all(jobs):
+        for code, stdout, stderr in finish_all(jobs, also=server.log_tail):
             assert code == 0, stdout + stderr
             assert stdout.count("\n") == 1, stdout  # one JSON object, one line: nothing else on stdout
             results.append(json.loads(stdout))

@@ -143,7 +143,7 @@ def test_the_same_tune_started_twice_at_once_makes_one_parent_run(workdir: Path,
         env = {"MLFLOW_TRACKING_URI": server.url}
         args = ["tune", str(TINY), "--storage", storage, "--n-trials", "4", "--experiment-name", "twice"]
         jobs = [mltune(workdir, *args, env=env) for _ in range(2)]
-        for code, _, stderr in finish_all(jobs):
+        for code, _, stderr in finish_all(jobs, also=server.log_tail):
             assert code == 0, stderr
 
         study = optuna.load_study(study_name="tiny_digits", storage=open_storage(storage))
