@@ -595,6 +595,31 @@ def test_a_model_of_two_inputs_given_as_a_list_is_promoted_and_served(workdir: P
     assert served.shape == (len(yt), 10)
 
 
+def _two_outputs(hp: Any) -> keras.Model:
+    pixels = keras.Input((64,), name="pixels")
+    hidden = keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu")(pixels)
+    model = keras.Model(pixels, [keras.layers.Dense(10, activation="softmax", name="digit")(hidden),
+                                 keras.layers.Dense(1, activation="sigmoid", name="odd")(hidden)])
+    model.compile(optimizer="adam", loss={"digit": "sparse_categorical_crossentropy", "odd": "binary_crossentropy"},
+                  metrics={"digit": ["accuracy"], "odd": ["accuracy"]})
+    return model
+
+
+def test_a_model_of_two_outputs_is_kept_promoted_and_served_with_both(workdir: Path, storage: str) -> None:
+    import mlflow
+
+    x, y, xv, yv, xt, yt = _digits(100, 40)
+    targets = [{"digit": digits, "odd": (digits % 2).astype("float32")} for digits in (y, yv, yt)]
+    tuner = _tuner(storage, build=_two_outputs, objective="val_digit_accuracy", max_trials=2)
+    tuner.search(x, targets[0], epochs=1, validation_data=(xv, targets[1]), verbose=0)
+    parent = MlflowClient().get_run(tuner.parent_run_id)
+    assert parent.info.status == "FINISHED"  # saving the best model failed, and the parent run stayed RUNNING
+    assert tuner.promote("two-outputs", test_data=(xt, targets[2])) == "1"
+    assert tuner.promote("two-outputs", test_data=(xt, targets[2])) == "1"  # the champion scored on both too
+    served = mlflow.pyfunc.load_model("models:/two-outputs@champion").predict(xt)
+    assert {name: value.shape for name, value in served.items()} == {"digit": (len(yt), 10), "odd": (len(yt), 1)}
+
+
 def _lr_and_units(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
                               keras.layers.Dense(10, activation="softmax")])

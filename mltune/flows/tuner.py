@@ -197,8 +197,12 @@ class Tuner:
         finally:
             lock.close()
             self._last_space = objective.last_space
-            self._keep_best(study, objective, fit_args, fit_kwargs)
-            self._summarize(study)
+            try:
+                self._keep_best(study, objective, fit_args, fit_kwargs)
+                self._summarize(study)
+            except BaseException:
+                self.tracker.finish(self.parent_run_id, "FAILED")  # never left RUNNING
+                raise
             self.tracker.finish(self.parent_run_id, status)
 
     def _open(self) -> optuna.Study:
@@ -454,8 +458,12 @@ def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 def _fingerprint(x: Any, y: Any) -> str:
     from mltune.tracking.pyfunc import is_input_list
 
+    def parts(data: Any) -> list[Any]:  # the arrays of several inputs or outputs, by name or in order
+        return [data[k] for k in sorted(data)] if isinstance(data, dict) else list(data) if is_input_list(data) \
+            else [data]
+
     digest = hashlib.sha256()
-    for part in (*(x if is_input_list(x) else [x]), y):
+    for part in (*parts(x), *parts(y)):
         array = np.ascontiguousarray(part.to_numpy() if hasattr(part, "to_numpy") else np.asarray(part))
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())

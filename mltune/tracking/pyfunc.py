@@ -188,7 +188,12 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
-        return np.asarray(self.model.predict(self._inputs(model_input), batch_size=1024, verbose=0))
+        output = self.model.predict(self._inputs(model_input), batch_size=1024, verbose=0)
+        if isinstance(output, (list, tuple)):  # a model with several outputs: by the output layers' names
+            output = dict(zip(self.model.output_names, output, strict=True))
+        if isinstance(output, dict):
+            return {name: np.asarray(value) for name, value in output.items()}
+        return np.asarray(output)
 
     def score(self, x: Any, y: Any, metric: str) -> float:
         """``metric`` as ``model.evaluate`` reports it on ``(x, y)``, with the model's own compiled loss and
@@ -198,7 +203,9 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         model = self.model
         if self.path is not None:
             model = keras.models.load_model(self.path, compile=True, safe_mode=True)
-        results = model.evaluate(self._inputs(x), np.asarray(y), return_dict=True, verbose=0)
+        targets = ({k: np.asarray(v) for k, v in y.items()} if isinstance(y, dict)
+                   else [np.asarray(part) for part in y] if is_input_list(y) else np.asarray(y))  # one per output
+        results = model.evaluate(self._inputs(x), targets, return_dict=True, verbose=0)
         if metric not in results:
             raise ValueError(f"metric {metric!r} is not among what the model reports: {', '.join(results)}")
         return float(results[metric])
