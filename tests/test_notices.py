@@ -67,3 +67,18 @@ def test_loading_a_registered_model_prints_no_tensorflow_notices(tmp_path: Path)
                    "print(m.predict(np.zeros((1, 3), dtype=np.float32)).shape)")
     assert done.stdout.strip() == "(1, 2)"
     assert not [n for n in NOTICES if n in done.stderr], done.stderr
+
+
+def test_trials_leave_out_tensorflows_retracing_warning_only(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from mltune.model.notices import no_retracing_warnings
+
+    tensorflow = logging.getLogger("tensorflow")
+    retracing = ("5 out of the last 7 calls to <function TensorFlowTrainer._make_function.<locals>.one_step> "
+                 "triggered tf.function retracing. Tracing is expensive ...")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"), no_retracing_warnings():
+        tensorflow.warning(retracing)
+        tensorflow.warning("something else")
+    tensorflow.warning(retracing)  # only while trials run
+    assert [r.getMessage()[:14] for r in caplog.records] == ["something else", retracing[:14]]

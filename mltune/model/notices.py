@@ -78,3 +78,24 @@ class _QuietLoader(importlib.abc.Loader):
         module.__loader__ = module.__spec__.loader = self._loader  # the module keeps its real loader
         with _stderr_silenced():
             self._loader.exec_module(module)
+
+
+class _Retracing:
+    """Drops TensorFlow's "N out of the last M calls to <function ...> triggered tf.function retracing" warning."""
+
+    def filter(self, record: Any) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def no_retracing_warnings() -> Iterator[None]:
+    """Without TensorFlow's retracing warning: every trial builds a new model, whose training functions are traced
+    anew by design, and after a few trials TensorFlow warns about it at every one (nothing a user should change)."""
+    import logging
+
+    logger, quiet = logging.getLogger("tensorflow"), _Retracing()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

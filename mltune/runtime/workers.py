@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from mltune.config.recipe import Recipe
 from mltune.errors import ConfigError
+from mltune.model.notices import no_retracing_warnings
 from mltune.names import ERROR, RUN_ID_ATTR, TRIAL_STATE, WORKER_ATTR
 from mltune.runtime.storage import StorageLock
 
@@ -214,27 +215,28 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         lock.release()  # the trial exists now: others may count it
         return objective(trial)
 
-    while deadline is None or time.monotonic() < deadline:
-        lock.acquire()
-        try:
-            if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
+    with no_retracing_warnings():  # every trial traces its new model's functions: by design
+        while deadline is None or time.monotonic() < deadline:
+            lock.acquire()
+            try:
+                if isinstance(study.sampler, optuna.samplers.GridSampler) and study.sampler.is_exhausted(study):
+                    break
+                if getattr(study.sampler, "exhausted", False):  # a Tuner's grid search (mltune.GridSearch)
+                    break
+                if n_trials is None or trials_counted(study) < n_trials:
+                    study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
+                    continue
+            finally:
+                lock.release()
+            # The budget is spent, but a running trial may belong to a worker that died: wait until the other
+            # workers' trials finish, failing (and so queueing again) those whose worker is gone.
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 break
-            if getattr(study.sampler, "exhausted", False):  # a Tuner's grid search (mltune.GridSearch)
-                break
-            if n_trials is None or trials_counted(study) < n_trials:
-                study.optimize(start, n_trials=1, catch=(Exception,), callbacks=list(callbacks))
-                continue
-        finally:
-            lock.release()
-        # The budget is spent, but a running trial may belong to a worker that died: wait until the other
-        # workers' trials finish, failing (and so queueing again) those whose worker is gone.
-        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            break
-        fail_dead_local_trials(study, on_lost)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        time.sleep(1.0)
+            fail_dead_local_trials(study, on_lost)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            time.sleep(1.0)
 
 
 def configure_threads(threads: int | None) -> None:
