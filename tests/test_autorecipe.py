@@ -154,3 +154,11 @@ def test_the_printed_recipe_is_the_one_that_runs_with_the_rungs_following_the_ep
     given, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance",
                             ["search.epochs=3", "pruner={name: hyperband, min_resource: 1}"])
     assert given.pruner.min_resource == 1  # type: ignore[union-attr]
+
+
+def test_a_number_target_with_a_few_question_marks_is_a_number_to_predict(tmp_path: Path) -> None:
+    frame = messy_table()
+    frame["balance"] = frame["balance"].astype(object).where(frame.index % 80 != 3, "?")
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "balance")
+    assert (recipe.task, recipe.metric) == ("regression", "rmse")
+    assert "its 3 other cell(s) are read as empty and their rows left out" in text

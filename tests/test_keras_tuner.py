@@ -74,12 +74,13 @@ def test_a_grid_search_spreads_ten_values_over_a_range_with_no_step() -> None:
     hp = HyperParameters.for_trial(trial, grid=True)
     hp.Float("lr", 1e-4, 1e-1, sampling="log")
     hp.Float("dropout", 0.0, 0.45)
-    hp.Int("units", 10, 1000, sampling="log")
+    hp.Int("units", 8, 256, sampling="log")
     hp.Int("layers", 1, 3)  # a step of 1: every value is on the grid already
     choices = {name: getattr(d, "choices", None) for name, d in trial.distributions.items()}
-    assert choices["lr"] == pytest.approx([1e-4 * 10 ** (k / 3) for k in range(10)])
-    assert choices["dropout"] == pytest.approx([0.05 * k for k in range(10)])
-    assert choices["units"] == (10, 17, 28, 46, 77, 129, 215, 359, 599, 1000)
+    # KerasTuner's grid: the middles of ten equal parts (these values are what its GridSearch tries)
+    assert choices["lr"] == pytest.approx([1e-4 * 10 ** (0.15 + 0.3 * k) for k in range(10)])
+    assert choices["dropout"] == pytest.approx([0.0225 + 0.045 * k for k in range(10)])
+    assert choices["units"] == (9, 13, 19, 26, 38, 53, 76, 107, 152, 216)
     assert trial.distributions["layers"] == optuna.distributions.IntDistribution(1, 3, step=1)
 
 

@@ -84,7 +84,7 @@ def test_data_and_target_without_a_recipe_and_the_test_score_everywhere(workdir:
     code, out, err = _tune("--data", str(path), "--target", "default", "--storage", storage, "--promote",
                            "--output", "json", *FAST)
     assert code == 0, err
-    assert "# task: classification (target 'default' holds text or true/false values)" in err
+    assert "# task: classification (target 'default' holds text)" in err
     payload = json.loads(out)
     assert payload["study_name"] == "credit" and payload["promotion"]["model_name"] == "credit"
     assert payload["test_score"] == payload["promotion"]["challenger_score"]

@@ -34,7 +34,10 @@ FALSE_WORDS = frozenset({"false", "no", "n", "f"})
 DATE_PARTS = ("year", "month", "day", "dayofweek")
 MOSTLY_NUMBERS = 0.9
 """A text column whose filled cells are at least this share numbers is numeric; its other cells (``?``, ``n/a``,
-``-``) are read as empty."""
+``-``) are read as empty. Cells that say a value is missing (:data:`MISSING_WORDS`) count as numbers here, as long as
+at least half the filled cells are numbers."""
+MISSING_WORDS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "none", "null", "missing", "unknown", "#n/a"})
+"""Cells that say a number is missing (UCI's ``?``, a spreadsheet's ``-``); pandas reads only some of them as empty."""
 CONSTANT = "constant"
 MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
@@ -134,7 +137,7 @@ def infer_column(values: pd.Series, name: str) -> Column:
         return column("numeric", "numbers")
     text = present.map(str)
     numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.notna().mean() >= MOSTLY_NUMBERS:
+    if mostly_numbers(text, numbers):
         odd = text[numbers.isna()]
         whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
         return column("integer" if whole else "numeric",
@@ -153,6 +156,19 @@ def infer_column(values: pd.Series, name: str) -> Column:
         return column("drop", f"identifier or free text: {distinct} distinct values in {len(present)} rows")
     return column("drop", f"free text: {distinct} distinct values (more than {MAX_CATEGORIES}, or half the rows, "
                           "for a categorical column)")
+
+
+def mostly_numbers(text: pd.Series, numbers: pd.Series) -> bool:
+    """Whether filled cells ``text`` (read as ``numbers``) are a column of numbers with a few odd cells, or with
+    cells that say a number is missing (see :data:`MOSTLY_NUMBERS`)."""
+    share = numbers.notna().mean()
+    return bool(share >= MOSTLY_NUMBERS or (share >= 0.5 and (numbers.notna() | says_missing(text)).mean()
+                                            >= MOSTLY_NUMBERS))
+
+
+def says_missing(text: pd.Series) -> pd.Series:
+    """Which cells say a value is missing (:data:`MISSING_WORDS`, in any case)."""
+    return text.map(lambda v: str(v).strip().lower() in MISSING_WORDS)
 
 
 def _override(values: pd.Series, name: str, given: ColumnSpec) -> Column:

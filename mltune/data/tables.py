@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mltune.config.recipe import Recipe
-from mltune.data.columns import Column, clean_text, infer_columns, mlflow_type
+from mltune.data.columns import Column, clean_text, infer_columns, mlflow_type, mostly_numbers, says_missing
 from mltune.data.report import DataReport, describe
 from mltune.errors import ConfigError
 from mltune.tasks import TASKS
@@ -115,6 +115,8 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     if not task.uses_target:
         return _numeric_table(frame, names, origin, source)
     assert target is not None
+    if recipe.task == "regression":
+        frame[target] = _numbers_if_they_are(frame[target])
     frame, dropped_rows = _rows_with_target(frame, target, origin, source)
     if recipe.task == "classification":
         frame[target] = _class_labels(frame[target])
@@ -230,6 +232,17 @@ def _rows_with_target(frame: pd.DataFrame, target: str, origin: str, source: str
     return frame[~empty].reset_index(drop=True), int(empty.sum())
 
 
+def _numbers_if_they_are(values: pd.Series) -> pd.Series:
+    """A text target of numbers with a few other cells (``?``, ``n/a``: see :func:`mostly_numbers`) as numbers,
+    those cells empty (their rows are then dropped, and the report counts them); any other column as it is."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    text = values.dropna().map(str)
+    if text.empty or not mostly_numbers(text, pd.to_numeric(text, errors="coerce")):
+        return values
+    return pd.to_numeric(values.map(lambda v: v if pd.isna(v) else str(v)), errors="coerce")
+
+
 def _class_labels(values: pd.Series) -> pd.Series:
     """The labels typed as their filled cells are: ``pd.read_csv`` reads a column with empty cells as objects
     (TRUE/FALSE: Python bools beside NaN) or floats (codes 1, 2, 3 as 1.0, 2.0, 3.0); without those cells, they are
@@ -270,10 +283,10 @@ def _check_override(values: pd.Series, column: Column, source: str) -> None:
     present = values.dropna()
     if column.kind in ("numeric", "integer"):
         numbers = pd.to_numeric(present, errors="coerce")
-        if numbers.isna().any():
-            bad = present[numbers.isna()].iloc[0]
-            raise ConfigError(f"{where}: kind {column.kind} needs numbers, but got {bad!r} "
-                              f"({int(numbers.isna().sum())} of {len(present)} filled cells are not numbers)")
+        odd = numbers.isna() & ~says_missing(present)  # '?', 'n/a', ... are read as empty
+        if odd.any():
+            raise ConfigError(f"{where}: kind {column.kind} needs numbers, but got {present[odd].iloc[0]!r} "
+                              f"({int(odd.sum())} of {len(present)} filled cells are not numbers)")
     if column.kind == "ordinal":
         assert column.order is not None
         unknown = sorted({str(v) for v in present.map(str)} - set(column.order))

@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe
-from mltune.data.columns import clean_text, decimal_comma_number, infer_columns
+from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, mostly_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
 from mltune.data.tables import SEPARATORS, read_file
@@ -102,8 +102,15 @@ def decimal_comma_example(frame: pd.DataFrame, separator: str) -> str | None:
 def _task(values: pd.Series, target: str) -> tuple[str, str]:
     if values.empty:
         return "regression", f"target {target!r} has no values"
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return "classification", f"target {target!r} holds text or true/false values"
+    if pd.api.types.is_bool_dtype(values):
+        return "classification", f"target {target!r} holds true/false values"
+    if not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values.map(str), errors="coerce")
+        if not (mostly_numbers(values.map(str), numbers) and numbers.nunique() > MAX_CLASSES_OF_NUMBERS):
+            return "classification", f"target {target!r} holds text"
+        values = numbers.dropna()
+        odd = f"; its {int(numbers.isna().sum())} other cell(s) are read as empty and their rows left out"
+        return "regression", f"target {target!r} holds numbers ({values.nunique()} distinct values){odd}"
     distinct = values.nunique()
     whole = _few_whole_numbers(values)
     counts = values.value_counts()

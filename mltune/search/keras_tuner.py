@@ -192,8 +192,8 @@ class HyperParameters:
         spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
         if sampling == "log" and (step is not None or self.grid):  # KerasTuner's multiplier: 32, 64, ... for 2
-            points = _multiples(min_value, max_value, step) if step else _spread(min_value, max_value, "log")
-            grid = sorted({round(value) for value in points})
+            grid = (sorted({round(value) for value in _multiples(min_value, max_value, step)}) if step
+                    else sorted({min(int(v), max_value) for v in _spread(min_value, max_value + 1, "log")}))
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
@@ -319,11 +319,12 @@ GRID_POINTS = 10
 
 
 def _spread(low: float, high: float, sampling: str) -> list[float]:
-    """:data:`GRID_POINTS` values from ``low`` to ``high``, evenly spaced on the range's scale."""
+    """The middles of :data:`GRID_POINTS` equal parts of ``low`` to ``high`` on the range's scale (KerasTuner's grid:
+    0.05, 0.15, ..., 0.95 for 0 to 1)."""
+    shares = [(index + 0.5) / GRID_POINTS for index in range(GRID_POINTS)]
     if sampling == "log":
-        ratio = (high / low) ** (1 / (GRID_POINTS - 1))
-        return [low * ratio**index for index in range(GRID_POINTS - 1)] + [high]
-    return [low + (high - low) * index / (GRID_POINTS - 1) for index in range(GRID_POINTS)]
+        return [low * (high / low) ** share for share in shares]
+    return [low + (high - low) * share for share in shares]
 
 
 def _multiples(low: float, high: float, step: float) -> list[float]:

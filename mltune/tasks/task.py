@@ -154,7 +154,10 @@ class Regression(Task):
     def check_target(self, values: pd.Series, *, where: str) -> str | None:
         if pd.api.types.is_numeric_dtype(values):
             return None
-        return f"a regression target must be numeric, but got dtype {values.dtype} in {where!r}"
+        text = values.dropna().map(str)
+        odd = text[pd.to_numeric(text, errors="coerce").isna()]
+        example = f", e.g. {odd.iloc[0]!r} ({len(odd)} of {len(text)} filled cells)" if len(odd) else ""
+        return f"a regression target must be numeric, but column {where!r} holds text{example}"
 
 
 class Reconstruction(Task):
