@@ -162,3 +162,10 @@ def test_a_number_target_with_a_few_question_marks_is_a_number_to_predict(tmp_pa
     recipe, text = infer_recipe(str(write(tmp_path, frame)), "balance")
     assert (recipe.task, recipe.metric) == ("regression", "rmse")
     assert "its 3 other cell(s) are read as empty and their rows left out" in text
+
+
+@pytest.mark.parametrize(("name", "sep"), [("credit.tsv", "\t"), ("credit.csv.gz", ";"), ("credit.data", ",")])
+def test_the_separator_of_other_text_files_is_sniffed(tmp_path: Path, name: str, sep: str) -> None:
+    recipe, _ = infer_recipe(str(write(tmp_path, messy_table().drop(columns=["note"]), name=name, sep=sep)),
+                             "balance")
+    assert recipe.data.separator == sep and recipe.task == "regression"

@@ -457,3 +457,23 @@ def test_ordered_categories_of_a_parquet_file_are_ordinal_in_their_order(tmp_pat
     table = load_table(recipe({"path": str(path), "target": "y"}))
     column = next(c for c in table.columns if c.name == "cut")
     assert (column.kind, column.order) == ("ordinal", ("Fair", "Good", "Ideal"))
+
+
+@pytest.mark.parametrize("name", ["rows.tsv", "rows.txt", "rows.data", "rows.csv.gz", "rows.tsv.zip"])
+def test_delimited_text_files_of_other_names_and_compressed_ones_are_read(tmp_path: Path, name: str) -> None:
+    separator = "\t" if ".tsv" in name else ","
+    path = csv(tmp_path, frame(), name=name, sep=separator)
+    table = load_table(recipe({"path": str(path), "target": "y", "separator": separator}))
+    assert table.features == ("a", "b") and len(table.frame) == 30
+
+
+def test_a_spreadsheets_export_with_trailing_empty_columns_windows_encoding_and_spaced_names(tmp_path: Path) -> None:
+    # Excel on Windows: cp1252 text, a header ending in blank names, names with spaces around them.
+    lines = [" city ,a,b, y ,,", *(f"Zürich,{a},{b},{y},," for a, b, y in frame().itertuples(index=False))]
+    path = tmp_path / "export.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    table = load_table(recipe({"path": str(path), "target": "y"}))
+    assert table.target == "y" and {"a", "b"} <= set(table.features)
+    assert table.frame.columns.tolist()[-1] == "y" and "Zürich" not in table.frame.columns
+    kinds = {c.name: c.kind for c in table.columns}
+    assert kinds["Unnamed: 4"] == kinds["Unnamed: 5"] == "drop"  # every cell is empty

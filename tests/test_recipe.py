@@ -267,9 +267,10 @@ BAD = [
         id="neither-dataset-nor-path",
     ),
     pytest.param(
-        put("data", {"path": "<tmp>/x.txt", "target": "y"}),
+        put("data", {"path": "<tmp>/x.xlsx", "target": "y"}),
         (),
-        "data: path must end in .csv or .parquet (or .npz for images), but got 'x.txt'",
+        "data: path must end in .csv, .tsv, .txt or .data (compressed or not: .csv.gz, ...), .parquet, or .npz for "
+        "images, but got 'x.xlsx' (save the spreadsheet as CSV)",
         id="path-not-csv-or-parquet",
     ),
     pytest.param(

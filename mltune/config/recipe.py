@@ -245,12 +245,30 @@ class DataSpec(_Frozen):
             raise ValueError(
                 f"give exactly one of `dataset` or `path`, but got dataset={self.dataset!r}, path={self.path}"
             )
-        if self.path is not None and self.path.suffix.lower() not in (".csv", ".parquet", ".pq", ".npz"):
-            raise ValueError(f"path must end in .csv or .parquet (or .npz for images), but got {self.path.name!r}")
+        if self.path is not None and table_format(self.path) is None:
+            sheet = " (save the spreadsheet as CSV)" if self.path.suffix.lower() in (".xls", ".xlsx", ".ods") else ""
+            raise ValueError(f"path must end in .csv, .tsv, .txt or .data (compressed or not: .csv.gz, ...), "
+                             f".parquet, or .npz for images, but got {self.path.name!r}{sheet}")
         if self.decimal == self.separator:
             raise ValueError(f"decimal and separator must differ, but both are {self.decimal!r} (a file with decimal "
                              "commas usually separates columns with ';')")
         return self
+
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".data")
+"""Files of delimited text (the separator is the recipe's, or sniffed from the header)."""
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+"""A text file compressed so is read as it is (pandas decompresses it)."""
+
+
+def table_format(path: Path) -> str | None:
+    """``"text"``, ``"parquet"`` or ``"npz"`` from a file's name (``rows.csv.gz`` is text), None for others."""
+    suffixes = [s.lower() for s in path.suffixes][-2:]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        return "text" if len(suffixes) == 2 and suffixes[0] in TEXT_SUFFIXES else None
+    suffix = path.suffix.lower()
+    return "text" if suffix in TEXT_SUFFIXES else "parquet" if suffix in (".parquet", ".pq") else \
+        "npz" if suffix == ".npz" else None
 
 
 class SplitSpec(_Frozen):
@@ -364,7 +382,7 @@ class Recipe(_Frozen):
         if self.data.dataset and uses_target and DATASETS[self.data.dataset] != self.task:
             raise _at(("data", "dataset"), f"{self.data.dataset!r} is a {DATASETS[self.data.dataset]} dataset, "
                       f"but task is {self.task!r}")
-        images = self.data.path is not None and self.data.path.suffix.lower() == ".npz"
+        images = self.data.path is not None and table_format(self.data.path) == "npz"
         if self.data.path is not None and uses_target and not self.data.target and not images:
             raise _at(("data", "target"), f"a {self.task} recipe with `data.path` needs `data.target`")
         if self.objective.metric and self.task not in METRICS[self.objective.metric].tasks:

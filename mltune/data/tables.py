@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mltune.config.recipe import Recipe
+from mltune.config.recipe import Recipe, table_format
 from mltune.data.columns import Column, clean_text, infer_columns, mlflow_type, mostly_numbers, says_missing
 from mltune.data.report import DataReport, describe
 from mltune.errors import ConfigError
@@ -169,8 +170,10 @@ def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, in
 
 
 def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") -> pd.DataFrame:
-    """The rows of a CSV (a byte-order mark is skipped; numbers with ``decimal`` as their decimal mark) or Parquet
-    file.
+    """The rows of a delimited text file (see :func:`~mltune.config.recipe.table_format`; compressed or not; UTF-8
+    with or without a byte-order mark, else Windows' cp1252; numbers with ``decimal`` as their decimal mark) or a
+    Parquet file. Column names lose surrounding spaces; columns with no name (a spreadsheet's trailing empty
+    columns) are named ``Unnamed: N``, as pandas names them.
 
     Raises:
         ConfigError: missing or unreadable file, duplicate column names, a header the separator does not split,
@@ -178,17 +181,16 @@ def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") ->
     """
     if not path.is_file():
         raise ConfigError(f"{source}: data.path: file not found, but got {str(path)!r}")
-    csv_file = path.suffix.lower() == ".csv"
+    text = table_format(path) != "parquet"
     try:
-        frame = (pd.read_csv(path, sep=separator, decimal=decimal, encoding="utf-8-sig") if csv_file
-                 else pd.read_parquet(path))
+        frame, encoding = (_read_text(path, separator, decimal) if text else (pd.read_parquet(path), ""))
     except (ValueError, OSError, ImportError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: data.path: cannot read {str(path)!r}: {error}") from None
-    header = _csv_header(path, separator) if csv_file else [str(c) for c in frame.columns]
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    header = _text_header(path, separator, encoding) if text else [str(c) for c in frame.columns]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
         raise ConfigError(f"{source}: data.path: column names must be unique, but {str(path)!r} repeats {repeated}")
-    if csv_file and len(header) == 1:
+    if text and len(header) == 1:
         better = [s for s in SEPARATORS if s != separator and s in header[0]]
         if better:
             raise ConfigError(f"{source}: data.separator: {separator!r} does not split the header of {str(path)!r} "
@@ -196,13 +198,30 @@ def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") ->
                               f"(header: {header[0][:80]!r})")
     if frame.empty:
         raise ConfigError(f"{source}: data.path: {str(path)!r} has a header ({len(header)} columns) but no rows")
-    frame.columns = [str(c) for c in frame.columns]
+    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def _csv_header(path: Path, separator: str) -> list[str]:
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        return [name.strip() for name in next(csv.reader(file, delimiter=separator), [])]
+def _read_text(path: Path, separator: str, decimal: str) -> tuple[pd.DataFrame, str]:
+    """The rows and the encoding they were read with: UTF-8 (a byte-order mark skipped), else cp1252 (a CSV saved
+    by Excel on Windows)."""
+    try:
+        return pd.read_csv(path, sep=separator, decimal=decimal, encoding="utf-8-sig"), "utf-8-sig"
+    except UnicodeDecodeError:
+        return pd.read_csv(path, sep=separator, decimal=decimal, encoding="cp1252"), "cp1252"
+
+
+def first_line(path: Path, encoding: str = "utf-8-sig") -> str:
+    """The first line of a text table (decompressed), as written."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lines = pd.read_csv(path, sep="\x1f", header=None, nrows=1, dtype=str, encoding=encoding,
+                            keep_default_na=False, quoting=csv.QUOTE_NONE, encoding_errors="replace")
+    return "" if lines.empty else str(lines.iloc[0, 0])
+
+
+def _text_header(path: Path, separator: str, encoding: str) -> list[str]:
+    return [name.strip() for name in next(csv.reader([first_line(path, encoding)], delimiter=separator), [])]
 
 
 def _feature_names(recipe: Recipe, frame: pd.DataFrame, target: str | None, origin: str,

@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe
+from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe, table_format
 from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, mostly_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
-from mltune.data.tables import SEPARATORS, read_file
+from mltune.data.tables import SEPARATORS, first_line, read_file
 from mltune.errors import ConfigError
 
 MAX_CLASSES_OF_NUMBERS = 10
@@ -70,10 +70,12 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
 
 def sniff_separator(path: Path) -> str:
     """The separator that splits a CSV's header into the most columns (``,`` for Parquet or a tie)."""
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    if table_format(path) != "text" or not path.is_file():
         return ","
-    with path.open(encoding="utf-8-sig", errors="replace") as file:
-        header = file.readline()
+    try:
+        header = first_line(path)
+    except (ValueError, OSError):
+        return ","  # reading the file says what is wrong with it
     counts = {s: header.count(s) for s in SEPARATORS}
     best = max(counts, key=lambda s: counts[s])
     return best if counts[best] > counts[","] else ","
