@@ -254,3 +254,18 @@ def test_dates_written_as_numbers_are_read_in_one_order_for_every_row(cells: lis
     assert month[0] == month_of_first
     assert Column.from_dict(column.as_dict()) == column
     assert Column.from_dict({k: v for k, v in column.as_dict().items() if k != "date_format"}).date_format is None
+
+
+def test_times_whose_utc_offset_changes_are_read_at_their_own_clock() -> None:
+    # A river gauge's export across the change to summer time: '+01:00', then '+02:00' (pandas refuses to mix them),
+    # and the same from a Parquet column in a time zone.
+    cells = ["2021-03-27 23:30:00+01:00", "2021-03-28 23:30:00+02:00", "2021-03-29T06:00:00Z", "2021-03-30"]
+    column = infer_column(pd.Series(cells, dtype=object), "when")
+    assert column.kind == "date"
+    year, month, day, weekday = model_inputs(pd.DataFrame({"when": cells}), [column])["numeric"].T
+    assert day.tolist() == [27, 28, 29, 30] and weekday.tolist() == [5, 6, 0, 1]
+    zoned = pd.Series(pd.date_range("2021-03-20", periods=20, freq="D", tz="Europe/Berlin"))
+    column = infer_column(zoned, "when")
+    assert column.kind == "date"
+    assert model_inputs(pd.DataFrame({"when": zoned}), [column])["numeric"][:, 2].tolist() == list(range(20, 32)) + \
+        list(range(1, 9))

@@ -229,11 +229,18 @@ def numeric_date_format(text: pd.Series) -> str | None:
     return separator.join(["%d", "%m"] if day_first else ["%m", "%d"]) + separator + year
 
 
+_UTC_OFFSET = re.compile(r"(\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$")
+"""A time's UTC offset (``10:00+01:00``, ``10:00:00Z``), kept apart in ``\\1`` from the time."""
+
+
 def parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series:
-    """Dates from text (missing where a cell does not parse), in ``date_format`` when given."""
+    """Dates from text (missing where a cell does not parse), in ``date_format`` when given. A time with a UTC
+    offset is read at its own clock (the day and weekday where it was written), without the offset: offsets that
+    change with daylight saving time, or cells with and without one, would not parse together."""
+    local = values.map(lambda v: _UTC_OFFSET.sub(r"\1", v) if isinstance(v, str) else v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(values, errors="coerce", format=date_format or "mixed")
+        return pd.to_datetime(local, errors="coerce", format=date_format or "mixed")
 
 
 def mlflow_type(values: pd.Series) -> str:
