@@ -269,3 +269,16 @@ def test_times_whose_utc_offset_changes_are_read_at_their_own_clock() -> None:
     assert column.kind == "date"
     assert model_inputs(pd.DataFrame({"when": zoned}), [column])["numeric"][:, 2].tolist() == list(range(20, 32)) + \
         list(range(1, 9))
+
+
+def test_numbers_as_a_spreadsheet_shows_them_are_numbers() -> None:
+    cells = ["$1,234.50", "-$12", "$538.77", "$2,000,000"] * 5
+    column = infer_column(pd.Series(cells, dtype=object), "price")
+    assert column.kind == "numeric" and "e.g. '$1,234.50' (read as 1234.5)" in column.reason
+    served = ["$1,234.50", "-$12", None, "?", "7"]
+    values = model_inputs(pd.DataFrame({"price": served}), [column])["numeric"][:, 0]
+    assert values[[0, 1, 4]].tolist() == [1234.5, -12.0, 7.0] and np.isnan(values[[2, 3]]).all()
+    assert infer_column(pd.Series(["45%", "2.5%", "100%"] * 5, dtype=object), "rate").kind == "numeric"
+    assert infer_column(pd.Series(["5,850", "12,001", "800"] * 5, dtype=object), "people").kind == "numeric"
+    decimal_commas = infer_column(pd.Series(["14,23", "12,5", "8"] * 5, dtype=object), "x")
+    assert decimal_commas.kind == "drop" and "data.decimal: ','" in decimal_commas.reason

@@ -142,6 +142,11 @@ def infer_column(values: pd.Series, name: str) -> Column:
         whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
         return column("integer" if whole else "numeric",
                       f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}")
+    formatted = formatted_numbers(text)
+    if mostly_numbers(text, formatted):
+        example = text[formatted.notna() & numbers.isna()].iloc[0]
+        return column("numeric", f"numbers written with a currency sign, thousands separators or %, e.g. "
+                                 f"{example!r} (read as {formatted[text == example].iloc[0]:g})")
     comma = decimal_comma_number(text)
     if comma is not None:
         return column("drop", f"numbers written with commas, read as text, e.g. {comma!r} (for decimal commas set "
@@ -191,6 +196,22 @@ def _looks_like_identifier(present: pd.Series, name: str) -> bool:
         return True
     steps = np.diff(present.to_numpy(dtype=float))
     return len(present) > 20 and unique_share == 1.0 and bool(np.all(steps == 1))
+
+
+FORMATTED_NUMBER = re.compile(r"\s*(?P<sign>[-+]?)\s*[$€£¥]?\s*(?P<inner>[-+]?)"
+                              r"(?P<digits>[1-9]\d{0,2}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?\s*%?\s*")
+"""A number as a spreadsheet shows it: ``$1,234.50``, ``-€12``, ``45%``, ``1,234`` (thousands separated by commas)."""
+
+
+def formatted_numbers(text: pd.Series) -> pd.Series:
+    """The numbers of cells written as :data:`FORMATTED_NUMBER` (``$1,234.50`` is 1234.5, ``45%`` is 45), NaN
+    elsewhere."""
+    parts = text.astype(str).str.fullmatch(FORMATTED_NUMBER.pattern)
+    found = text.astype(str).str.extract("^" + FORMATTED_NUMBER.pattern + "$")
+    plain = found["digits"].str.replace(",", "", regex=False) + found["fraction"].fillna("")
+    negative = (found["sign"] == "-") ^ (found["inner"] == "-")
+    numbers = pd.to_numeric(plain, errors="coerce").where(~negative, -pd.to_numeric(plain, errors="coerce"))
+    return numbers.where(parts)
 
 
 DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+(,\d+)?\s*")
@@ -312,7 +333,11 @@ def _numeric_values(values: pd.Series, column: Column) -> np.ndarray:
         text = clean_text(values).map(lambda v: v if pd.isna(v) else str(v))
         dates = parse_dates(text, column.date_format)
         return np.column_stack([getattr(dates.dt, part).to_numpy(dtype=np.float64) for part in DATE_PARTS])
-    return pd.to_numeric(clean_text(values), errors="coerce").to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(clean_text(values), errors="coerce")
+    text = values.notna() & numbers.isna()
+    if text.any():  # '$1,234.50', '45%': as the column was read when it was inferred
+        numbers = numbers.where(~text, formatted_numbers(values.where(text, "")))
+    return numbers.to_numpy(dtype=np.float64)
 
 
 def _truth(value: Any) -> float:
