@@ -282,3 +282,19 @@ def test_numbers_as_a_spreadsheet_shows_them_are_numbers() -> None:
     assert infer_column(pd.Series(["5,850", "12,001", "800"] * 5, dtype=object), "people").kind == "numeric"
     decimal_commas = infer_column(pd.Series(["14,23", "12,5", "8"] * 5, dtype=object), "x")
     assert decimal_commas.kind == "drop" and "data.decimal: ','" in decimal_commas.reason
+
+
+@pytest.mark.parametrize("cells", [["05-Jan-2020", "17-Feb-2021", "30-Dec-2019"],  # Excel's default date format
+                                   ["Jan 5 2020", "February 17, 2021", "Dec 30 2019"]])
+def test_dates_with_a_months_name_are_dates(cells: list[str]) -> None:
+    column = infer_column(pd.Series(cells * 5, dtype=object), "when")
+    assert column.kind == "date"
+    assert model_inputs(pd.DataFrame({"when": cells}), [column])["numeric"][:, :3].tolist() == [
+        [2020, 1, 5], [2021, 2, 17], [2019, 12, 30]]
+
+
+def test_a_text_column_of_many_values_each_seen_often_is_categorical() -> None:
+    rng = np.random.default_rng(0)
+    countries = pd.Series(rng.choice([f"country {i}" for i in range(142)], 3000))
+    assert infer_column(countries, "country").kind == "categorical"  # 142 values, about 21 rows each
+    assert infer_column(countries.head(1000), "country").kind == "drop"  # about 7 rows each: free text

@@ -42,7 +42,11 @@ CONSTANT = "constant"
 MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
 MAX_CATEGORIES = 100
-"""More distinct text values than this (or than half the rows) make a column free text, not categorical."""
+"""More distinct text values than this (or than half the rows) make a column free text, not categorical, unless
+the table is large enough for :data:`MAX_CATEGORIES_OF_MANY_ROWS`."""
+MAX_CATEGORIES_OF_MANY_ROWS = 1000
+"""A column of up to this many distinct text values, each seen in 10 rows on average (a country among 30,000 people),
+is categorical too (the search space then tunes embeddings)."""
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$|^unnamed: ?\d+$",
                       re.IGNORECASE)
 """Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
@@ -155,12 +159,13 @@ def infer_column(values: pd.Series, name: str) -> Column:
         order = numeric_date_format(text)
         return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}", dtype=dtype,
                       missing=missing, date_format=order)
-    if distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2):
+    if (distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2)) or (
+            distinct <= MAX_CATEGORIES_OF_MANY_ROWS and distinct <= len(present) // 10):
         return column("categorical", f"text with {distinct} distinct values")
     if distinct >= 0.9 * len(present):
         return column("drop", f"identifier or free text: {distinct} distinct values in {len(present)} rows")
     return column("drop", f"free text: {distinct} distinct values (more than {MAX_CATEGORIES}, or half the rows, "
-                          "for a categorical column)")
+                          f"for a categorical column; up to {MAX_CATEGORIES_OF_MANY_ROWS} seen in 10 rows each)")
 
 
 def mostly_numbers(text: pd.Series, numbers: pd.Series) -> bool:
@@ -226,9 +231,15 @@ def decimal_comma_number(text: pd.Series) -> str | None:
     return str(text[commas].iloc[0])
 
 
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE_LIKE = re.compile(rf"\d{{1,4}}[-/.]\d{{1,2}}[-/.]\d{{1,4}}|\d{{1,2}}[-/ ]{_MONTH}[-/ ,]*\d{{2,4}}"
+                        rf"|{_MONTH}[-/ ]\d{{1,2}}(?:st|nd|rd|th)?,?[-/ ]\d{{4}}", re.IGNORECASE)
+"""Dates as numbers (``2020-08-05``, ``05/08/2020``) or with a month's name (``05-Jan-2020``, ``Jan 1, 2000``)."""
+
+
 def _parses_as_dates(text: pd.Series) -> bool:
     sample = text.head(200)
-    if not sample.str.contains(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", regex=True).mean() >= 0.9:
+    if not sample.str.contains(_DATE_LIKE, regex=True).mean() >= 0.9:
         return False
     return bool(parse_dates(sample).notna().mean() >= 0.9)
 
