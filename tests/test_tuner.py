@@ -620,6 +620,46 @@ def test_a_model_of_two_outputs_is_kept_promoted_and_served_with_both(workdir: P
     assert {name: value.shape for name, value in served.items()} == {"digit": (len(yt), 10), "odd": (len(yt), 1)}
 
 
+def _unnamed_auc(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[keras.metrics.AUC()])  # `auc`, then `auc_1`?
+    return model
+
+
+def test_an_unnamed_metric_is_the_objective_in_every_trial(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, build=_unnamed_auc, objective="val_auc", max_trials=3)
+    tuner.search(x, y % 2, epochs=1, validation_data=(xv, yv % 2), verbose=0)  # Keras names each new AUC anew
+    assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 3
+
+
+class SubclassedNet(keras.Model):  # no get_config, and **kwargs: Keras cannot save it
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hidden, self.out = keras.layers.Dense(units, activation="relu"), keras.layers.Dense(10)
+
+    def call(self, x: Any) -> Any:
+        return self.out(self.hidden(x))
+
+
+def _subclassed(hp: Any) -> keras.Model:
+    model = SubclassedNet(hp.Choice("units", [8, 16]))
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    return model
+
+
+def test_a_model_keras_cannot_save_is_searched_and_kept_with_a_warning(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, build=_subclassed)
+    with pytest.warns(UserWarning, match="could not be saved as an MLflow model, so promote.. cannot register it"):
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 2
+    assert MlflowClient().get_run(tuner.parent_run_id).info.status == "FINISHED"
+    assert [m.predict(xv, verbose=0).shape for m in tuner.get_best_models(2)] == [(len(yv), 10)] * 2
+
+
 def _lr_and_units(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
                               keras.layers.Dense(10, activation="softmax")])

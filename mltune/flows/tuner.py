@@ -258,9 +258,14 @@ class Tuner:
         kept, objective.kept = objective.kept, None
         if kept is None or _best_trial(study) is None or study.best_trial.number != kept.trial_number:
             return
-        self.tracker.log_keras_model(kept.run_id, kept.model, input_example=sample_inputs(fit_args, fit_kwargs),
-                                     code_paths=self.code_paths)
         self._best = (kept.trial_number, kept.model)
+        try:
+            self.tracker.log_keras_model(kept.run_id, kept.model, input_example=sample_inputs(fit_args, fit_kwargs),
+                                         code_paths=self.code_paths)
+        except Exception as error:  # the search itself went well: get_best_models() still answers
+            warnings.warn(f"trial {kept.trial_number}'s model (the best) could not be saved as an MLflow model, so "
+                          f"promote() cannot register it: {type(error).__name__}: {error}", UserWarning,
+                          stacklevel=_callers_level())
 
     def _summarize(self, study: optuna.Study) -> None:
         draw_or_warn(lambda: log_study_plots(study, self.tracker, self.parent_run_id))
@@ -328,7 +333,11 @@ class Tuner:
         model = self.hypermodel.build(HyperParameters.fixed(_values(trial)))
         built = trial.user_attrs.get(BUILD_CONFIG_ATTR)
         if not model.built and built:  # a Sequential with no Input is built by fit: build it as fit did
-            model.build_from_config(json.loads(built))
+            config = json.loads(built)
+            model.build_from_config(config)
+            shape = config.get("input_shape")
+            if not model.built and isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
+                model(np.zeros([d or 1 for d in shape], dtype="float32"))  # a subclassed model: built by a call
         if model.optimizer is not None:  # an uncompiled model of a HyperModel with its own training loop
             model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
         model.load_weights(weights)

@@ -39,7 +39,11 @@ class HyperModel:
 
     @property
     def name(self) -> str:
-        return str(getattr(self.target, "__qualname__", type(self.target).__name__))
+        """The HyperModel's ``name`` when it was given one, else the function's or the class's name."""
+        given = None if callable(self.target) and not callable(getattr(self.target, "build", None)) else \
+            getattr(self.target, "name", None)
+        return given if isinstance(given, str) and given else \
+            str(getattr(self.target, "__qualname__", type(self.target).__name__))
 
     def build(self, hp: Any) -> keras.Model:
         """The compiled model for ``hp``.
@@ -157,6 +161,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     from mltune.model.training import _custom_gradients_forgotten  # the same leak as a recipe trial's
 
     label = getattr(hp, "trial_label", "this trial")
+    keras.backend.clear_session()  # as KerasTuner: an unnamed AUC() is `auc` in every trial's logs, not `auc_3`
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
     recorder = ObjectiveRecorder(objective, direction, on_epoch, label, strict=not hypermodel.fits_itself)

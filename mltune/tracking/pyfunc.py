@@ -225,6 +225,7 @@ def save_keras_pyfunc(model: Any, path: str, *, input_example: Any = None, code_
         warnings.filterwarnings("ignore", message=".*input example was not provided")  # the signature is given
         keras_path = os.path.join(tmp, "model.keras")
         model.save(keras_path)
+        _check_loads(keras_path)
         with _no_pickle_notice():
             mlflow.pyfunc.save_model(
                 path,
@@ -235,6 +236,23 @@ def save_keras_pyfunc(model: Any, path: str, *, input_example: Any = None, code_
                 model_config={MODULES_CONFIG: modules},
                 pip_requirements=_requirements(),
             )
+
+
+def _check_loads(path: str) -> None:
+    """Loads a saved Keras model back as serving will (``safe_mode``), so that a model that cannot be served is
+    refused when it is saved, not when it is deployed.
+
+    Raises:
+        ValueError: the model does not load, with the usual causes named.
+    """
+    import keras
+
+    try:
+        keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:
+        raise ValueError(f"the saved model does not load back ({type(error).__name__}: {error}); a custom layer or "
+                         "model needs @keras.saving.register_keras_serializable() and get_config(), its module in "
+                         "code_paths=[...], and a Lambda layer a registered function instead of a lambda") from error
 
 
 class _PickleNotice(logging.Filter):
