@@ -157,6 +157,8 @@ def test_resume_runs_only_the_missing_trials_under_the_same_parent(workdir: Path
     assert second.parent_run_id == first.parent_run_id
     assert len(second.study.trials) == 2
     assert len(_trial_runs(MlflowClient(), first.parent_run_id)) == 2
+    first_lr, second_lr = (t.params["lr"] for t in second.study.trials)
+    assert second_lr != first_lr  # the resumed run's sampler is seeded anew: not the first run's draw again
 
 
 LAYERS = """
@@ -476,6 +478,17 @@ def _two_choices(hp: Any) -> keras.Model:
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def test_a_hypermodels_given_name_names_it() -> None:
+    from mltune.model.hypermodel import HyperModel
+
+    class Digits(mltune.HyperModel):
+        def build(self, hp: Any) -> Any:
+            return build_model(hp)
+
+    assert HyperModel(Digits(name="digits-mlp")).name == "digits-mlp" and HyperModel(Digits()).name == "Digits"
+    assert HyperModel(build_model).name == "build_model"
 
 
 def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Path, storage: str) -> None:

@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,8 @@ class Tuner:
         pruner: ``hyperband``, ``median``, ``successive_halving``, ``none``, or an Optuna pruner; its steps are
             epochs, and it sees the objective at every epoch it may decide at (Hyperband's rungs; every epoch for
             a pruner mltune does not know).
-        seed: seeds the sampler; trial ``n`` trains with ``seed + n``.
+        seed: seeds the sampler (a resumed study's with ``seed`` plus the trials it holds, so that it does not
+            draw the first run's configurations again); trial ``n`` trains with ``seed + n``.
         timeout: seconds after which no new trial starts.
         tracking_uri: the MLflow tracking URI (default: MLflow's own choice).
         code_paths: files or packages the registered model needs (custom layers); shipped with it and
@@ -145,6 +146,9 @@ class Tuner:
             self._scratch = tempfile.TemporaryDirectory(prefix="mltune-tuner-")
             self.checkpoints = self._scratch.name
         self.sampler = sampler_named(sampler, seed=seed)
+        self._reseeded: Callable[[int], optuna.samplers.BaseSampler] | None = (
+            (lambda new_seed: sampler_named(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
+        """The sampler by name with another seed (None: the user's own sampler object, used as it is)."""
         self.pruner = pruner_named(pruner)
         self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
         self.pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
@@ -227,6 +231,8 @@ class Tuner:
                                   "choose another study name (or overwrite=True)")
             study.set_user_attr(OBJECTIVE_ATTR, self.objective.name)
             self.parent_run_id, self.experiment_id = self._parent_run(study)
+            if study.trials and self._reseeded is not None:  # resumed: not the first run's random draws again
+                study.sampler = self.sampler = self._reseeded(self.seed + len(study.trials))
         self._study = study
         return study
 
@@ -512,12 +518,15 @@ class BayesianOptimization(Tuner):
 
     def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "tpe",
                  num_initial_points: int | None = None, pruner: Any = "none", **options: Any) -> None:
-        if num_initial_points is not None and sampler == "tpe":
-            if num_initial_points < 1:
-                raise ConfigError(f"num_initial_points: must be >= 1, but got {num_initial_points}")
-            sampler = optuna.samplers.TPESampler(n_startup_trials=num_initial_points, seed=options.get("seed", 0))
+        startup = num_initial_points if sampler == "tpe" else None
+        if startup is not None:
+            if startup < 1:
+                raise ConfigError(f"num_initial_points: must be >= 1, but got {startup}")
+            sampler = optuna.samplers.TPESampler(n_startup_trials=startup, seed=options.get("seed", 0))
         super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
                          **options)
+        if startup is not None:
+            self._reseeded = lambda seed: optuna.samplers.TPESampler(n_startup_trials=startup, seed=seed)
 
 
 class GridSearch(Tuner):
