@@ -84,6 +84,24 @@ def test_a_grid_search_spreads_ten_values_over_a_range_with_no_step() -> None:
     assert trial.distributions["layers"] == optuna.distributions.IntDistribution(1, 3, step=1)
 
 
+def test_config_copy_and_a_step_that_does_not_divide_the_range() -> None:
+    hp = HyperParameters.for_trial(_trial())
+    units, rate = hp.Int("units", 10, 100, step=25), hp.Float("rate", 0.0, 0.5, step=0.2)
+    assert units in (10, 35, 60, 85) and round(rate, 6) in (0.0, 0.2, 0.4)  # KerasTuner's values, no 100 nor 0.5
+    config = hp.get_config()
+    assert config["values"] == {"units": units, "rate": rate}
+    assert [(d["class_name"], d["config"]["name"], d["config"]["step"]) for d in config["space"]] == [
+        ("Int", "units", 25), ("Float", "rate", 0.2)]
+    again = HyperParameters.from_config(config)
+    assert again.Int("units", 10, 100, step=25) == units and hp.copy().values == hp.values
+
+
+def test_a_list_of_one_objective_is_that_objective_and_of_more_is_refused_saying_why() -> None:
+    assert Objective.of(["val_loss"]) == Objective("val_loss", "min")
+    with pytest.raises(ConfigError, match="mltune optimizes one objective, but got a list of 2"):
+        Objective.of(["val_loss", "val_accuracy"])
+
+
 def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() -> None:
     hp = HyperParameters.for_trial(_trial())
     hp.Int("units", 8, 32, step=8)
@@ -122,6 +140,7 @@ def test_fixed_values_replay_a_trial() -> None:
     ("val_accuracy", "maximize"), ("accuracy", "maximize"), ("val_acc", "maximize"), ("val_auc", "maximize"),
     ("val_precision", "maximize"), ("val_loss", "minimize"), ("loss", "minimize"),
     ("val_mean_absolute_error", "minimize"), ("val_mse", "minimize"), ("val_weird", None),
+    ("val_false_positives", "minimize"), ("val_mean_io_u", "maximize"), ("val_cosine_similarity", "maximize"),
 ])
 def test_direction_is_inferred_as_keras_tuner_does(name: str, direction: str | None) -> None:
     assert infer_direction(name) == direction

@@ -52,6 +52,12 @@ class Objective:
         """
         if isinstance(objective, Objective):
             return objective
+        if isinstance(objective, (list, tuple)):
+            if len(objective) == 1:
+                return cls.of(objective[0])
+            raise ConfigError(f"objective: mltune optimizes one objective, but got a list of {len(objective)}: "
+                              f"{objective!r}; give the one to optimize (the others are logged with every epoch "
+                              "anyway), or a HyperModel whose fit returns their combination as one number")
         if objective is None:  # KerasTuner's default: the number HyperModel.fit returns, minimized
             return cls("default_objective", "min")
         if isinstance(objective, str):
@@ -72,9 +78,9 @@ class Objective:
 
 
 _MINIMIZED = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson", "logcosh", "mse", "mae", "mape",
-              "msle", "rmse")
-_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "r2", "true_positives", "true_negatives",
-              "sensitivity", "specificity")
+              "msle", "rmse", "false_positives", "false_negatives")
+_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fbeta", "iou", "io_u", "r2", "true_positives",
+              "true_negatives", "sensitivity", "specificity", "cosine_similarity")
 
 
 def infer_direction(name: str) -> str | None:
@@ -189,6 +195,8 @@ class HyperParameters:
             raise ConfigError(f"hp.Int {name!r}: min_value <= max_value must hold, but got "
                               f"min_value={min_value}, max_value={max_value}")
         step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
+        top = int(max_value) if sampling == "log" or not step else \
+            int(min_value) + (int(max_value) - int(min_value)) // step * step  # the last value on the grid
         spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
         if sampling == "log" and (step is not None or self.grid):  # KerasTuner's multiplier: 32, 64, ... for 2
@@ -197,7 +205,7 @@ class HyperParameters:
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_int(
-            name, int(min_value), int(max_value), step=int(step or 1), log=sampling == "log"))
+            name, int(min_value), top, step=int(step or 1), log=sampling == "log"))
 
     def Float(self, name: str, min_value: float, max_value: float, step: float | None = None,
               sampling: str = "linear", default: float | None = None, parent_name: str | None = None,
@@ -214,8 +222,10 @@ class HyperParameters:
                     else _spread(float(min_value), float(max_value), sampling))
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
+        top = float(max_value) if step is None else \
+            float(min_value) + math.floor((float(max_value) - float(min_value)) / step + 1e-9) * step
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_float(
-            name, float(min_value), float(max_value), step=step, log=sampling == "log"))
+            name, float(min_value), top, step=step, log=sampling == "log"))
 
     def Choice(self, name: str, values: Sequence[Scalar], ordered: bool | None = None,
                default: Scalar = None, parent_name: str | None = None,
@@ -271,6 +281,25 @@ class HyperParameters:
 
     def is_active(self, name: str) -> bool:
         return name in self.values
+
+    def get_config(self) -> dict[str, Any]:
+        """KerasTuner's form: ``{"space": [{"class_name": "Int", "config": {...}}, ...], "values": {...}}``."""
+        kinds = {"int": "Int", "float": "Float", "choice": "Choice", "boolean": "Boolean", "fixed": "Fixed"}
+        space = [{"class_name": kinds[spec.kind], "config": {
+            "name": spec.name, "default": spec.default,
+            **({"min_value": spec.min_value, "max_value": spec.max_value, "step": spec.step,
+                "sampling": spec.sampling} if spec.kind in ("int", "float") else {}),
+            **({"values": list(spec.values)} if spec.kind == "choice" else {}),
+            **({"value": spec.values[0]} if spec.kind == "fixed" else {})}} for spec in self.space]
+        return {"space": space, "values": dict(self.values)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HyperParameters:
+        """Hyperparameters holding the values of :meth:`get_config`'s form (declaring them again returns them)."""
+        return cls.fixed(dict(config.get("values", {})))
+
+    def copy(self) -> HyperParameters:
+        return HyperParameters.from_config(self.get_config())
 
     # ------------------------------------------------------------ sampling
 
