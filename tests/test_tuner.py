@@ -647,6 +647,15 @@ def test_an_unnamed_metric_is_the_objective_in_every_trial(workdir: Path, storag
     assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 3
 
 
+def test_validation_every_other_epoch_is_enough(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, max_trials=1)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), validation_freq=2, verbose=0)
+    trial = tuner.study.trials[0]
+    assert trial.state.name == "COMPLETE" and trial.user_attrs.get("mlflow_run_id")
+    assert [m.step for m in MlflowClient().get_metric_history(trial.user_attrs["mlflow_run_id"], "val_accuracy")] == [2]
+
+
 class SubclassedNet(keras.Model):  # no get_config, and **kwargs: Keras cannot save it
     def __init__(self, units: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -164,7 +164,9 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     keras.backend.clear_session()  # as KerasTuner: an unnamed AUC() is `auc` in every trial's logs, not `auc_3`
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
-    recorder = ObjectiveRecorder(objective, direction, on_epoch, label, strict=not hypermodel.fits_itself)
+    every_epoch = kwargs.get("validation_freq", 1) == 1  # else validation metrics are missing from some epochs
+    recorder = ObjectiveRecorder(objective, direction, on_epoch, label,
+                                 strict=not hypermodel.fits_itself and every_epoch)
     kwargs = dict(kwargs)
     callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
     number = getattr(getattr(hp, "trial", None), "number", None)
