@@ -169,3 +169,12 @@ def test_the_separator_of_other_text_files_is_sniffed(tmp_path: Path, name: str,
     recipe, _ = infer_recipe(str(write(tmp_path, messy_table().drop(columns=["note"]), name=name, sep=sep)),
                              "balance")
     assert recipe.data.separator == sep and recipe.task == "regression"
+
+
+def test_a_yes_no_target_written_in_several_cases_is_two_classes(tmp_path: Path) -> None:
+    from mltune.data import load_table
+
+    frame = messy_table().assign(bought=["yes", "Yes", "YES", "no", "No", "no"] * 40)
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "bought")
+    assert recipe.task == "classification" and recipe.metric == "accuracy"  # 2 classes of 120 rows, not 5
+    assert sorted(load_table(recipe).frame["bought"].unique()) == ["no", "yes"]

@@ -120,7 +120,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         frame[target] = _numbers_if_they_are(frame[target])
     frame, dropped_rows = _rows_with_target(frame, target, origin, source)
     if recipe.task == "classification":
-        frame[target] = _class_labels(frame[target])
+        frame[target] = class_labels(frame[target])
     broken = task.check_target(frame[target], where=target)
     if broken:
         raise ConfigError(f"{source}: data.target: {broken}")
@@ -262,13 +262,17 @@ def _numbers_if_they_are(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.map(lambda v: v if pd.isna(v) else str(v)), errors="coerce")
 
 
-def _class_labels(values: pd.Series) -> pd.Series:
+def class_labels(values: pd.Series) -> pd.Series:
     """The labels typed as their filled cells are: ``pd.read_csv`` reads a column with empty cells as objects
     (TRUE/FALSE: Python bools beside NaN) or floats (codes 1, 2, 3 as 1.0, 2.0, 3.0); without those cells, they are
-    bools and integers again."""
+    bools and integers again. Text labels that differ only in case are one class."""
     values = values.infer_objects()
     if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
         return values.astype(np.int64)
+    if values.map(lambda v: isinstance(v, str)).all():  # 'yes', 'Yes', 'YES': one class, as it is most often written
+        folded = values.str.casefold()
+        spelling = values.groupby(folded).agg(lambda group: group.value_counts().index[0])
+        return folded.map(spelling)
     return values
 
 

@@ -20,7 +20,7 @@ from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recip
 from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, mostly_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
-from mltune.data.tables import SEPARATORS, first_line, read_file
+from mltune.data.tables import SEPARATORS, class_labels, first_line, read_file
 from mltune.errors import ConfigError
 
 MAX_CLASSES_OF_NUMBERS = 10
@@ -64,6 +64,7 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
               "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes),
               *([f"# with --set {' '.join(overrides)}"] if overrides else [])]
     text = "\n".join(header) + "\n" + yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None,
+                                                     allow_unicode=True,
                                                      width=110)
     return parse_recipe(resolved, source=f"{source} (inferred recipe)", overrides=overrides), text
 
@@ -150,7 +151,7 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
         notes.append(f"a score or count of {values.nunique()} values is predicted to the point: metric mae "
                      "(--set objective.metric=rmse for squared error)")
     if task == "classification":
-        counts = values.map(str).value_counts()
+        counts = class_labels(values).map(str).value_counts()
         metric = "accuracy"
         if len(counts) > 1 and counts.min() < IMBALANCED * counts.max():
             metric, data["class_weights"] = "f1_macro", "balanced"
