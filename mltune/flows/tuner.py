@@ -304,6 +304,11 @@ class Tuner:
         return [HyperParameters.fixed(_values(t)) for t in self._best_trials(num_trials)]
 
     @property
+    def remaining_trials(self) -> int | None:
+        """Trials left to run before the study holds ``max_trials`` (None: no such bound)."""
+        return None if self.max_trials is None else max(self.max_trials - trials_counted(self.study), 0)
+
+    @property
     def oracle(self) -> Oracle:
         """KerasTuner's ``tuner.oracle``, for what scripts read from it: ``get_best_trials(n)``."""
         return Oracle(self)
@@ -441,17 +446,26 @@ class TrialView:
     epoch, 1-based), ``status`` and ``hyperparameters``."""
 
     trial_id: str
-    score: float
+    score: float | None
     best_step: int | None
     status: str
     hyperparameters: HyperParameters
 
 
 class Oracle:
-    """The part of KerasTuner's oracle that scripts read: the best trials."""
+    """The part of KerasTuner's oracle that scripts read: the objective, ``max_trials``, the trials and the best."""
 
     def __init__(self, tuner: Tuner) -> None:
         self.tuner = tuner
+        self.objective, self.max_trials = tuner.objective, tuner.max_trials
+
+    @property
+    def trials(self) -> dict[str, TrialView]:
+        """Every trial of the study by id (its number), as KerasTuner's ``oracle.trials``."""
+        return {str(t.number): self._view(t) for t in self.tuner.study.get_trials(deepcopy=False)}
+
+    def get_trial(self, trial_id: str) -> TrialView:
+        return self.trials[str(trial_id)]
 
     def get_best_trials(self, num_trials: int = 1) -> list[TrialView]:
         """The best complete trials, best first.
@@ -459,10 +473,19 @@ class Oracle:
         Raises:
             NoCompleteTrial: no trial completed.
         """
+        return [self._view(t) for t in self.tuner._best_trials(num_trials)]
+
+    def _view(self, trial: optuna.trial.FrozenTrial) -> TrialView:
         pick = max if self.tuner.objective.direction == "maximize" else min
-        return [TrialView(str(t.number), float(t.value or 0.0),
-                          pick(t.intermediate_values, key=t.intermediate_values.__getitem__, default=None),
-                          "COMPLETED", HyperParameters.fixed(_values(t))) for t in self.tuner._best_trials(num_trials)]
+        steps = trial.intermediate_values
+        return TrialView(str(trial.number), None if trial.value is None else float(trial.value),
+                         pick(steps, key=steps.__getitem__, default=None), _KERAS_TUNER_STATUS[trial.state.name],
+                         HyperParameters.fixed(_values(trial)))
+
+
+_KERAS_TUNER_STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "STOPPED", "FAIL": "FAILED", "RUNNING": "RUNNING",
+                       "WAITING": "IDLE"}
+"""KerasTuner's name of each Optuna trial state."""
 
 
 def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
