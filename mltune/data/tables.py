@@ -259,7 +259,7 @@ def _numbers_if_they_are(values: pd.Series) -> pd.Series:
     text = values.dropna().map(str)
     if text.empty or not mostly_numbers(text, pd.to_numeric(text, errors="coerce")):
         return values
-    return pd.to_numeric(values.map(lambda v: v if pd.isna(v) else str(v)), errors="coerce")
+    return pd.to_numeric(values, errors="coerce")
 
 
 def class_labels(values: pd.Series) -> pd.Series:

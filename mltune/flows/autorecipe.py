@@ -108,8 +108,9 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
     if pd.api.types.is_bool_dtype(values):
         return "classification", f"target {target!r} holds true/false values"
     if not pd.api.types.is_numeric_dtype(values):
-        numbers = pd.to_numeric(values.map(str), errors="coerce")
-        if not (mostly_numbers(values.map(str), numbers) and numbers.nunique() > MAX_CLASSES_OF_NUMBERS):
+        text = values.map(str)
+        numbers = pd.to_numeric(text, errors="coerce")
+        if not (mostly_numbers(text, numbers) and numbers.nunique() > MAX_CLASSES_OF_NUMBERS):
             return "classification", f"target {target!r} holds text"
         values = numbers.dropna()
         odd = f"; its {int(numbers.isna().sum())} other cell(s) are read as empty and their rows left out"

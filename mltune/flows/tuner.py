@@ -9,6 +9,7 @@ model is saved once, at the end of ``search``, as an MLflow pyfunc model that ta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -310,7 +311,7 @@ class Tuner:
 
     @property
     def oracle(self) -> Oracle:
-        """KerasTuner's ``tuner.oracle``, for what scripts read from it: ``get_best_trials(n)``."""
+        """KerasTuner's ``tuner.oracle``, for what scripts read from it (see :class:`Oracle`)."""
         return Oracle(self)
 
     def get_best_models(self, num_models: int = 1) -> list[Any]:
@@ -442,8 +443,8 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 @dataclass(frozen=True)
 class TrialView:
-    """A complete trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score``, ``best_step`` (the best
-    epoch, 1-based), ``status`` and ``hyperparameters``."""
+    """A trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score`` (None until it completes),
+    ``best_step`` (the best epoch, 1-based), ``status`` and ``hyperparameters``."""
 
     trial_id: str
     score: float | None
@@ -457,7 +458,14 @@ class Oracle:
 
     def __init__(self, tuner: Tuner) -> None:
         self.tuner = tuner
-        self.objective, self.max_trials = tuner.objective, tuner.max_trials
+
+    @property
+    def objective(self) -> Objective:
+        return self.tuner.objective
+
+    @property
+    def max_trials(self) -> int | None:
+        return self.tuner.max_trials
 
     @property
     def trials(self) -> dict[str, TrialView]:
@@ -541,15 +549,16 @@ class BayesianOptimization(Tuner):
 
     def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "tpe",
                  num_initial_points: int | None = None, pruner: Any = "none", **options: Any) -> None:
-        startup = num_initial_points if sampler == "tpe" else None
-        if startup is not None:
-            if startup < 1:
-                raise ConfigError(f"num_initial_points: must be >= 1, but got {startup}")
-            sampler = optuna.samplers.TPESampler(n_startup_trials=startup, seed=options.get("seed", 0))
+        tpe: Callable[[int], optuna.samplers.BaseSampler] | None = None
+        if num_initial_points is not None and sampler == "tpe":
+            if num_initial_points < 1:
+                raise ConfigError(f"num_initial_points: must be >= 1, but got {num_initial_points}")
+            tpe = functools.partial(optuna.samplers.TPESampler, n_startup_trials=num_initial_points)
+            sampler = tpe(seed=options.get("seed", 0))
         super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
                          **options)
-        if startup is not None:
-            self._reseeded = lambda seed: optuna.samplers.TPESampler(n_startup_trials=startup, seed=seed)
+        if tpe is not None:
+            self._reseeded = tpe
 
 
 class GridSearch(Tuner):
