@@ -29,6 +29,6 @@ def __getattr__(name: str) -> Any:
     """Imports the public API on first use, so that ``import mltune`` (and ``mltune --help``) stays light."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    if name == "tuners":  # KerasTuner's module of tuners: kt.tuners.RandomSearch
-        return importlib.import_module(".tuners", __name__)
+    if name in ("tuners", "oracles", "errors"):  # KerasTuner's: kt.tuners.Hyperband, kt.errors.FailedTrialError
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mltune' has no attribute {name!r}")

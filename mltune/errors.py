@@ -63,6 +63,28 @@ class TrialError(RuntimeError):
     """A user's model could not be built or trained in a trial; the message names the trial and the cause."""
 
 
+class FailedTrialError(RuntimeError):
+    """KerasTuner's: raised by a user's ``build_model``, ``fit`` or ``run_trial`` to fail the trial (recorded as
+    failed with its message); the search goes on."""
+
+
+class FatalError(Exception):
+    """KerasTuner's: raised by a user's ``build_model``, ``fit`` or ``run_trial`` to stop the search; the trial is
+    recorded as failed, and ``search`` raises it."""
+
+
+class FatalValueError(FatalError, ValueError):
+    """KerasTuner's :class:`FatalError` that is a ``ValueError``."""
+
+
+class FatalTypeError(FatalError, TypeError):
+    """KerasTuner's :class:`FatalError` that is a ``TypeError``."""
+
+
+class FatalRuntimeError(FatalError, RuntimeError):
+    """KerasTuner's :class:`FatalError` that is a ``RuntimeError``."""
+
+
 class SearchFailed(MltuneError):
     """A :class:`~mltune.flows.tuner.Tuner` search stopped: too many trials in a row failed. Exit code 1."""
 

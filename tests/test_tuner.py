@@ -17,7 +17,8 @@ import pytest
 from mlflow import MlflowClient
 
 import mltune
-from mltune.errors import ConfigError, SearchFailed
+from mltune.errors import ConfigError, NoCompleteTrial, SearchFailed
+from mltune.search.oracles import hyperband_configurations
 
 from .jobs import finish_all, with_stacks
 from .servers import free_port
@@ -457,8 +458,6 @@ def test_a_hypermodel_that_trains_itself_needs_neither_compile_nor_an_objective(
 
 
 def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workdir: Path, storage: str) -> None:
-    from mltune.flows.tuner import hyperband_configurations
-
     assert [hyperband_configurations(e, f) for e, f in [(10, 3), (3, 3), (1, 3)]] == [22, 5, 1]  # KerasTuner's
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = mltune.Hyperband(build_model, objective="val_accuracy", max_epochs=3, factor=3, storage=storage,
@@ -518,14 +517,121 @@ def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is
         mltune.RandomSearch(build_model, objective="val_accuracy", max_trails=3, storage=storage)
     tuner = mltune.BayesianOptimization(build_model, objective="val_accuracy", num_initial_points=2, storage=storage)
     assert tuner.sampler._n_startup_trials == 2  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="hypermodel: missing; pass a build_model.hp. function or a HyperModel"):
+        mltune.RandomSearch(objective="val_accuracy", storage=storage)
 
-    class OwnTrials(mltune.RandomSearch):
-        def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+
+class _TrainingKnobs(mltune.BayesianOptimization):
+    """The widely copied way to tune fit's arguments (keras-team/keras-tuner#122)."""
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["batch_size"] = trial.hyperparameters.Choice("batch_size", [32, 64])
+        kwargs["epochs"] = trial.hyperparameters.Int("epochs", 1, 2)
+        return super().run_trial(trial, *args, **kwargs)
+
+
+class _OlderKnobs(_TrainingKnobs):
+    """KerasTuner < 1.1 let run_trial return nothing."""
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        super().run_trial(trial, *args, **kwargs)
+
+
+@pytest.mark.parametrize("tuner_class", [_TrainingKnobs, _OlderKnobs])
+def test_a_run_trial_that_sets_fit_arguments_tunes_them_as_trials_of_mltune(workdir: Path, storage: str,
+                                                                            tuner_class: type) -> None:
+    x, y, xv, yv, xt, yt = _digits(200, 80)
+    tuner = tuner_class(build_model, objective="val_accuracy", max_trials=3, storage=storage, progress="quiet")
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    client = MlflowClient()
+    trials = _trial_runs(client, tuner.parent_run_id)
+    assert [r.info.status for r in trials] == ["FINISHED"] * 3
+    for run, trial in zip(trials, tuner.study.trials, strict=True):
+        assert set(run.data.params) == {"units", "act", "lr", "batch_size", "epochs"}
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert len(history) == trial.params["epochs"]  # fit ran with the trial's epochs, each logged
+        assert trial.value == pytest.approx(max(m.value for m in history))  # the best epoch's
+    best = tuner.get_best_models(1)[0]
+    assert best.evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"] == pytest.approx(tuner.study.best_value,
+                                                                                           abs=1e-6)
+    assert tuner.promote("knobs", test_data=(xt, yt)) == "1"
+
+
+class _TuneAnything(mltune.RandomSearch):
+    """KerasTuner's guide, "Tune anything": no hypermodel, no objective, nothing given to search()."""
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        x = trial.hyperparameters.Float("x", min_value=-1.0, max_value=1.0)
+        return x * x + 1
+
+
+def test_a_run_trial_with_no_hypermodel_tunes_anything_it_returns(workdir: Path, storage: str) -> None:
+    tuner = _TuneAnything(max_trials=6, storage=storage, progress="quiet", project_name="tune_anything")
+    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "minimize")
+    tuner.search()
+    trials = tuner.study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
+    assert all(t.value == pytest.approx(t.params["x"] ** 2 + 1) for t in trials)
+    best = tuner.get_best_hyperparameters()[0].get("x")
+    assert best ** 2 + 1 == pytest.approx(min(t.value for t in trials))
+    runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
+    assert [r.data.metrics["objective"] for r in runs] == pytest.approx([t.value for t in trials])
+    with pytest.raises(NoCompleteTrial, match="has no model: _TuneAnything was given no hypermodel"):
+        tuner.get_best_models(1)
+
+
+class _OwnLoopTuner(mltune.RandomSearch):
+    """A custom training loop in run_trial (KerasTuner's older guide): an uncompiled model, its own steps, the
+    metrics returned, or given to ``oracle.update_trial`` as KerasTuner < 1.1 had it."""
+
+    def run_trial(self, trial: Any, x: Any, y: Any, validation_data: Any) -> Any:
+        hp = trial.hyperparameters
+        model = self.hypermodel.build(hp)
+        optimizer = keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log"))
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        import tensorflow as tf
+
+        for _ in range(3):
+            with tf.GradientTape() as tape:
+                value = loss(y, model(x, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables,
+                                          strict=True))
+        metrics = {"val_loss": loss(validation_data[1], model(validation_data[0])), "steps": 3}
+        if hp.Boolean("old_way"):
+            self.oracle.update_trial(trial.trial_id, metrics)
             return None
+        return metrics
 
-    with pytest.raises(ConfigError, match="run_trial: OwnTrials overrides KerasTuner's run_trial, which mltune does "
-                                          "not call; move the training into a HyperModel's fit"):
-        OwnTrials(build_model, objective="val_accuracy", storage=storage)
+
+def _uncompiled_dense(hp: Any) -> keras.Model:
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def test_a_run_trial_with_its_own_training_loop_is_scored_by_what_it_returns(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _OwnLoopTuner(_uncompiled_dense, objective="val_loss", max_trials=4, storage=storage, progress="quiet")
+    tuner.search(x, y, validation_data=(xv, yv))
+    trials = tuner.study.trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    assert {t.params["old_way"] for t in trials} == {True, False}  # both ways of giving the value, seeded
+    model = tuner.get_best_models(1)[0]  # the model run_trial built, as it left it
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    assert float(loss(yv, model(xv))) == pytest.approx(tuner.study.best_value, rel=1e-5)
+
+
+class _WrongReturn(mltune.RandomSearch):
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        trial.hyperparameters.Int("n", 1, 3)
+        return "done"
+
+
+def test_a_run_trial_that_returns_no_value_fails_its_trials_saying_what_to_return(workdir: Path,
+                                                                                storage: str) -> None:
+    tuner = _WrongReturn(max_trials=2, storage=storage, progress="quiet", max_consecutive_failed_trials=2)
+    with pytest.raises(SearchFailed, match="run_trial must return the objective 'default_objective' as a number, "
+                                           "a dict of metrics, a History or a list of these, but returned str"):
+        tuner.search()
 
 
 QUIET_SCRIPT = """
@@ -711,3 +817,108 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
                                storage=storage, hyperparameters=preset, tune_new_entries=False, progress="quiet")
     kept.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     assert [hp.values for hp in kept.get_best_hyperparameters(2)] == [{"learning_rate": 1e-3, "units": 8}] * 2
+
+
+class _OracleTuner(mltune.Tuner):
+    """KerasTuner's older custom-loop guide: a base Tuner given an oracle, the loss returned by name."""
+
+    def run_trial(self, trial: Any, x: Any, y: Any) -> Any:
+        assert len(x) == len(y) == 20  # what search() was given
+        return {"loss": (trial.hyperparameters.Float("a", -1.0, 1.0) - 0.5) ** 2, "b": 1.0}
+
+
+def test_a_tuner_given_a_keras_tuner_oracle_takes_its_search_from_it(workdir: Path, storage: str) -> None:
+    x, y, *_ = _digits(20, 5)
+    oracle = mltune.oracles.BayesianOptimizationOracle(objective=mltune.Objective("loss", "min"), max_trials=5,
+                                                       num_initial_points=2, seed=3)
+    tuner = _OracleTuner(oracle=oracle, storage=storage, progress="quiet")
+    assert (tuner.objective.name, tuner.max_trials, tuner.seed) == ("loss", 5, 3)
+    assert tuner.sampler._n_startup_trials == 2  # type: ignore[attr-defined]
+    tuner.search(x, y)
+    assert all(t.value == pytest.approx((t.params["a"] - 0.5) ** 2) for t in tuner.study.trials)
+    assert len(tuner.study.trials) == 5
+
+    hyperband = mltune.oracles.HyperbandOracle(objective="val_accuracy", max_epochs=3, factor=3)
+    band = mltune.Tuner(build_model, oracle=hyperband, storage=storage, study_name="band", progress="quiet")
+    assert band.max_trials == hyperband_configurations(3, 3) and band.max_epochs == 3
+    assert isinstance(band.pruner, optuna.pruners.HyperbandPruner) and band.sampler_name == "RandomSampler"
+    grid = mltune.Tuner(_two_choices, oracle=mltune.oracles.GridSearchOracle(objective="val_accuracy"),
+                        storage=storage, study_name="grid", progress="quiet")
+    assert grid.sampler_name == "grid" and grid.max_trials is None
+    with pytest.raises(ConfigError, match="oracle: must be one of mltune.oracles' .BayesianOptimizationOracle, "
+                                          "GridSearchOracle, HyperbandOracle, RandomSearchOracle., "
+                                          "but got builtins.str"):
+        mltune.Tuner(build_model, oracle="bayesian", storage=storage)
+
+
+def _too_large_fails(hp: Any) -> keras.Model:
+    """KerasTuner's guide "Handling failed trials", with `import mltune as keras_tuner`."""
+    keras_tuner = mltune
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(hp.Int("units_1", 10, 40, step=10)),
+                              keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    if hp.Boolean("stop"):
+        raise keras_tuner.errors.FatalValueError("stop the search")
+    if model.count_params() > 300:
+        raise keras_tuner.errors.FailedTrialError(f"Model too large! It contains {model.count_params()} params.")
+    return model
+
+
+def test_keras_tuners_failed_trial_error_fails_a_trial_and_its_fatal_error_stops_the_search(workdir: Path,
+                                                                                           storage: str) -> None:
+    rng = np.random.default_rng(0)
+    x, y, xv, yv = rng.random((40, 20)), rng.random((40, 1)), rng.random((20, 20)), rng.random((20, 1))
+    tuner = mltune.GridSearch(_too_large_fails, objective="val_loss", storage=storage, progress="quiet",
+                              hyperparameters=_fixed_stop(False), max_consecutive_failed_trials=8)
+    tuner.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    states = {t.params["units_1"]: t.state.name for t in tuner.study.trials}
+    assert states == {10: "COMPLETE", 20: "FAIL", 30: "FAIL", 40: "FAIL"}  # 10 * 21 + 11 <= 300 < 20 * 21 + 21
+    errors = [r.data.tags.get("mltune.error", "") for r in _trial_runs(MlflowClient(), tuner.parent_run_id)]
+    assert sum("_too_large_fails(hp) raised FailedTrialError: Model too large! It contains" in e for e in errors) == 3
+
+    stopping = mltune.RandomSearch(_too_large_fails, objective="val_loss", max_trials=5, storage=storage,
+                                   study_name="stops", progress="quiet", hyperparameters=_fixed_stop(True))
+    with pytest.raises(mltune.errors.FatalValueError, match="stop the search"):
+        stopping.search(x, y, validation_data=(xv, yv), epochs=1, verbose=0)
+    assert len(stopping.study.trials) == 1 and stopping.study.trials[0].state.name == "FAIL"
+    assert MlflowClient().get_run(stopping.parent_run_id).info.status == "FAILED"
+
+
+def _fixed_stop(stop: bool) -> mltune.HyperParameters:
+    hp = mltune.HyperParameters()
+    hp.Fixed("stop", stop)
+    return hp
+
+
+class _EpochHooksTuner(mltune.Tuner):
+    """KerasTuner 1.0's guide "Subclassing Tuner for custom training loops": epochs told with on_epoch_end,
+    nothing returned."""
+
+    def run_trial(self, trial: Any, x: Any, y: Any) -> None:
+        import tensorflow as tf
+
+        model = self.hypermodel.build(trial.hyperparameters)
+        optimizer = keras.optimizers.Adam(trial.hyperparameters.Float("learning_rate", 1e-3, 1e-2, sampling="log"))
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        for epoch in range(3):
+            self.on_epoch_begin(trial, model, epoch, logs={})
+            with tf.GradientTape() as tape:
+                value = loss(y, model(x, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables,
+                                          strict=True))
+            self.on_epoch_end(trial, model, epoch, logs={"loss": float(loss(y, model(x)))})
+
+
+def test_a_custom_loop_that_tells_its_epochs_with_on_epoch_end_is_logged_and_scored_by_its_best(
+        workdir: Path, storage: str) -> None:
+    x, y, *_ = _digits(100, 10)
+    oracle = mltune.oracles.BayesianOptimization(objective=mltune.Objective("loss", "min"), max_trials=2)
+    tuner = _EpochHooksTuner(oracle=oracle, hypermodel=_uncompiled_dense, directory=str(workdir / "results"),
+                             project_name="custom_training", progress="quiet")
+    tuner.search(x, y)
+    client = MlflowClient()
+    for run, trial in zip(_trial_runs(client, tuner.parent_run_id), tuner.study.trials, strict=True):
+        losses = [m.value for m in client.get_metric_history(run.info.run_id, "loss")]
+        assert len(losses) == 3 and trial.value == pytest.approx(min(losses))
+    model = tuner.get_best_models(1)[0]  # the model on_epoch_end was given, as the loop left it
+    assert model.count_params() == _uncompiled_dense(tuner.get_best_hyperparameters()[0]).count_params()

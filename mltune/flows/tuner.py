@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import sys
 import tempfile
@@ -47,10 +46,12 @@ from mltune.runtime.workers import (
     signals_interrupt,
     trials_counted,
 )
+from mltune.search import oracles
 from mltune.search.keras_tuner import HyperParameters, Objective
 from mltune.search.objective import close_trial_run
+from mltune.search.oracles import Exhaustive, GridSearchOracle, HyperbandOracle, KerasTunerOracle, Search
 from mltune.search.strategies import pruner_named, sampler_named
-from mltune.search.user_model import HyperModelObjective, TunerSetting, checkpoint_path
+from mltune.search.user_model import HyperModelObjective, RunningTrial, TunerSetting, checkpoint_path
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn, optuna_says_only
 from mltune.views.progress import ProgressMode, StudyProgress
@@ -68,11 +69,12 @@ class Tuner:
 
     Args:
         hypermodel: a ``build_model(hp)`` function returning a compiled ``keras.Model``, or an object with
-            ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``).
+            ``build(hp)`` and optionally ``fit(hp, model, *args, **kwargs)`` (a ``keras_tuner.HyperModel``). A
+            subclass that overrides :meth:`run_trial` may leave it out, or build uncompiled models.
         objective: a name from Keras' epoch logs (direction inferred: losses and errors are minimized,
             accuracy, AUC, precision, recall and the like maximized), or ``mltune.Objective(name, direction)``.
-            Left out: ``val_accuracy``; for a HyperModel with its own ``fit``, KerasTuner's default, the number
-            that ``fit`` returns, minimized.
+            Left out: ``val_accuracy``; for a HyperModel with its own ``fit`` or a subclass with its own
+            ``run_trial``, KerasTuner's default, the number they return, minimized.
         max_trials: trials the study should hold in all (a resumed study runs only the missing ones).
         study_name: the Optuna study; defaults to ``project_name``, else the build function's name.
         storage: an Optuna storage (``journal:PATH`` or a database URL); defaults to a journal file in
@@ -108,7 +110,7 @@ class Tuner:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
     """
 
-    def __init__(self, hypermodel: Any, *, objective: Any = None, max_trials: int = 20,
+    def __init__(self, hypermodel: Any = None, *, objective: Any = None, max_trials: int = 20,
                  study_name: str | None = None, storage: str | None = None, experiment_name: str | None = None,
                  sampler: Any = "tpe", pruner: Any = "hyperband", seed: int = 0, timeout: float | None = None,
                  tracking_uri: str | None = None, code_paths: Sequence[str] = (),
@@ -116,43 +118,39 @@ class Tuner:
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
                  executions_per_trial: int = 1, **keras_tuner_only: Any) -> None:
         """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
+        oracle = _oracle(keras_tuner_only.pop("oracle", None))
+        search: Search | None = None
+        if oracle is not None:  # KerasTuner's base Tuner takes its search from an oracle
+            objective = oracle.objective if objective is None else objective
+            seed = oracle.seed if oracle.seed is not None else seed
+            search = oracle.search(seed)
+            sampler, pruner, max_trials = search.sampler, search.pruner, search.max_trials  # type: ignore[assignment]
+            keras_tuner_only.setdefault("hyperparameters", oracle.hyperparameters)
+            keras_tuner_only.setdefault("tune_new_entries", oracle.tune_new_entries)
+            max_consecutive_failed_trials = oracle.max_consecutive_failed_trials
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
         self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
-        if max_trials is None or max_trials < 1:
-            raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
-        if timeout is not None and timeout <= 0:
-            raise ConfigError(f"timeout: must be > 0 seconds, but got {timeout}")
-        if executions_per_trial < 1:
-            raise ConfigError(f"executions_per_trial: must be >= 1, but got {executions_per_trial}")
-        if max_consecutive_failed_trials < 0:
-            raise ConfigError(f"max_consecutive_failed_trials: must be >= 0, but got {max_consecutive_failed_trials}")
-        try:
-            self.hypermodel = HyperModel(hypermodel)
-        except TypeError as error:
-            raise ConfigError(str(error)) from None
-        if objective is None and not self.hypermodel.fits_itself:
+        grid = isinstance(sampler, Exhaustive)
+        _check_limits(None if grid and max_trials is None else max_trials, timeout, executions_per_trial,
+                      max_consecutive_failed_trials)
+        own_trials = type(self).run_trial is not Tuner.run_trial
+        self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__)
+        if objective is None and not self.hypermodel.fits_itself and not own_trials:
             objective = "val_accuracy"
         self.objective = Objective.of(objective)
-        self.max_trials, self.timeout, self.seed = int(max_trials), timeout, int(seed)
+        self.max_trials: int | None = None if max_trials is None else int(max_trials)  # None: a whole grid
+        self.timeout, self.seed = timeout, int(seed)
         self.study_name = study_name or project_name or self.hypermodel.name
         if storage is None and directory is not None:
             Path(directory).mkdir(parents=True, exist_ok=True)
             storage = f"journal:{Path(directory) / f'{self.study_name}.optuna.log'}"
         self.storage, self.experiment_name, self.overwrite = storage, experiment_name, overwrite
-        if directory is not None:
-            self.checkpoints = str(Path(directory) / self.study_name)
-            Path(self.checkpoints).mkdir(parents=True, exist_ok=True)
-        else:
+        if directory is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="mltune-tuner-")
-            self.checkpoints = self._scratch.name
-        self.sampler = sampler_named(sampler, seed=seed)
-        self._reseeded: Callable[[int], optuna.samplers.BaseSampler] | None = (
-            (lambda new_seed: sampler_named(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
-        """The sampler by name with another seed (None: the user's own sampler object, used as it is)."""
-        self.pruner = pruner_named(pruner)
-        self.sampler_name = sampler if isinstance(sampler, str) else type(sampler).__name__
-        self.pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+        self.checkpoints = self._scratch.name if directory is None else str(Path(directory) / self.study_name)
+        Path(self.checkpoints).mkdir(parents=True, exist_ok=True)
+        self._use(sampler, pruner, search)
         self.tracker = Tracker(tracking_uri)
         self.code_paths = [str(Path(p).resolve()) for p in code_paths]
         self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
@@ -166,6 +164,22 @@ class Tuner:
         self._study: optuna.Study | None = None
         self._best: tuple[int, Any] | None = None
         self._last_space: list[Any] = []
+        self._own_trials = own_trials
+        self._objective: HyperModelObjective | None = None
+
+    def _use(self, sampler: Any, pruner: Any, search: Search | None) -> None:
+        """Sets the sampler (and how to reseed it), the pruner, their names, and an oracle's ``max_epochs``."""
+        self.sampler = sampler_named(sampler, seed=self.seed)
+        self._reseeded: Callable[[int], optuna.samplers.BaseSampler] | None = (
+            search.reseeded if search is not None else
+            (lambda new_seed: sampler_named(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
+        """The sampler by name with another seed (None: the user's own sampler object, used as it is)."""
+        self.pruner = pruner_named(pruner)
+        self.sampler_name = "grid" if isinstance(self.sampler, Exhaustive) else \
+            sampler if isinstance(sampler, str) else type(sampler).__name__
+        self.pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+        self.max_epochs = search.max_epochs if search is not None else None
+        """Replaces the ``epochs`` given to :meth:`search` (KerasTuner's Hyperband), or None."""
 
     # ------------------------------------------------------------ search
 
@@ -176,14 +190,17 @@ class Tuner:
             SearchFailed: ``max_consecutive_failed_trials`` trials failed in a row (each is recorded as failed,
                 with its error, in Optuna and MLflow).
         """
+        if self.max_epochs is not None:  # KerasTuner's Hyperband
+            fit_kwargs = {**fit_kwargs, "epochs": self.max_epochs}
         study = self._open()
         setting = TunerSetting(hypermodel=self.hypermodel, objective=self.objective, tracker=self.tracker,
                                study_name=study.study_name, parent_run_id=self.parent_run_id,
                                experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
                                executions=self.executions, preset=self.preset,
-                               tune_new_entries=self.tune_new_entries, grid=isinstance(self, GridSearch))
-        objective = HyperModelObjective(setting)
+                               tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, Exhaustive),
+                               run_trial=self.run_trial if self._own_trials else None)
+        self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
         display = StudyProgress(total=self.max_trials, done=trials_counted(study), metric=self.objective.name,
@@ -210,6 +227,45 @@ class Tuner:
                 raise
             self.tracker.finish(self.parent_run_id, status)
 
+    def run_trial(self, trial: RunningTrial, *args: Any, **kwargs: Any) -> list[Any]:
+        """Trains the trial's model(s) (``executions_per_trial``) with ``fit(*args, **kwargs)``: every epoch logged
+        and shown to the pruner, each model left with its best epoch's weights; returns each ``fit``'s ``History``.
+
+        As in KerasTuner, a subclass may override it: to set ``fit`` arguments from ``trial.hyperparameters`` and
+        ``return super().run_trial(trial, *args, **kwargs)``, or to train (or compute) anything in its own way and
+        return the objective's value: a number, a dict of metrics holding the objective, a ``History`` (its best
+        epoch's value), or a list of these (their mean). :meth:`search` passes it its own arguments.
+        """
+        return trial.train(args, kwargs)
+
+    # KerasTuner's hooks for a custom training loop in run_trial (its guides of 2019-2021)
+
+    def on_epoch_end(self, trial: RunningTrial, model: Any, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Logs the epoch's metrics (``epoch`` 0-based) on the trial's run, shows its objective to the pruner, and
+        keeps ``model`` as the trial's; the objective's best value is the trial's if ``run_trial`` returns nothing."""
+        trial.model = model
+        trial.epoch_end(epoch, dict(logs or {}))
+
+    def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
+        """Keeps ``model`` as the running trial's model (saved with the trial if it is the study's best)."""
+        running = self._running(trial_id)
+        running.model = model
+
+    def on_epoch_begin(self, trial: RunningTrial, model: Any, epoch: int, logs: Any = None) -> None:
+        """KerasTuner's hook; nothing to do."""
+
+    def on_batch_begin(self, trial: RunningTrial, model: Any, batch: int, logs: Any = None) -> None:
+        """KerasTuner's hook; nothing to do."""
+
+    def on_batch_end(self, trial: RunningTrial, model: Any, batch: int, logs: Any = None) -> None:
+        """KerasTuner's hook; nothing to do."""
+
+    def _running(self, trial_id: str) -> RunningTrial:
+        running = self._objective.running if self._objective is not None else None
+        if running is None or running.trial_id != str(trial_id):
+            raise ConfigError(f"trial_id: trial {trial_id!r} is not running; call this from run_trial")
+        return running
+
     def _open(self) -> optuna.Study:
         """Creates or loads the study and opens (or reopens) its parent run, one set-up at a time."""
         storage = open_storage(self.storage, on_lost_trial=RetryLostTrial(tracking_uri=self.tracker.tracking_uri))
@@ -234,6 +290,8 @@ class Tuner:
             self.parent_run_id, self.experiment_id = self._parent_run(study)
             if study.trials and self._reseeded is not None:  # resumed: not the first run's random draws again
                 study.sampler = self.sampler = self._reseeded(self.seed + len(study.trials))
+        if isinstance(self.sampler, Exhaustive):
+            self.sampler.notice_exhausted(study)
         self._study = study
         return study
 
@@ -334,6 +392,9 @@ class Tuner:
     def _rebuilt(self, trial: optuna.trial.FrozenTrial) -> Any:
         """The trial's model rebuilt with ``build_model`` and given its weights: from this Tuner's checkpoints, else
         from the model logged with the trial (the study's best)."""
+        if isinstance(self.hypermodel.target, _NoHyperModel):
+            raise NoCompleteTrial(f"trial {trial.number} has no model: {type(self).__name__} was given no "
+                                  "hypermodel, and its run_trial built none")
         weights = checkpoint_path(self.checkpoints, trial.number)
         if not os.path.isfile(weights):
             run_id = str(trial.user_attrs.get(RUN_ID_ATTR, ""))
@@ -377,7 +438,7 @@ class Tuner:
     def search_space_summary(self) -> None:
         """Prints the hyperparameters the last trial declared (before any, those ``build_model`` declares with
         every hyperparameter at its default, as KerasTuner does)."""
-        if not self._last_space:
+        if not self._last_space and not isinstance(self.hypermodel.target, _NoHyperModel):
             hp = HyperParameters()
             self.hypermodel.build(hp)
             self._last_space = hp.space
@@ -421,13 +482,59 @@ class Tuner:
         return self.promotion.version
 
 
+def _oracle(oracle: Any) -> KerasTunerOracle | None:
+    if oracle is not None and not isinstance(oracle, KerasTunerOracle):
+        raise ConfigError(f"oracle: must be one of mltune.oracles' ({', '.join(oracles.__all__)}), but got "
+                          f"{type(oracle).__module__}.{type(oracle).__qualname__}")
+    return oracle
+
+
+def _check_limits(max_trials: int | None, timeout: float | None, executions: int, failures: int) -> None:
+    """Refuses a Tuner's numbers out of range (``max_trials`` None: a whole grid)."""
+    if max_trials is not None and max_trials < 1:
+        raise ConfigError(f"max_trials: must be >= 1, but got {max_trials}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"timeout: must be > 0 seconds, but got {timeout}")
+    if executions < 1:
+        raise ConfigError(f"executions_per_trial: must be >= 1, but got {executions}")
+    if failures < 0:
+        raise ConfigError(f"max_consecutive_failed_trials: must be >= 0, but got {failures}")
+
+
+def _hypermodel(hypermodel: Any, *, own_trials: bool, tuner: str) -> HyperModel:
+    """The user's hypermodel; a Tuner with its own ``run_trial`` may go without one, or build uncompiled models."""
+    if hypermodel is None:
+        if not own_trials:
+            raise ConfigError("hypermodel: missing; pass a build_model(hp) function or a HyperModel (only a "
+                              "Tuner whose own run_trial trains without one may leave it out)")
+        hypermodel = _NoHyperModel(tuner)
+    try:
+        return HyperModel(hypermodel, must_compile=not own_trials)
+    except TypeError as error:
+        raise ConfigError(str(error)) from None
+
+
+class _NoHyperModel:
+    """The hypermodel of a Tuner whose own ``run_trial`` needs none (KerasTuner's "tune anything")."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def build(self, hp: HyperParameters) -> Any:
+        raise ConfigError(f"hypermodel: {self.name} was given none, so it cannot build a model; pass one")
+
+
 class _FailureGuard:
-    """An Optuna callback that stops the search after ``limit`` failed trials in a row (0: never)."""
+    """An Optuna callback that stops the search after ``limit`` failed trials in a row (0: never), or at once when
+    a trial raised KerasTuner's :class:`~mltune.errors.FatalError` (raised again here)."""
 
     def __init__(self, limit: int, objective: HyperModelObjective) -> None:
         self.limit, self.objective, self.count = limit, objective, 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        fatal, self.objective.fatal = self.objective.fatal, None
+        if fatal is not None:
+            raise fatal
         self.count = self.count + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
         if self.limit and self.count >= self.limit:
             raise SearchFailed(f"{self.count} trials in a row failed (max_consecutive_failed_trials="
@@ -474,6 +581,11 @@ class Oracle:
 
     def get_trial(self, trial_id: str) -> TrialView:
         return self.trials[str(trial_id)]
+
+    def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """KerasTuner's older way for a ``run_trial`` to give its trial's metrics (instead of returning them): the
+        trial's value is the objective's, if ``run_trial`` returns nothing."""
+        self.tuner._running(trial_id).report(metrics, self.tuner.objective)
 
     def get_best_trials(self, num_trials: int = 1) -> list[TrialView]:
         """The best complete trials, best first.
@@ -536,8 +648,8 @@ class RandomSearch(Tuner):
     every trial trained to the end (as KerasTuner's; ``pruner=`` prunes), so that ``import mltune as keras_tuner``
     runs a KerasTuner script."""
 
-    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "random",
-                 pruner: Any = "none", **options: Any) -> None:
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10, *,
+                 sampler: Any = "random", pruner: Any = "none", **options: Any) -> None:
         super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=sampler, pruner=pruner,
                          **options)
 
@@ -547,8 +659,9 @@ class BayesianOptimization(Tuner):
     optimizer that handles define-by-run spaces), ``max_trials=10`` and no pruner by default, as KerasTuner's;
     KerasTuner's ``num_initial_points`` is TPE's number of random trials before it models the space."""
 
-    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int = 10, *, sampler: Any = "tpe",
-                 num_initial_points: int | None = None, pruner: Any = "none", **options: Any) -> None:
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int = 10, *,
+                 sampler: Any = "tpe", num_initial_points: int | None = None, pruner: Any = "none",
+                 **options: Any) -> None:
         tpe: Callable[[int], optuna.samplers.BaseSampler] | None = None
         if num_initial_points is not None and sampler == "tpe":
             if num_initial_points < 1:
@@ -567,48 +680,11 @@ class GridSearch(Tuner):
     scopes), until all are tried or ``max_trials`` are (None: all). As in KerasTuner, a ``Float`` with no step and
     a log-sampled ``Int`` with no step take 10 values spread over their range. No pruner by default."""
 
-    def __init__(self, hypermodel: Any, objective: Any = None, max_trials: int | None = None, *,
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int | None = None, *,
                  pruner: Any = "none", **options: Any) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = _Exhaustive(seed=options.get("seed", 0))
-        super().__init__(hypermodel, objective=objective, max_trials=max_trials or 1, sampler=sampler,
+        search = GridSearchOracle(max_trials=max_trials).search(options.get("seed", 0))
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials, sampler=search.sampler,  # type: ignore[arg-type]
                          pruner=pruner, **options)
-        self.sampler_name = "grid"
-        self.max_trials = max_trials  # type: ignore[assignment]  # None: until the grid is exhausted
-
-    def _open(self) -> optuna.Study:
-        study = super()._open()
-        assert isinstance(self.sampler, _Exhaustive)
-        self.sampler.notice_exhausted(study)
-        return study
-
-
-class _Exhaustive(optuna.samplers.BruteForceSampler):
-    """Optuna's ``BruteForceSampler`` that tells mltune's trial loop (one trial per ``optimize`` call) when every
-    combination has been tried: ``exhausted``, set where Optuna's would stop the study."""
-
-    exhausted = False
-
-    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
-                    values: Sequence[float] | None) -> None:
-        sampler = self
-
-        class Watched:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(study, name)
-
-            def stop(self) -> None:
-                sampler.exhausted = True
-
-        super().after_trial(Watched(), trial, state, values)  # type: ignore[arg-type]
-
-    def notice_exhausted(self, study: optuna.Study) -> None:
-        """Sets ``exhausted`` when the study's trials so far have tried every combination (a resumed study)."""
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                        optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
-        if done:
-            self.after_trial(study, done[-1], done[-1].state, done[-1].values)
 
 
 class Hyperband(Tuner):
@@ -617,43 +693,29 @@ class Hyperband(Tuner):
     epochs 1 to ``max_epochs`` with reduction factor ``factor`` stopping the weaker ones at its rungs. By default
     ``max_trials`` is the number of configurations KerasTuner's Hyperband tries with these settings."""
 
-    def __init__(self, hypermodel: Any, objective: Any = None, max_epochs: int = 100, factor: int = 3,
+    def __init__(self, hypermodel: Any = None, objective: Any = None, max_epochs: int = 100, factor: int = 3,
                  hyperband_iterations: int = 1, *, max_trials: int | None = None, sampler: Any = "random",
                  **options: Any) -> None:
-        if max_epochs < 1:
-            raise ConfigError(f"max_epochs: must be >= 1, but got {max_epochs}")
-        if factor < 2:
-            raise ConfigError(f"factor: must be >= 2, but got {factor}")
-        if hyperband_iterations < 1:
-            raise ConfigError(f"hyperband_iterations: must be >= 1, but got {hyperband_iterations}")
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=factor)
-        trials = max_trials or hyperband_iterations * hyperband_configurations(max_epochs, factor)
-        super().__init__(hypermodel, objective=objective, max_trials=trials, sampler=sampler, pruner=pruner,
-                         **options)
-        self.max_epochs = int(max_epochs)
-
-    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
-        super().search(*fit_args, **{**fit_kwargs, "epochs": self.max_epochs})
+        search = HyperbandOracle(max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations,
+                                 max_trials=max_trials).search(options.get("seed", 0))
+        super().__init__(hypermodel, objective=objective, max_trials=search.max_trials,  # type: ignore[arg-type]
+                         sampler=sampler, pruner=search.pruner, **options)
+        self.max_epochs = search.max_epochs
 
 
 KERAS_TUNER_ONLY = frozenset({
     "allow_new_entries", "max_retries_per_trial", "distribution_strategy",
-    "logger", "tuner_id", "max_model_size", "alpha", "beta", "oracle"})
+    "logger", "tuner_id", "max_model_size", "alpha", "beta"})
 """KerasTuner settings that mltune accepts, warns about and does not use, so that a KerasTuner script runs
 (``hyperparameters`` and ``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""
 
 
 def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> None:
-    """Refuses a ``run_trial`` override (mltune never calls it) and unknown settings; warns about KerasTuner's.
+    """Refuses unknown settings; warns about KerasTuner's that mltune does not use.
 
     Raises:
-        ConfigError: the Tuner's class defines ``run_trial``.
         TypeError: a setting neither mltune nor KerasTuner has (a typo), as Python would.
     """
-    if hasattr(tuner, "run_trial"):
-        raise ConfigError(f"run_trial: {type(tuner).__name__} overrides KerasTuner's run_trial, which mltune does "
-                          "not call; move the training into a HyperModel's fit(hp, model, *args, **kwargs), which "
-                          "mltune calls for every trial with the arguments given to search()")
     unknown = sorted(set(options) - KERAS_TUNER_ONLY)
     if unknown:
         raise TypeError(f"{type(tuner).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}")
@@ -669,13 +731,3 @@ def _callers_level() -> int:
         level, frame = level + 1, frame.f_back
     return level
 
-
-def hyperband_configurations(max_epochs: int, factor: int) -> int:
-    """How many configurations one iteration of KerasTuner's ``Hyperband`` starts (its ``HyperbandOracle``): one
-    bracket for each time ``max_epochs`` divides by ``factor`` down to 1 epoch; bracket ``b`` starts
-    ``ceil(ceil(1 + log_factor(max_epochs)) / (b + 1) * factor ** b)``."""
-    brackets, epochs = 0, float(max_epochs)
-    while epochs >= 1:
-        epochs, brackets = epochs / factor, brackets + 1
-    end = math.ceil(1 + math.log(max_epochs, factor))
-    return sum(math.ceil(end / (b + 1) * factor ** b) for b in range(brackets))

@@ -27,7 +27,9 @@ EpochHook = Callable[[int, dict[str, float]], None]
 class HyperModel:
     """A ``build_model(hp)`` function, or an object with ``build(hp)`` and perhaps ``fit(hp, model, ...)``."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, *, must_compile: bool = True) -> None:
+        """``must_compile``: refuse a model ``build`` returns uncompiled (not for a HyperModel with its own ``fit``,
+        nor when the Tuner's own ``run_trial`` trains it)."""
         build = getattr(target, "build", None)
         if not callable(build) and not callable(target):
             raise TypeError(f"hypermodel: must be a build_model(hp) function or have a build(hp) method, "
@@ -36,6 +38,9 @@ class HyperModel:
         self._build = build if callable(build) else target
         fit = getattr(target, "fit", None) if callable(build) else None
         self._fit = fit if callable(fit) else None
+        self.must_compile = must_compile and self._fit is None
+        self.last_built: keras.Model | None = None
+        """The model the last :meth:`build` returned."""
 
     @property
     def name(self) -> str:
@@ -60,9 +65,10 @@ class HyperModel:
             raise TrialError(f"{label}: {self.name}(hp) must return a keras.Model, but got "
                              f"{type(model).__module__}.{type(model).__qualname__}")
         compiled = getattr(model, "compiled", False) and getattr(model, "optimizer", None) is not None
-        if not compiled and not self.fits_itself:
+        if not compiled and self.must_compile:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
                              f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
+        self.last_built = model
         return model
 
     @property
@@ -148,6 +154,8 @@ class TrialFit:
     best_epoch: int
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
+    returned: Any = None
+    """What ``fit`` returned (a ``History`` for ``model.fit``)."""
 
 
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
@@ -187,24 +195,57 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     value, best_epoch = _value(returned, recorder, objective, label)
     recorder.restore_best()
     history = dict(getattr(returned, "history", None) or {}) if isinstance(returned, keras.callbacks.History) else {}
-    return TrialFit(model=model, value=value, best_epoch=best_epoch, seconds=seconds, history=history)
+    return TrialFit(model=model, value=value, best_epoch=best_epoch, seconds=seconds, history=history,
+                    returned=returned)
 
 
 def _value(returned: Any, recorder: ObjectiveRecorder, objective: str, label: str) -> tuple[float, int]:
     """The trial's value: the best epoch's, or what a custom ``fit`` returned (a number or a dict of metrics)."""
     if recorder.best is not None:
         return recorder.best, recorder.best_epoch
-    if isinstance(returned, dict):
-        if objective not in returned:
-            raise TrialError(f"{label}: the objective {objective!r} is not in what fit returned, which holds: "
-                             f"{', '.join(map(str, returned)) or 'none'}")
-        returned = returned[objective]
-    if isinstance(returned, (int, float, np.floating, np.integer)) and not isinstance(returned, bool):
-        return float(returned), recorder.epochs
+    if isinstance(returned, dict) or is_number(returned):
+        return returned_value(returned, objective, "max", label, source="fit"), recorder.epochs
     if recorder.missing is not None:
         raise recorder.missing_objective("choose one of these, or return it from HyperModel.fit")
     raise TrialError(f"{label}: training gave no value of the objective {objective!r} (no epoch ended, and fit "
                      f"returned {type(returned).__name__})")
+
+
+def is_number(value: Any) -> bool:
+    """A number, or a 0-d array or tensor of one (``metric.result()``)."""
+    if isinstance(value, (bool, str, bytes, dict, list, tuple)) or value is None:
+        return False
+    try:
+        array = np.asarray(value)
+    except Exception:
+        return False
+    return array.ndim == 0 and array.dtype.kind in "iuf"
+
+
+def returned_value(returned: Any, objective: str, direction: str, label: str, *, source: str) -> float:
+    """The objective's value in what KerasTuner lets ``fit`` or ``run_trial`` return: a number, a dict of metrics
+    holding it, a ``History`` (its best epoch's, by ``direction``), or a list of these (their mean).
+
+    Raises:
+        TrialError: the objective is not in it, or it is none of these.
+    """
+    if isinstance(returned, (list, tuple)) and returned:
+        return float(np.mean([returned_value(r, objective, direction, label, source=source) for r in returned]))
+    if is_number(returned):
+        return float(np.asarray(returned))
+    if isinstance(returned, dict):
+        if objective not in returned:
+            raise TrialError(f"{label}: the objective {objective!r} is not in what {source} returned, which holds: "
+                             f"{', '.join(map(str, returned)) or 'none'}")
+        return returned_value(returned[objective], objective, direction, label, source=source)
+    if isinstance(returned, keras.callbacks.History):
+        values = [v for v in returned.history.get(objective, []) if math.isfinite(v)]
+        if not values:
+            raise TrialError(f"{label}: the objective {objective!r} is not in the History {source} returned, which "
+                             f"holds: {', '.join(returned.history) or 'none'}")
+        return float(max(values) if direction == "maximize" else min(values))
+    raise TrialError(f"{label}: {source} must return the objective {objective!r} as a number, a dict of metrics, a "
+                     f"History or a list of these, but returned {type(returned).__name__}")
 
 
 def _first_lines(error: BaseException, limit: int = 6) -> str:

@@ -11,13 +11,14 @@ import json
 import math
 import os
 import statistics
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from mltune.errors import TrialDiverged
-from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial
+from mltune.errors import FatalError, TrialDiverged, TrialError
+from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_value
 from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
 from mltune.runtime.workers import stop_if_interrupted
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec
@@ -46,6 +47,8 @@ class TunerSetting:
         preset: KerasTuner's ``hyperparameters=``: its ``Fixed`` values hold in every trial.
         tune_new_entries: KerasTuner's: False searches only the preset's names.
         grid: a grid search (see :attr:`HyperParameters.grid`).
+        run_trial: the Tuner's own ``run_trial(trial, *args, **kwargs)`` (KerasTuner's), which trains the trial
+            in its own way, or sets ``fit`` arguments and calls mltune's (``trial.train``); None: mltune's.
     """
 
     hypermodel: HyperModel
@@ -62,6 +65,41 @@ class TunerSetting:
     preset: HyperParameters | None = None
     tune_new_entries: bool = True
     grid: bool = False
+    run_trial: Callable[..., Any] | None = None
+
+
+@dataclass
+class RunningTrial:
+    """A trial as KerasTuner's ``Tuner.run_trial(trial, *args, **kwargs)`` receives it."""
+
+    trial_id: str
+    hyperparameters: HyperParameters
+    train: Callable[[tuple[Any, ...], dict[str, Any]], list[Any]]
+    """mltune's training of the trial with these ``fit`` arguments (what ``Tuner.run_trial`` does): every epoch
+    logged and shown to the pruner, the best epoch's weights kept; returns what each execution's ``fit`` returned
+    (``History`` objects), as KerasTuner's."""
+    epoch_end: Callable[[int, dict[str, float]], None]
+    """Logs a custom loop's epoch (0-based) and shows its objective to the pruner (``Tuner.on_epoch_end``)."""
+    status: str = "RUNNING"
+    fits: list[TrialFit] = field(default_factory=list)
+    """The models :attr:`train` trained."""
+    reported: dict[str, float] = field(default_factory=dict)
+    """Metrics given by KerasTuner's older ways (``oracle.update_trial``, ``on_epoch_end``): the objective's best
+    value so far, the others' last."""
+    model: Any = None
+    """The model a custom loop gave (``save_model``, ``on_epoch_end``)."""
+
+    @property
+    def number(self) -> int:
+        return int(self.trial_id)
+
+    def report(self, metrics: dict[str, Any], objective: Objective) -> None:
+        """Keeps reported metrics, the objective's best value (by its direction) and the others' last."""
+        for key, value in metrics.items():
+            number, known = float(value), self.reported.get(str(key))
+            if key != objective.name or known is None or (
+                    number > known if objective.direction == "maximize" else number < known):
+                self.reported[str(key)] = number
 
 
 def checkpoint_path(folder: str, number: int) -> str:
@@ -87,6 +125,10 @@ class HyperModelObjective:
         self.last_error: str = ""
         self.last_space: list[Spec] = []
         """The hyperparameters the last trial declared."""
+        self.running: RunningTrial | None = None
+        """The trial the Tuner's own ``run_trial`` is running."""
+        self.fatal: FatalError | None = None
+        """KerasTuner's error that stops the search, if the last trial raised one."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -101,21 +143,68 @@ class HyperModelObjective:
             raise
         except Exception as error:
             self.last_error = f"{type(error).__name__}: {error}"
+            self.fatal = _fatal(error)
             raise
         finally:
             self.last_space = hp.space
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
 
     def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun) -> float:
-        """Trains ``executions`` models of the trial's configuration (KerasTuner's ``executions_per_trial``); the
-        value is the mean of their best-epoch values. Only the first reports to the pruner (its steps are epochs);
-        the others' epochs are logged as ``execution_<k>/<metric>``. The best of them is kept."""
+        """Trains the trial with mltune's training (:meth:`_fit`), or runs the Tuner's own ``run_trial`` and
+        takes its value from what it returns (KerasTuner's rules), unless it returned what mltune's training did."""
+        s = self.setting
+        if s.run_trial is None:
+            return self._settle(trial, run, self._fit(trial, hp, run, s.fit_args, s.fit_kwargs))
+        import keras
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(s.seed + trial.number)
+        s.hypermodel.last_built = None
+
+        def train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+            fits = self._fit(trial, hp, run, args, kwargs)
+            running.fits.extend(fits)
+            return [f.returned for f in fits]
+
+        reports = EpochReports(trial, direction=s.objective.direction, label=s.objective.name)
+
+        def epoch_end(epoch: int, logs: dict[str, float]) -> None:
+            stop_if_interrupted()
+            values = {str(k): float(v) for k, v in logs.items()}
+            run.log_epoch(epoch + 1, values)
+            running.report(values, s.objective)
+            if s.objective.name in values:
+                reports.epoch(epoch + 1, values[s.objective.name])
+
+        self.running = running = RunningTrial(str(trial.number), hp, train, epoch_end)
+        try:
+            returned = s.run_trial(running, *s.fit_args, **s.fit_kwargs)
+        finally:
+            self.running = None
+        if running.fits and _is_ours(returned, [f.returned for f in running.fits]):
+            return self._settle(trial, run, running.fits)
+        if returned is None and running.reported:
+            returned = running.reported
+        if returned is None:
+            raise TrialError(f"trial {trial.number}: run_trial returned None; return the objective "
+                             f"{s.objective.name!r} (a number, a dict of metrics, a History or a list of these)")
+        value = returned_value(returned, s.objective.name, s.objective.direction, f"trial {trial.number}",
+                               source="run_trial")
+        reports.close()
+        model = running.model if running.model is not None else s.hypermodel.last_built
+        return self._settle(trial, run, [TrialFit(model, value, 0, 0.0)] if model is not None else [], value)
+
+    def _fit(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> list[TrialFit]:
+        """Trains ``executions`` models of the trial's configuration (KerasTuner's ``executions_per_trial``).
+        Only the first reports to the pruner (its steps are epochs); the others' epochs are logged as
+        ``execution_<k>/<metric>``."""
         s = self.setting
         name = s.objective.name
         fits: list[TrialFit] = []
         for k in range(s.executions):
             reports = EpochReports(trial, direction=s.objective.direction, label=name,
-                                   epochs=s.fit_kwargs.get("epochs", 1)) if k == 0 else None
+                                   epochs=kwargs.get("epochs", 1)) if k == 0 else None
 
             def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
                          reports: EpochReports | None = reports) -> None:
@@ -124,16 +213,26 @@ class HyperModelObjective:
                 if reports is not None and name in logs:
                     reports.epoch(epoch, logs[name])
 
-            fits.append(fit_trial(s.hypermodel, hp, s.fit_args, s.fit_kwargs, objective=name,
+            fits.append(fit_trial(s.hypermodel, hp, args, kwargs, objective=name,
                                   direction=s.objective.direction, seed=s.seed + trial.number + 100_003 * k,
                                   on_epoch=on_epoch))
             if reports is not None:
                 reports.close()
-        value = statistics.fmean(f.value for f in fits)
+        return fits
+
+    def _settle(self, trial: optuna.Trial, run: TrialRun, fits: list[TrialFit], value: float | None = None) -> float:
+        """The trial's value (given, else the mean of the models' best-epoch values); logs it, and keeps the best
+        of the models (and saves its weights) when the trial beats the study's best."""
+        s = self.setting
+        name = s.objective.name
+        if value is None:
+            value = statistics.fmean(f.value for f in fits)
         if not math.isfinite(value):
             raise TrialDiverged(f"trial {trial.number}: the objective {name} is {value}")
-        result = max(fits, key=lambda f: f.value if s.objective.direction == "maximize" else -f.value)
         run.log_value("objective", value)
+        if not fits:  # the Tuner's own run_trial built no model (it tunes something else)
+            return value
+        result = max(fits, key=lambda f: f.value if s.objective.direction == "maximize" else -f.value)
         run.log_value("best_epoch", result.best_epoch)
         run.log_value("training_time_s", sum(f.seconds for f in fits))
         if s.checkpoints:
@@ -144,3 +243,16 @@ class HyperModelObjective:
         if beats_best(trial.study, value, s.objective.direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return value
+
+
+def _fatal(error: BaseException | None) -> FatalError | None:
+    """The :class:`FatalError` that ``error`` is or was raised from (mltune names the trial around it), if any."""
+    while error is not None and not isinstance(error, FatalError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def _is_ours(returned: Any, ours: list[Any]) -> bool:
+    """Whether ``returned`` is nothing, or what mltune's training returned (all of it or some, in any list)."""
+    items = returned if isinstance(returned, (list, tuple)) else [returned]
+    return returned is None or bool(items) and all(any(item is our for our in ours) for item in items)

@@ -1,0 +1,164 @@
+"""KerasTuner's oracles (``keras_tuner.oracles``) as mltune reads them: which Optuna search a Tuner runs.
+
+KerasTuner's base ``Tuner(oracle=..., hypermodel=...)`` takes its search from an oracle; a script that subclasses it
+(often to override ``run_trial``) passes ``oracle=mltune.oracles.BayesianOptimizationOracle(...)`` instead. Each
+oracle here holds KerasTuner's arguments and says which sampler, pruner and trial budget they stand for: the same
+as the Tuner of the same name (:class:`mltune.RandomSearch`, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from mltune.errors import ConfigError
+from mltune.search.strategies import sampler_named
+
+
+@dataclass(frozen=True)
+class Search:
+    """What an oracle stands for in a Tuner.
+
+    Attributes:
+        sampler: the Optuna sampler.
+        reseeded: the same sampler with another seed (a resumed study's), or None to keep it.
+        pruner: the Optuna pruner (epochs are its steps).
+        max_trials: trials the study should hold (None: until a grid is exhausted).
+        max_epochs: replaces the ``epochs`` given to ``search`` (KerasTuner's Hyperband), or None.
+    """
+
+    sampler: optuna.samplers.BaseSampler
+    reseeded: Any
+    pruner: optuna.pruners.BasePruner
+    max_trials: int | None
+    max_epochs: int | None = None
+
+
+class KerasTunerOracle:
+    """KerasTuner's ``Oracle`` arguments that mltune uses (``objective``, ``max_trials``, ``seed``,
+    ``hyperparameters``, ``tune_new_entries``, ``max_consecutive_failed_trials``); ``allow_new_entries`` and
+    ``max_retries_per_trial`` are accepted and not used."""
+
+    def __init__(self, objective: Any = None, max_trials: int | None = 10, seed: int | None = None,
+                 hyperparameters: Any = None, allow_new_entries: bool = True, tune_new_entries: bool = True,
+                 max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3) -> None:
+        self.objective, self.max_trials, self.seed = objective, max_trials, seed
+        self.hyperparameters, self.tune_new_entries = hyperparameters, tune_new_entries
+        self.max_consecutive_failed_trials = max_consecutive_failed_trials
+
+    def search(self, seed: int) -> Search:
+        return Search(sampler_named("random", seed=seed), lambda s: sampler_named("random", seed=s),
+                      optuna.pruners.NopPruner(), self.max_trials)
+
+
+class RandomSearchOracle(KerasTunerOracle):
+    """Random configurations, each trained to the end."""
+
+
+class BayesianOptimizationOracle(KerasTunerOracle):
+    """Optuna's TPE sampler (a Bayesian optimizer that handles define-by-run spaces), ``num_initial_points`` random
+    trials first; ``alpha`` and ``beta`` (KerasTuner's Gaussian process') are accepted and not used."""
+
+    def __init__(self, objective: Any = None, max_trials: int = 10, num_initial_points: int | None = None,
+                 alpha: float = 1e-4, beta: float = 2.6, seed: int | None = None, **options: Any) -> None:
+        super().__init__(objective, max_trials, seed, **options)
+        if num_initial_points is not None and num_initial_points < 1:
+            raise ConfigError(f"num_initial_points: must be >= 1, but got {num_initial_points}")
+        self.num_initial_points = num_initial_points
+
+    def search(self, seed: int) -> Search:
+        def tpe(s: int) -> optuna.samplers.BaseSampler:
+            if self.num_initial_points is None:
+                return sampler_named("tpe", seed=s)
+            return optuna.samplers.TPESampler(n_startup_trials=self.num_initial_points, seed=s)
+
+        return Search(tpe(seed), tpe, optuna.pruners.NopPruner(), self.max_trials)
+
+
+class GridSearchOracle(KerasTunerOracle):
+    """Every combination once, in a random order, until all are tried or ``max_trials`` are (None: all)."""
+
+    def __init__(self, objective: Any = None, max_trials: int | None = None, seed: int | None = None,
+                 **options: Any) -> None:
+        super().__init__(objective, max_trials, seed, **options)
+
+    def search(self, seed: int) -> Search:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # BruteForceSampler
+            sampler = Exhaustive(seed=seed)
+        return Search(sampler, None, optuna.pruners.NopPruner(), self.max_trials)
+
+
+class HyperbandOracle(KerasTunerOracle):
+    """Random configurations trained for up to ``max_epochs`` epochs, Optuna's ``HyperbandPruner`` over epochs 1 to
+    ``max_epochs`` with reduction factor ``factor``; as many trials as KerasTuner's Hyperband tries."""
+
+    def __init__(self, objective: Any = None, max_epochs: int = 100, factor: int = 3, hyperband_iterations: int = 1,
+                 seed: int | None = None, **options: Any) -> None:
+        if max_epochs < 1:
+            raise ConfigError(f"max_epochs: must be >= 1, but got {max_epochs}")
+        if factor < 2:
+            raise ConfigError(f"factor: must be >= 2, but got {factor}")
+        if hyperband_iterations < 1:
+            raise ConfigError(f"hyperband_iterations: must be >= 1, but got {hyperband_iterations}")
+        max_trials = options.pop("max_trials", None) or hyperband_iterations * hyperband_configurations(max_epochs,
+                                                                                                          factor)
+        super().__init__(objective, max_trials, seed, **options)
+        self.max_epochs, self.factor = int(max_epochs), int(factor)
+
+    def search(self, seed: int) -> Search:
+        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.max_epochs,
+                                                reduction_factor=self.factor)
+        return Search(sampler_named("random", seed=seed), lambda s: sampler_named("random", seed=s), pruner,
+                      self.max_trials, self.max_epochs)
+
+
+
+class Exhaustive(optuna.samplers.BruteForceSampler):
+    """Optuna's ``BruteForceSampler`` (which follows define-by-run spaces and conditional scopes) that tells
+    mltune's trial loop (one trial per ``optimize`` call) when every combination has been tried: ``exhausted``, set
+    where Optuna's would stop the study. KerasTuner's grid search."""
+
+    exhausted = False
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Sequence[float] | None) -> None:
+        sampler = self
+
+        class Watched:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(study, name)
+
+            def stop(self) -> None:
+                sampler.exhausted = True
+
+        super().after_trial(Watched(), trial, state, values)  # type: ignore[arg-type]
+
+    def notice_exhausted(self, study: optuna.Study) -> None:
+        """Sets ``exhausted`` when the study's trials so far have tried every combination (a resumed study)."""
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
+        if done:
+            self.after_trial(study, done[-1], done[-1].state, done[-1].values)
+
+
+def hyperband_configurations(max_epochs: int, factor: int) -> int:
+    """How many configurations one iteration of KerasTuner's ``Hyperband`` starts (its ``HyperbandOracle``): one
+    bracket for each time ``max_epochs`` divides by ``factor`` down to 1 epoch; bracket ``b`` starts
+    ``ceil(ceil(1 + log_factor(max_epochs)) / (b + 1) * factor ** b)``."""
+    brackets, epochs = 0, float(max_epochs)
+    while epochs >= 1:
+        epochs, brackets = epochs / factor, brackets + 1
+    end = math.ceil(1 + math.log(max_epochs, factor))
+    return sum(math.ceil(end / (b + 1) * factor ** b) for b in range(brackets))
+
+
+RandomSearch, BayesianOptimization, Hyperband = RandomSearchOracle, BayesianOptimizationOracle, HyperbandOracle
+"""KerasTuner 1.0's names of its oracles (``kt.oracles.BayesianOptimization``), which older guides use."""
+
+__all__ = ["BayesianOptimizationOracle", "GridSearchOracle", "HyperbandOracle", "RandomSearchOracle"]
