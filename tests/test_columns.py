@@ -209,7 +209,7 @@ def test_data_report_counts_outliers_empty_cells_duplicates_and_classes(tmp_path
     assert list(report.frame().columns) == ["column", "check", "detail", "count"]
 
 
-@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "customer_id", "ID"])
+@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "customer_id", "ID", "userId", "patientID", "PID"])
 def test_identifier_by_name(name: str) -> None:
     values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name=name)
     column = infer_column(values, name)
@@ -238,6 +238,10 @@ def test_a_heavy_tail_keeps_its_real_large_values_and_a_corrupted_cell_is_still_
     assert low < applications.min() and high > applications.max()  # the linear fences cut 2% of these rows
     income = np.r_[rng.normal(50_000, 10_000, 240), 9.7e14]
     assert outlier_fences(income)[1] < 1e6
+    # Signed values with a heavy tail (flight delays: early departures below 0, 2% of flights late by hours).
+    delays = np.r_[rng.normal(0, 8, 9800), rng.exponential(120, 200) + 60, -9.7e14]
+    low, high = outlier_fences(delays)
+    assert high > delays.max() and -9.7e14 < low < delays[:-1].min()  # the tail kept, the corrupted cell still out
 
 
 @pytest.mark.parametrize(("cells", "date_format", "month_of_first"), [

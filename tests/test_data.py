@@ -477,3 +477,49 @@ def test_a_spreadsheets_export_with_trailing_empty_columns_windows_encoding_and_
     assert table.frame.columns.tolist()[-1] == "y" and "Zürich" not in table.frame.columns
     kinds = {c.name: c.kind for c in table.columns}
     assert kinds["Unnamed: 4"] == kinds["Unnamed: 5"] == "drop"  # every cell is empty
+
+
+def test_a_file_with_no_header_row_is_read_with_numbered_or_given_names(tmp_path: Path) -> None:
+    # UCI's .data files: the first line is data (a fraction among its cells, or numbers only).
+    path = tmp_path / "cars.data"
+    path.write_text("".join(f"{18 + a / 2},{b},{a * 10.5},car {b}\n" for a, b, *_ in frame().itertuples(index=False)))
+    table = load_table(recipe({"path": str(path), "target": "column_1"}))
+    assert table.features == ("column_2", "column_3", "column_4") and len(table.frame) == 30  # no row lost
+    named = load_table(recipe({"path": str(path), "target": "mpg", "column_names": ["mpg", "cyl", "disp", "name"]}))
+    assert named.features == ("cyl", "disp", "name") and named.frame["mpg"].iloc[0] == table.frame["column_1"].iloc[0]
+    assert "one name per column, but got 2 names for the 4 columns" in load_error(
+        recipe({"path": str(path), "target": "a", "column_names": ["a", "b"]}))
+    with pytest.raises(ConfigError, match=r"data.column_names: must be one name per column, each given once"):
+        recipe({"path": str(path), "target": "a", "column_names": ["a", "a", "b", "c"]})
+    # Names that are numbers, as pandas writes an array's columns, or a header naming the target, stay names.
+    positions = csv(tmp_path, pd.DataFrame(np.arange(120).reshape(30, 4) / 3), name="array.csv")
+    assert load_table(recipe({"path": str(positions), "target": "3"})).features == ("0", "1", "2")
+    years = csv(tmp_path, frame().rename(columns={"a": "Country", "b": "1990"}).assign(Country=["a", "b"] * 15))
+    assert load_table(recipe({"path": str(years), "target": "y"})).features == ("Country", "1990")
+
+
+def test_the_inferred_recipe_of_a_file_with_no_header_row_says_so_and_how_to_name_its_columns(tmp_path: Path) -> None:
+    from mltune.flows.autorecipe import infer_recipe
+
+    path = tmp_path / "iris.data"
+    path.write_text("".join(f"{a / 4},{b},{a % 3},{'yes' if y > 60 else 'no'}\n"
+                            for a, b, y in frame(60).itertuples(index=False)))
+    recipe_, text = infer_recipe(str(path), "column_4")
+    assert recipe_.task == "classification" and "# the first line of iris.data is data, not names" in text
+    with pytest.raises(ConfigError, match=r"no such column, but got 'class' \(columns: column_1, column_2, column_3, "
+                                          r"column_4\); its first line is data, not names"):
+        infer_recipe(str(path), "class")
+    named, _ = infer_recipe(str(path), "class", ["data.column_names=[a, b, c, class]"])
+    assert named.data.target == "class" and named.data.column_names == ("a", "b", "c", "class")
+
+
+def test_comment_and_title_lines_above_the_header_are_skipped(tmp_path: Path) -> None:
+    rows = frame().to_csv(index=False, sep=";")
+    path = tmp_path / "olives.csv"
+    path.write_text(f"# Olive oils of Italy, Forina et al.\n# measured 1983\n\nTable 3. Olive oils\n{rows}")
+    from mltune.flows.autorecipe import sniff_separator
+
+    assert sniff_separator(path) == ";"
+    table = load_table(recipe({"path": str(path), "target": "y", "separator": ";"}))
+    assert table.features == ("a", "b") and len(table.frame) == 30
+    assert table.frame["y"].tolist() == frame()["y"].tolist()

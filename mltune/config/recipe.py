@@ -219,6 +219,10 @@ class DataSpec(_Frozen):
     features: tuple[str, ...] | None = None
     """Feature columns; by default every column but the target."""
     separator: str = ","
+    column_names: tuple[str, ...] | None = None
+    """Names for the columns of a text file with no header row (its first line is data). Without them, a file whose
+    first line is data (only numbers, or a number with a fraction such as ``18.0``) is read so too, its columns
+    named ``column_1`` ... ``column_N``."""
     decimal: Literal[".", ","] = "."
     """The decimal mark of a CSV's numbers: ``","`` for files written with decimal commas (``3,14``), which
     usually separate columns with ``;``."""
@@ -233,6 +237,17 @@ class DataSpec(_Frozen):
         if value is not None and value not in DATASETS:
             raise ValueError(f"must be one of {', '.join(DATASETS)}, but got {value!r}")
         return value
+
+    @field_validator("column_names")
+    @classmethod
+    def _unique_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        names = tuple(str(name).strip() for name in value)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if not names or "" in names or repeated:
+            raise ValueError(f"must be one name per column, each given once, but got {list(value)!r}")
+        return names
 
     @field_validator("path")
     @classmethod

@@ -51,6 +51,8 @@ _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_
                       re.IGNORECASE)
 """Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
 written with ``to_csv``)."""
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$|^[A-Z]?ID$")
+"""Identifiers named in camel case or capitals: ``userId``, ``patientID``, ``PID``."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def _is_boolean_text(present: pd.Series) -> bool:
 
 def _looks_like_identifier(present: pd.Series, name: str) -> bool:
     unique_share = present.nunique() / len(present)
-    if _ID_NAME.search(name) and unique_share > 0.95:
+    if (_ID_NAME.search(name) or _CAMEL_ID.search(name)) and unique_share > 0.95:
         return True
     steps = np.diff(present.to_numpy(dtype=float))
     return len(present) > 20 and unique_share == 1.0 and bool(np.all(steps == 1))

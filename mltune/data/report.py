@@ -104,17 +104,17 @@ def _empty_cells(values: pd.Series) -> list[Finding]:
 def outlier_fences(values: np.ndarray) -> tuple[float, float]:
     """The fences beyond which a value is an extreme outlier: quartiles -/+ :data:`OUTLIER_IQRS` IQRs.
 
-    A column of values >= 0 with more than :data:`HEAVY_TAIL_SHARE` of them above that upper fence is heavy-tailed
-    (counts, prices, populations), not corrupted: its upper fence is taken on the log scale instead (the log1p
-    quartiles + 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles (a
-    mostly constant column) the fences are the 0.1% and 99.9% quantiles.
+    A side with more than :data:`HEAVY_TAIL_SHARE` of the values beyond its fence is a heavy tail (counts, prices,
+    delays), not corrupted cells: its fence is taken on the signed log scale ``sign(x) log(1 + |x|)`` instead (the
+    quartiles there -/+ 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles
+    (a mostly constant column) the fences are the 0.1% and 99.9% quantiles.
     """
     low, high, _ = _fences(values)
     return low, high
 
 
 def _fences(values: np.ndarray) -> tuple[float, float, bool]:
-    """:func:`outlier_fences`, and whether the upper one is on the log scale."""
+    """:func:`outlier_fences`, and whether one of them is on the log scale."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return 0.0, 0.0, False
@@ -124,11 +124,15 @@ def _fences(values: np.ndarray) -> tuple[float, float, bool]:
         low, high = np.quantile(finite, [0.001, 0.999])
         return float(low), float(high), False
     low, high = q25 - OUTLIER_IQRS * spread, q75 + OUTLIER_IQRS * spread
-    heavy = bool(finite.min() >= 0 and np.mean(finite > high) > HEAVY_TAIL_SHARE)
-    if heavy:
-        log25, log75 = np.log1p(q25), np.log1p(q75)
-        high = np.expm1(log75 + OUTLIER_IQRS * (log75 - log25))
-    return float(low), float(high), heavy
+    heavy_low, heavy_high = np.mean(finite < low) > HEAVY_TAIL_SHARE, np.mean(finite > high) > HEAVY_TAIL_SHARE
+    if heavy_low or heavy_high:
+        log25, log75 = np.sign([q25, q75]) * np.log1p(np.abs([q25, q75]))
+        log_spread = OUTLIER_IQRS * (log75 - log25)
+        if heavy_low:
+            low = np.sign(log25 - log_spread) * np.expm1(abs(log25 - log_spread))
+        if heavy_high:
+            high = np.sign(log75 + log_spread) * np.expm1(abs(log75 + log_spread))
+    return float(low), float(high), bool(heavy_low or heavy_high)
 
 
 def _outliers(values: pd.Series) -> list[Finding]:
@@ -140,7 +144,7 @@ def _outliers(values: pd.Series) -> list[Finding]:
     if not count:
         return []
     examples = ", ".join(f"{v:.6g}" for v in numbers[outside][:3])
-    scale = "; the upper one on the log scale: a heavy tail" if heavy else ""
+    scale = "; on the log scale where a tail is heavy" if heavy else ""
     return [Finding(str(values.name), "outliers",
                     f"{count} value(s) outside [{low:.6g}, {high:.6g}] (quartiles -/+ {OUTLIER_IQRS:g} IQR{scale}), "
                     f"e.g. {examples}; the model clips them to those bounds", count)]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +104,8 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         target, origin = spec.target or IMAGE_TARGET, str(spec.path)
     else:
         assert spec.path is not None
-        frame = read_file(spec.path, spec.separator, source=source, decimal=spec.decimal)
+        frame = read_file(spec.path, spec.separator, source=source, decimal=spec.decimal, names=spec.column_names,
+                          target=spec.target)
         target, origin = spec.target, str(spec.path)
     task = TASKS[recipe.task]
     if not task.uses_target and spec.target is None and spec.dataset is None:
@@ -169,24 +172,35 @@ def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, in
     return frame, shape
 
 
-def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") -> pd.DataFrame:
+def read_file(path: Path, separator: str, *, source: str, decimal: str = ".",
+              names: Sequence[str] | None = None, target: str | None = None) -> pd.DataFrame:
     """The rows of a delimited text file (see :func:`~mltune.config.recipe.table_format`; compressed or not; UTF-8
     with or without a byte-order mark, else Windows' cp1252; numbers with ``decimal`` as their decimal mark) or a
     Parquet file. Column names lose surrounding spaces; columns with no name (a spreadsheet's trailing empty
-    columns) are named ``Unnamed: N``, as pandas names them.
+    columns) are named ``Unnamed: N``, as pandas names them. A text file with no header row is read with ``names``,
+    or, when its first line is data (:func:`is_data_line`; not when it names the ``target``), with the names
+    ``column_1`` ... ``column_N``.
 
     Raises:
         ConfigError: missing or unreadable file, duplicate column names, a header the separator does not split,
-            or a header with no rows.
+            a header with no rows, or ``names`` that do not fit the columns.
     """
     if not path.is_file():
         raise ConfigError(f"{source}: data.path: file not found, but got {str(path)!r}")
     text = table_format(path) != "parquet"
     try:
         frame, encoding = (_read_text(path, separator, decimal) if text else (pd.read_parquet(path), ""))
+        header = _text_header(path, separator, encoding) if text else [str(c) for c in frame.columns]
+        if text and (names is not None or (is_data_line(header) and target not in header)):
+            if names is not None and len(names) != len(header):
+                raise ConfigError(f"{source}: data.column_names: one name per column, but got {len(names)} names "
+                                  f"for the {len(header)} columns of {str(path)!r}")
+            header = list(names or headerless_names(len(header)))
+            frame, _ = _read_text(path, separator, decimal, names=header)
     except (ValueError, OSError, ImportError, UnicodeDecodeError) as error:
+        if isinstance(error, ConfigError):
+            raise
         raise ConfigError(f"{source}: data.path: cannot read {str(path)!r}: {error}") from None
-    header = _text_header(path, separator, encoding) if text else [str(c) for c in frame.columns]
     repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
         raise ConfigError(f"{source}: data.path: column names must be unique, but {str(path)!r} repeats {repeated}")
@@ -202,22 +216,67 @@ def read_file(path: Path, separator: str, *, source: str, decimal: str = ".") ->
     return frame
 
 
-def _read_text(path: Path, separator: str, decimal: str) -> tuple[pd.DataFrame, str]:
+def _read_text(path: Path, separator: str, decimal: str,
+               names: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
     """The rows and the encoding they were read with: UTF-8 (a byte-order mark skipped), else cp1252 (a CSV saved
-    by Excel on Windows)."""
+    by Excel on Windows). The lines above the header are skipped (:func:`lines_above_header`); with ``names``, the
+    file has no header row."""
+    header = {} if names is None else {"header": None, "names": list(names)}
+
+    def read(encoding: str) -> pd.DataFrame:
+        skip = lines_above_header(_first_lines(path, encoding))
+        return pd.read_csv(path, sep=separator, decimal=decimal, encoding=encoding, skiprows=skip, **header)
+
     try:
-        return pd.read_csv(path, sep=separator, decimal=decimal, encoding="utf-8-sig"), "utf-8-sig"
+        return read("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError:
-        return pd.read_csv(path, sep=separator, decimal=decimal, encoding="cp1252"), "cp1252"
+        return read("cp1252"), "cp1252"
+
+
+def is_data_line(cells: Sequence[str]) -> bool:
+    """Whether a text file's first line is data rather than column names: all its cells are numbers, or one is a
+    number with a fraction (``18.0``, ``-0.5``). Names such as ``1990`` beside ``Country`` are names, and so are
+    the positions ``0, 1, 2, ...`` that pandas writes for a frame made from an array."""
+    cells = [cell.strip() for cell in cells]
+    numbers = [cell for cell in cells if _NUMBER.fullmatch(cell)]
+    positions = any(cells == [str(i) for i in range(start, start + len(cells))] for start in (0, 1))
+    return len(cells) > 1 and not positions and (
+        len(numbers) == len(cells) or any(_FRACTION.fullmatch(cell) for cell in numbers))
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_FRACTION = re.compile(r"[-+]?(\d*\.\d+|\d+\.\d*)([eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
+
+
+def headerless_names(count: int) -> list[str]:
+    """The names of the columns of a text file with no header row and no ``data.column_names``."""
+    return [f"column_{i}" for i in range(1, count + 1)]
 
 
 def first_line(path: Path, encoding: str = "utf-8-sig") -> str:
-    """The first line of a text table (decompressed), as written."""
+    """The first line of a text table (decompressed) below the lines :func:`lines_above_header` skips, as
+    written: its header, or its first row of data."""
+    lines = _first_lines(path, encoding)
+    return lines[lines_above_header(lines)] if lines else ""
+
+
+def lines_above_header(lines: Sequence[str]) -> int:
+    """How many of a text table's first lines to skip: blank lines, comments (``#``) and titles (no separator)
+    above the first line that has a separator (none if no line has one)."""
+    for number, line in enumerate(lines):
+        text = line.strip()
+        if text and not text.startswith("#") and any(s in text for s in SEPARATORS):
+            return number
+    return 0
+
+
+def _first_lines(path: Path, encoding: str, count: int = 30) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lines = pd.read_csv(path, sep="\x1f", header=None, nrows=1, dtype=str, encoding=encoding,
-                            keep_default_na=False, quoting=csv.QUOTE_NONE, encoding_errors="replace")
-    return "" if lines.empty else str(lines.iloc[0, 0])
+        lines = pd.read_csv(path, sep="\x1f", header=None, nrows=count, dtype=str, encoding=encoding,
+                            keep_default_na=False, quoting=csv.QUOTE_NONE, encoding_errors="replace",
+                            skip_blank_lines=False)
+    return [str(line) for line in lines.iloc[:, 0]] if not lines.empty else []
 
 
 def _text_header(path: Path, separator: str, encoding: str) -> list[str]:

@@ -20,7 +20,7 @@ from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recip
 from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, mostly_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
-from mltune.data.tables import SEPARATORS, class_labels, first_line, read_file
+from mltune.data.tables import SEPARATORS, class_labels, first_line, headerless_names, read_file
 from mltune.errors import ConfigError
 
 MAX_CLASSES_OF_NUMBERS = 10
@@ -42,17 +42,25 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
     file = Path(path).expanduser().absolute()
     source = str(file)
     separator = sniff_separator(file)
-    frame = read_file(file, separator, source=source)
+    given = dict(item.partition("=")[::2] for item in overrides)
+    names = yaml.safe_load(given.get("data.column_names", "null"))  # a file with no header row
+    names = [str(name) for name in names] if isinstance(names, list) else None
+    frame = read_file(file, separator, source=source, target=target, names=names)
     comma = decimal_comma_example(frame, separator)
     if comma is not None:
-        frame = read_file(file, separator, source=source, decimal=",")
+        frame = read_file(file, separator, source=source, decimal=",", target=target, names=names)
+    headerless = table_format(file) == "text" and list(frame.columns) == headerless_names(frame.shape[1])
     if target not in frame.columns:
+        hint = ("; its first line is data, not names, so the columns are numbered: give --target column_N, or "
+                "name them with --set 'data.column_names=[...]'") if headerless else ""
         raise ConfigError(f"{source}: --target: no such column, but got {target!r} "
-                          f"(columns: {', '.join(map(str, frame.columns[:20]))})")
-    given = dict(item.partition("=")[::2] for item in overrides)
+                          f"(columns: {', '.join(map(str, frame.columns[:20]))}){hint}")
     values = clean_text(frame[target]).dropna()
     task, why = (given["task"].strip(), "given with --set") if "task" in given else _task(values, target)
     raw, notes = _raw_recipe(frame, file, target, task, separator, values)
+    if headerless:
+        notes.append(f"the first line of {file.name} is data, not names: columns column_1 ... column_{frame.shape[1]}"
+                     " (name them with data.column_names)")
     if comma is not None:
         raw["data"]["decimal"] = ","
         notes.append(f"numbers are written with decimal commas (e.g. {comma!r}): data.decimal ','")
