@@ -211,12 +211,20 @@ def main(verbose: bool) -> None:
 @click.option("--promote/--no-promote", "then_promote", default=False, help="Promote the best model afterwards.")
 @click.option("--workers", type=str, default=None, callback=_blank_is_none,
               help="Run the trials in this many supervised worker processes on this machine.")
+@click.option("--print-recipe", is_flag=True,
+              help="Print the recipe (inferred from --data and --target, or RECIPE's, with --set applied) on stdout "
+                   "and exit, training nothing: save it, edit it, and run `mltune tune RECIPE`.")
 def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str | None, timeout: str | None,
          study_name: str | None, storage: str | None, experiment_name: str | None, quiet: bool,
-         overrides: tuple[str, ...], output: str, then_promote: bool, workers: str | None) -> None:
+         overrides: tuple[str, ...], output: str, then_promote: bool, workers: str | None,
+         print_recipe: bool) -> None:
     """Run (or resume) the study a RECIPE describes, or one inferred from --data FILE --target COLUMN."""
+    if print_recipe:
+        with _reporting("text"):
+            click.echo(_tune_recipe(recipe, data, target, overrides, show=False)[2], nl=False)
+        return
     with _reporting(output) as emit:
-        parsed, source = _tune_recipe(recipe, data, target, overrides)
+        parsed, source, _ = _tune_recipe(recipe, data, target, overrides)
         _check_names(study_name, experiment_name)
         trials = _number(n_trials, "--n-trials", int)
         seconds = _number(timeout, "--timeout", float)
@@ -235,23 +243,26 @@ def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str
         emit(*_tune_result(result, storage=storage, promote=then_promote))
 
 
-def _tune_recipe(recipe: str | None, data: str | None, target: str | None,
-                 overrides: tuple[str, ...]) -> tuple[Any, str]:
-    """The recipe to tune and where it came from: a file (with --data/--target as overrides) or inferred."""
+def _tune_recipe(recipe: str | None, data: str | None, target: str | None, overrides: tuple[str, ...], *,
+                 show: bool = True) -> tuple[Any, str, str]:
+    """The recipe to tune, where it came from (a file, with --data/--target as overrides, or inferred) and its
+    YAML; an inferred one is shown on stderr (unless not ``show``)."""
     if recipe is not None:
         from mltune.config.recipe import load_recipe
 
         given = {**({f"data.path={json.dumps(data)}": f"--data {data}"} if data else {}),
                  **({f"data.target={json.dumps(target)}": f"--target {target}"} if target else {})}
-        return load_recipe(recipe, [*given, *overrides], labels=given), recipe
+        parsed = load_recipe(recipe, [*given, *overrides], labels=given)
+        return parsed, recipe, parsed.to_yaml()
     if not data or not target:
         raise ConfigError("tune: give a RECIPE file, or --data FILE and --target COLUMN to infer one, but got "
                           f"data={data!r}, target={target!r}")
     from mltune.flows.autorecipe import infer_recipe
 
     parsed, text = infer_recipe(data, target, overrides)
-    click.echo(text, err=True)
-    return parsed, data
+    if show:
+        click.echo(text, err=True)
+    return parsed, data, text
 
 
 def _tune_result(result: Any, *, storage: str | None, promote: bool) -> tuple[dict[str, Any], str]:

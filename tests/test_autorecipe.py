@@ -96,6 +96,27 @@ def test_tune_needs_a_recipe_or_data_and_target(workdir: Path) -> None:
     assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
 
 
+def test_print_recipe_prints_the_inferred_recipe_and_trains_nothing(workdir: Path) -> None:
+    import yaml
+    from click.testing import CliRunner
+
+    from mltune.cli import main
+    from mltune.config.recipe import load_recipe
+
+    path = write(workdir, messy_table())
+    result = CliRunner().invoke(main, ["tune", "--data", str(path), "--target", "default", "--set",
+                                       "search.epochs=3", "--print-recipe"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# inferred by `mltune tune --data") and result.stderr == ""
+    assert yaml.safe_load(result.stdout)["search"]["epochs"] == 3
+    saved = workdir / "credit.yaml"
+    saved.write_text(result.stdout)
+    assert load_recipe(str(saved)).data.target == "default"  # save it, edit it, run it
+    again = CliRunner().invoke(main, ["tune", str(saved), "--set", "seed=7", "--print-recipe"])
+    assert again.exit_code == 0 and yaml.safe_load(again.stdout)["seed"] == 7
+    assert not (workdir / "mlflow.db").exists() and not (workdir / "optuna-journal.log").exists()
+
+
 def test_the_default_space_trains_fewer_epochs_of_larger_batches_on_larger_tables() -> None:
     from mltune.flows.autorecipe import default_search_space
 

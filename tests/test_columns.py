@@ -209,7 +209,8 @@ def test_data_report_counts_outliers_empty_cells_duplicates_and_classes(tmp_path
     assert list(report.frame().columns) == ["column", "check", "detail", "count"]
 
 
-@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "customer_id", "ID", "userId", "patientID", "PID"])
+@pytest.mark.parametrize("name", ["rownames", "Unnamed: 0", "Unnamed: 0.1", "customer_id", "ID", "userId",
+                                  "patientID", "PID"])
 def test_identifier_by_name(name: str) -> None:
     values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name=name)
     column = infer_column(values, name)

@@ -47,10 +47,10 @@ the table is large enough for :data:`MAX_CATEGORIES_OF_MANY_ROWS`."""
 MAX_CATEGORIES_OF_MANY_ROWS = 1000
 """A column of up to this many distinct text values, each seen in 10 rows on average (a country among 30,000 people),
 is categorical too (the search space then tunes embeddings)."""
-_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$|^unnamed: ?\d+$",
-                      re.IGNORECASE)
+_ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$"
+                      r"|^unnamed: ?\d+(\.\d+)?$", re.IGNORECASE)
 """Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
-written with ``to_csv``)."""
+written with ``to_csv``; ``Unnamed: 0.1`` when written twice)."""
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$|^[A-Z]?ID$")
 """Identifiers named in camel case or capitals: ``userId``, ``patientID``, ``PID``."""
 

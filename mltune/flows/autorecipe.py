@@ -145,7 +145,8 @@ def _few_whole_numbers(values: pd.Series) -> bool:
 
 def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separator: str,
                 values: pd.Series) -> tuple[dict[str, Any], list[str]]:
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", file.stem).strip("-") or "table"
+    stem = file.name.split(".")[0] if table_format(file) == "text" else file.stem  # rows.csv.gz: rows
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "table"
     rows = len(values)
     notes: list[str] = []
     data: dict[str, Any] = {"path": str(file), "target": target}
