@@ -103,6 +103,9 @@ def _quiet_libraries() -> None:
     quiet_trial_failures()
 
 
+CONSOLE_FINDINGS = 5
+"""The data report on the console shows at most this many columns per check (the logged report has them all)."""
+
 recipe_argument = click.argument("recipe", type=click.Path(dir_okay=False))
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                           help="Override a recipe value by dot path, e.g. --set data.target=quality. Repeatable.")
@@ -234,7 +237,7 @@ def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str
         from mltune.flows.tune import tune as run_study
 
         table = load_table(parsed, source=source)
-        for line in table.report.lines():
+        for line in table.report.lines(per_check=CONSOLE_FINDINGS):
             click.echo(line, err=True)
         with tracking_errors():
             result = run_study(parsed, n_trials=trials, timeout=seconds, study_name=study_name, storage=storage,

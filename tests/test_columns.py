@@ -303,3 +303,16 @@ def test_a_text_column_of_many_values_each_seen_often_is_categorical() -> None:
     countries = pd.Series(rng.choice([f"country {i}" for i in range(142)], 3000))
     assert infer_column(countries, "country").kind == "categorical"  # 142 values, about 21 rows each
     assert infer_column(countries.head(1000), "country").kind == "drop"  # about 7 rows each: free text
+
+
+def test_the_console_report_of_a_wide_table_shows_the_largest_findings_of_each_check(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"q{i}": np.where(rng.random(200) < 0.05 * (i + 1), np.nan, rng.random(200))
+                          for i in range(12)})
+    frame["balance"] = rng.normal(size=200)
+    report = load_table(recipe(write(tmp_path, frame))).report
+    lines = report.lines(per_check=3)
+    empty = [line for line in lines if "empty cells" in line]
+    assert [line.split(":")[1].strip() for line in empty[:3]] == ["q9", "q10", "q11"]  # the emptiest
+    assert empty[-1] == "data: empty cells: also in 9 more column(s) (all in the parent run's data_report.csv)"
+    assert len(report.lines()) == len(lines) - 1 + 9  # the logged report keeps every finding

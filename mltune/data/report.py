@@ -52,14 +52,25 @@ class DataReport:
         """The report as a table (one row per finding)."""
         return pd.DataFrame([f.__dict__ for f in self.findings], columns=["column", "check", "detail", "count"])
 
-    def lines(self) -> list[str]:
-        """A few console lines: everything but the plain column kinds."""
+    def lines(self, *, per_check: int | None = None) -> list[str]:
+        """Console lines: the feature columns' kinds in one line, then every other finding; with ``per_check``,
+        a check found in more columns than that shows those with the largest counts and then how many more (a wide
+        table's hundred "empty cells" lines would hide the one line that matters)."""
         kinds = [f for f in self.findings if f.check == "kind"]
         summary = ", ".join(f"{f.column} ({f.detail.split(':')[0]})" for f in kinds[:12])
         more = f" and {len(kinds) - 12} more" if len(kinds) > 12 else ""
         lines = [f"data: {len(kinds)} feature column(s): {summary}{more}"] if kinds else []
-        return lines + [f"data: {f.column + ': ' if f.column else ''}{f.check}: {f.detail}"
-                        for f in self.findings if f.check != "kind"]
+        others = [f for f in self.findings if f.check != "kind"]
+        left_out: dict[str, list[Finding]] = {}
+        for check in dict.fromkeys(f.check for f in others):
+            found = sorted((f for f in others if f.check == check and f.column), key=lambda f: -(f.count or 0))
+            if per_check is not None and len(found) > per_check:
+                left_out[check] = found[per_check:]
+        hidden = {id(f) for found in left_out.values() for f in found}
+        lines += [f"data: {f.column + ': ' if f.column else ''}{f.check}: {f.detail}" for f in others
+                  if id(f) not in hidden]
+        return lines + [f"data: {check}: also in {len(found)} more column(s) (all in the parent run's data_report.csv)"
+                        for check, found in left_out.items()]
 
     def of(self, check: str) -> list[Finding]:
         return [f for f in self.findings if f.check == check]
@@ -87,8 +98,8 @@ def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | No
         findings.append(_class_balance(frame[target], weighed=class_weights == "balanced"))
     duplicates = int(frame.duplicated().sum())
     if duplicates:
-        findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row exactly",
-                                duplicates))
+        findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row exactly (copies on "
+                                "both sides of a split flatter the validation and test scores)", duplicates))
     return DataReport(tuple(findings))
 
 
