@@ -104,6 +104,8 @@ def test_a_number_column_whose_other_cells_say_missing_is_numbers(tmp_path: Path
     table = load_table(recipe({"path": str(path), "target": "y"}))
     column = {c.name: c for c in table.columns}["a"]
     assert column.kind in ("numeric", "integer") and "read as empty, e.g. '?'" in column.reason
+    [said] = table.report.of("text among numbers")  # on the console too, not only in columns.json
+    assert (said.column, said.count, said.detail) == ("a", 6, "6 cell(s) are text read as empty, e.g. '?'")
     assert len(table.frame) == len(rows) - int((rows.index % 40 == 1).sum())
     assert pd.api.types.is_numeric_dtype(table.frame["y"])
     given = load_table(recipe({"path": str(path), "target": "y", "columns": {"a": {"kind": "numeric"}}}))

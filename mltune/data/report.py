@@ -7,6 +7,7 @@ table (``data_report.csv``) and summed up in a few console lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -87,6 +88,9 @@ def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | No
         findings.append(Finding(column.name, "kind", f"{column.kind}: {column.reason}"))
         if column.constant:
             findings.append(Finding(column.name, "constant", column.reason.partition(": ")[2]))
+        text = re.fullmatch(r"numbers, but (\d+) (.*)", column.reason)
+        if text:  # '?', 'rotary' among numbers: the user should hear which cells became empty
+            findings.append(Finding(column.name, "text among numbers", f"{text[1]} {text[2]}", int(text[1])))
         findings.extend(_empty_cells(frame[column.name]))
         if column.kind in ("numeric", "integer"):
             findings.extend(_outliers(frame[column.name]))
