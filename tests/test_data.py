@@ -525,3 +525,6 @@ def test_comment_and_title_lines_above_the_header_are_skipped(tmp_path: Path) ->
     table = load_table(recipe({"path": str(path), "target": "y", "separator": ";"}))
     assert table.features == ("a", "b") and len(table.frame) == 30
     assert table.frame["y"].tolist() == frame()["y"].tolist()
+    hashed = tmp_path / "hashed.csv"  # a header that starts with '#' is still the header
+    hashed.write_text("#" + frame().to_csv(index=False))
+    assert load_table(recipe({"path": str(hashed), "target": "y"})).features == ("#a", "b")

@@ -261,11 +261,14 @@ def first_line(path: Path, encoding: str = "utf-8-sig") -> str:
 
 
 def lines_above_header(lines: Sequence[str]) -> int:
-    """How many of a text table's first lines to skip: blank lines, comments (``#``) and titles (no separator)
-    above the first line that has a separator (none if no line has one)."""
-    for number, line in enumerate(lines):
-        text = line.strip()
-        if text and not text.startswith("#") and any(s in text for s in SEPARATORS):
+    """How many of a text table's first lines to skip: blank lines, titles (no separator) and comments (``#``, unless
+    split like the line below it: a header such as ``#id,x,y``) above the header (none if no line has a separator)."""
+    texts = [line.strip() for line in lines]
+    for number, text in enumerate(texts):
+        if not any(s in text for s in SEPARATORS):
+            continue
+        below = next((t for t in texts[number + 1:] if t), "")
+        if not text.startswith("#") or any(text.count(s) == below.count(s) > 0 for s in SEPARATORS):
             return number
     return 0
 
