@@ -85,7 +85,7 @@ class FatalRuntimeError(FatalError, RuntimeError):
     """KerasTuner's :class:`FatalError` that is a ``RuntimeError``."""
 
 
-class SearchFailed(MltuneError):
+class SearchFailed(MltuneError, RuntimeError):
     """A :class:`~mltune.flows.tuner.Tuner` search stopped: too many trials in a row failed. Exit code 1."""
 
     kind = "search_failed"

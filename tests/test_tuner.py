@@ -818,6 +818,66 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     kept.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     assert [hp.values for hp in kept.get_best_hyperparameters(2)] == [{"learning_rate": 1e-3, "units": 8}] * 2
 
+    # keras.io "Tailor the search space": a preset redefines a hyperparameter of the build function, only it is tuned
+    redefined = mltune.HyperParameters()
+    redefined.Choice("units", [16, 24])
+    only = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=3, study_name="redefined",
+                               storage=storage, hyperparameters=redefined, tune_new_entries=False, progress="quiet")
+    only.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    values = [t.params for t in only.study.trials]
+    assert {v["units"] for v in values} <= {16, 24} and set().union(*values) == {"units"}
+
+
+def _uncompiled_softmax(hp: Any) -> keras.Model:
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def test_keras_tuners_compile_arguments_override_the_models_own(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    optimizer = keras.optimizers.Adam(1e-2)
+    tuner = mltune.RandomSearch(_uncompiled_softmax, objective="val_accuracy", max_trials=2, storage=storage,
+                                optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                                progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 2
+    best = tuner.get_best_models(1)[0]
+    assert best.optimizer is not optimizer and float(best.optimizer.learning_rate) == pytest.approx(1e-2)
+    recompiled = mltune.RandomSearch(_lr_and_units, objective="val_sparse_categorical_accuracy", max_trials=1,
+                                     study_name="metric", storage=storage, metrics=["sparse_categorical_accuracy"],
+                                     progress="quiet")
+    recompiled.search(x, y, epochs=1, verbose=0, validation_data=(xv, yv))  # its loss and optimizer kept
+    [run] = _trial_runs(MlflowClient(), recompiled.parent_run_id)
+    assert "val_sparse_categorical_accuracy" in run.data.metrics and "val_accuracy" not in run.data.metrics
+    assert recompiled.get_best_models(1)[0].optimizer.name == "adam"
+
+
+class _CrossValidated(mltune.engine.tuner.Tuner):  # type: ignore[name-defined,misc]
+    """StackOverflow's k-fold CVTuner (KerasTuner 1.0): `kt.engine.tuner.Tuner`, `kt.oracles.BayesianOptimization`,
+    `update_trial` and `save_model`."""
+
+    def run_trial(self, trial: Any, x: Any, y: Any, batch_size: int = 32, epochs: int = 1) -> None:
+        from sklearn.model_selection import KFold
+
+        losses = []
+        for train, test in KFold(3).split(x):
+            model = self.hypermodel.build(trial.hyperparameters)
+            model.fit(x[train], y[train], batch_size=batch_size, epochs=epochs, verbose=0)
+            losses.append(model.evaluate(x[test], y[test], verbose=0)[0])
+        self.oracle.update_trial(trial.trial_id, {"val_loss": float(np.mean(losses))})
+        self.save_model(trial.trial_id, model)
+
+
+def test_a_cross_validating_tuner_of_keras_tuner_1_0_runs_unchanged(workdir: Path, storage: str) -> None:
+    x, y, *_ = _digits(90, 10)
+    tuner = _CrossValidated(hypermodel=_lr_and_units, storage=storage, progress="quiet",
+                            oracle=mltune.oracles.BayesianOptimization(objective="val_loss", max_trials=2))
+    tuner.search(x, y, batch_size=32, epochs=1)
+    assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 2
+    assert all(2.0 < t.value < 2.5 for t in tuner.study.trials)  # three folds' cross-entropy after one epoch
+    assert tuner.get_best_models(1)[0].count_params() > 0
+    assert issubclass(mltune.errors.SearchFailed, RuntimeError)  # what KerasTuner raises after too many failures
+
 
 class _OracleTuner(mltune.Tuner):
     """KerasTuner's older custom-loop guide: a base Tuner given an oracle, the loss returned by name."""

@@ -101,10 +101,12 @@ class Tuner:
         executions_per_trial: models trained per trial, as in KerasTuner: the trial's value is the mean of their
             best-epoch values (which reduces the variance); only the first reports to the pruner, and the best
             of them is the trial's model.
-        keras_tuner_only: KerasTuner's ``hyperparameters`` (a preset whose ``Fixed`` values hold in every trial)
-            and ``tune_new_entries`` (False: only the preset's names are searched), and its settings that mltune
-            has no use for (:data:`KERAS_TUNER_ONLY`), accepted with a warning so that a KerasTuner script runs;
-            any other name is a ``TypeError``.
+        keras_tuner_only: KerasTuner's ``hyperparameters`` (a preset whose ``Fixed`` values hold in every trial,
+            and whose other hyperparameters replace the build function's of the same name), ``tune_new_entries``
+            (False: only the preset's names are searched), ``optimizer``, ``loss`` and ``metrics`` (they override
+            the model's own compile arguments), ``oracle`` (a base Tuner's search: :mod:`mltune.oracles`), and its
+            settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted with a warning so that a
+            KerasTuner script runs; any other name is a ``TypeError``.
 
     Raises:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
@@ -128,6 +130,7 @@ class Tuner:
             keras_tuner_only.setdefault("hyperparameters", oracle.hyperparameters)
             keras_tuner_only.setdefault("tune_new_entries", oracle.tune_new_entries)
             max_consecutive_failed_trials = oracle.max_consecutive_failed_trials
+        compile_with = {key: keras_tuner_only.pop(key, None) for key in ("optimizer", "loss", "metrics")}
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
         self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
@@ -135,7 +138,8 @@ class Tuner:
         _check_limits(None if grid and max_trials is None else max_trials, timeout, executions_per_trial,
                       max_consecutive_failed_trials)
         own_trials = type(self).run_trial is not Tuner.run_trial
-        self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__)
+        self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__,
+                                      compile_with=compile_with)
         if objective is None and not self.hypermodel.fits_itself and not own_trials:
             objective = "val_accuracy"
         self.objective = Objective.of(objective)
@@ -501,7 +505,7 @@ def _check_limits(max_trials: int | None, timeout: float | None, executions: int
         raise ConfigError(f"max_consecutive_failed_trials: must be >= 0, but got {failures}")
 
 
-def _hypermodel(hypermodel: Any, *, own_trials: bool, tuner: str) -> HyperModel:
+def _hypermodel(hypermodel: Any, *, own_trials: bool, tuner: str, compile_with: dict[str, Any]) -> HyperModel:
     """The user's hypermodel; a Tuner with its own ``run_trial`` may go without one, or build uncompiled models."""
     if hypermodel is None:
         if not own_trials:
@@ -509,7 +513,7 @@ def _hypermodel(hypermodel: Any, *, own_trials: bool, tuner: str) -> HyperModel:
                               "Tuner whose own run_trial trains without one may leave it out)")
         hypermodel = _NoHyperModel(tuner)
     try:
-        return HyperModel(hypermodel, must_compile=not own_trials)
+        return HyperModel(hypermodel, must_compile=not own_trials, compile_with=compile_with)
     except TypeError as error:
         raise ConfigError(str(error)) from None
 

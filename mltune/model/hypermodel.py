@@ -27,9 +27,11 @@ EpochHook = Callable[[int, dict[str, float]], None]
 class HyperModel:
     """A ``build_model(hp)`` function, or an object with ``build(hp)`` and perhaps ``fit(hp, model, ...)``."""
 
-    def __init__(self, target: Any, *, must_compile: bool = True) -> None:
+    def __init__(self, target: Any, *, must_compile: bool = True, compile_with: dict[str, Any] | None = None) -> None:
         """``must_compile``: refuse a model ``build`` returns uncompiled (not for a HyperModel with its own ``fit``,
-        nor when the Tuner's own ``run_trial`` trains it)."""
+        nor when the Tuner's own ``run_trial`` trains it). ``compile_with``: KerasTuner's ``optimizer``, ``loss`` and
+        ``metrics`` that override the model's own compile arguments (each model gets its own copy of the
+        optimizer)."""
         build = getattr(target, "build", None)
         if not callable(build) and not callable(target):
             raise TypeError(f"hypermodel: must be a build_model(hp) function or have a build(hp) method, "
@@ -39,6 +41,7 @@ class HyperModel:
         fit = getattr(target, "fit", None) if callable(build) else None
         self._fit = fit if callable(fit) else None
         self.must_compile = must_compile and self._fit is None
+        self.compile_with = {k: v for k, v in (compile_with or {}).items() if v is not None}
         self.last_built: keras.Model | None = None
         """The model the last :meth:`build` returned."""
 
@@ -64,6 +67,8 @@ class HyperModel:
         if not isinstance(model, keras.Model):
             raise TrialError(f"{label}: {self.name}(hp) must return a keras.Model, but got "
                              f"{type(model).__module__}.{type(model).__qualname__}")
+        if self.compile_with:
+            _recompile(model, self.compile_with)
         compiled = getattr(model, "compiled", False) and getattr(model, "optimizer", None) is not None
         if not compiled and self.must_compile:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
@@ -87,6 +92,16 @@ class HyperModel:
         if name.startswith("__") or name == "target":
             raise AttributeError(name)
         return getattr(self.target, name)
+
+
+def _recompile(model: keras.Model, overrides: dict[str, Any]) -> None:
+    """Compiles ``model`` again with ``overrides`` in place of its own arguments (all of them if it had none)."""
+    config = model.get_compile_config() if getattr(model, "compiled", False) else None
+    arguments = dict(keras.saving.deserialize_keras_object(config)) if config else {}
+    optimizer = overrides.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, str):  # a fresh one per model, as KerasTuner's
+        overrides = {**overrides, "optimizer": keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))}
+    model.compile(**{**arguments, **overrides})
 
 
 class ObjectiveRecorder(keras.callbacks.Callback):  # type: ignore[misc]

@@ -155,6 +155,8 @@ class HyperParameters:
     grid: bool = False
     """For a grid search: a range with no step is sampled as :data:`GRID_POINTS` values spread over it."""
     _specs: dict[str, Spec] = field(default_factory=dict, repr=False)
+    _overrides: set[str] = field(default_factory=set, repr=False)
+    """Names a preset declared (KerasTuner's ``hyperparameters=``): the build function's own ranges do not count."""
     _scopes: list[tuple[str, tuple[Scalar, ...]]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -166,8 +168,7 @@ class HyperParameters:
         hp = cls(trial=trial, grid=grid)
         if preset is not None:
             for spec in preset.space:
-                if spec.kind == "fixed":
-                    hp.Fixed(spec.name, spec.values[0])
+                hp._replay(spec)
             if not tune_new_entries:
                 hp.tuned = frozenset(spec.name for spec in preset.space)
         return hp
@@ -303,6 +304,21 @@ class HyperParameters:
 
     # ------------------------------------------------------------ sampling
 
+    def _replay(self, spec: Spec) -> None:
+        """Declares a preset's hyperparameter first, so that it overrides the build function's of the same name."""
+        if spec.kind == "fixed":
+            self.Fixed(spec.name, spec.values[0])
+            return
+        if spec.kind == "choice":
+            self.Choice(spec.name, list(spec.values), default=spec.default)
+        elif spec.kind == "boolean":
+            self.Boolean(spec.name, default=bool(spec.default))
+        else:
+            declare = self.Int if spec.kind == "int" else self.Float
+            declare(spec.name, spec.min_value, spec.max_value, step=spec.step,  # type: ignore[arg-type]
+                    sampling=spec.sampling or "linear", default=spec.default)
+        self._overrides.add(spec.name)
+
     def _declare(self, spec: Spec, parent_name: str | None, parent_values: Sequence[Scalar] | None,
                  suggest: Any) -> Any:
         scopes = list(self._scopes)
@@ -311,8 +327,8 @@ class HyperParameters:
             scopes.append((parent_name, wanted))
         spec = Spec(**{**spec.__dict__, "conditions": tuple(scopes)})
         known = self._specs.get(spec.name)
-        if known is not None and known.kind == "fixed" and spec.kind != "fixed":
-            return self.values.get(spec.name)  # KerasTuner's way to fix a hyperparameter: hp.Fixed before build
+        if known is not None and ((known.kind == "fixed" and spec.kind != "fixed") or spec.name in self._overrides):
+            return self.values.get(spec.name)  # KerasTuner's way to fix or redefine one: declared before build
         if known is not None and not known.same_space(spec):
             raise ConfigError(f"{self.trial_label}: hyperparameter {spec.name!r} declared twice with different "
                               f"ranges: first {known.describe()}, then {spec.describe()}")
