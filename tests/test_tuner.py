@@ -982,3 +982,46 @@ def test_a_custom_loop_that_tells_its_epochs_with_on_epoch_end_is_logged_and_sco
         assert len(losses) == 3 and trial.value == pytest.approx(min(losses))
     model = tuner.get_best_models(1)[0]  # the model on_epoch_end was given, as the loop left it
     assert model.count_params() == _uncompiled_dense(tuner.get_best_hyperparameters()[0]).count_params()
+
+
+class _Hooked(mltune.RandomSearch):
+    """Subclasses that hook KerasTuner's search and trial lifecycle (logging and W&B blog posts)."""
+
+    events: list[str] = []
+
+    def on_search_begin(self) -> None:
+        self.events.append("search begins")
+        super().on_search_begin()
+
+    def on_trial_begin(self, trial: Any) -> None:
+        self.events.append(f"trial {trial.trial_id} begins")
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial: Any) -> None:
+        self.events.append(f"trial {trial.trial_id} {trial.status} {trial.score is not None}")
+        super().on_trial_end(trial)
+
+    def on_search_end(self) -> None:
+        self.events.append("search ends")
+        super().on_search_end()
+
+
+def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _Hooked(build_model, objective="val_accuracy", max_trials=2, directory=str(workdir / "kt"),
+                    project_name="hooks", progress="quiet")
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    assert tuner.events == ["search begins", "trial 0 begins", "trial 0 COMPLETED True", "trial 1 begins",
+                            "trial 1 COMPLETED True", "search ends"]
+    best = tuner.oracle.get_best_trials(1)[0]
+    history = best.metrics.get_history("val_accuracy")  # a blog's learning-curve idiom
+    assert [o.step for o in history] == [0, 1] and best.metrics.get_best_value("val_accuracy") == best.score
+    assert best.metrics.exists("val_loss") and not best.metrics.exists("val_auc")
+    assert best.metrics.get_last_value("val_loss") == best.metrics.get_history("val_loss")[-1].value[0]
+    assert best.get_state()["hyperparameters"]["values"] == best.hyperparameters.values
+    other = tuner.oracle.get_best_trials(2)[1]
+    model = tuner.load_model(other)
+    assert model.evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"] == pytest.approx(other.score, abs=1e-6)
+    assert Path(tuner.get_trial_dir(other.trial_id)).is_dir()
+    tuner.reload()
+    assert len(tuner.study.trials) == 2

@@ -47,7 +47,7 @@ from mltune.runtime.workers import (
     trials_counted,
 )
 from mltune.search import oracles
-from mltune.search.keras_tuner import HyperParameters, Objective
+from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction
 from mltune.search.objective import close_trial_run
 from mltune.search.oracles import Exhaustive, GridSearchOracle, HyperbandOracle, KerasTunerOracle, Search
 from mltune.search.strategies import pruner_named, sampler_named
@@ -203,7 +203,7 @@ class Tuner:
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
                                executions=self.executions, preset=self.preset,
                                tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, Exhaustive),
-                               run_trial=self.run_trial if self._own_trials else None)
+                               run_trial=self.run_trial if self._own_trials else None, hooks=self)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -212,6 +212,7 @@ class Tuner:
         guard = _FailureGuard(self.max_consecutive_failed_trials, objective)
         lock = StorageLock(self.storage, f"mltune-trials:{study.study_name}")
         status = "FAILED"
+        self.on_search_begin()
         try:
             with display, signals_interrupt(), optuna_says_only(optuna.logging.WARNING):  # the display says more
                 run_trials(study, objective, n_trials=self.max_trials, timeout=self.timeout, lock=lock,
@@ -230,6 +231,7 @@ class Tuner:
                 self.tracker.finish(self.parent_run_id, "FAILED")  # never left RUNNING
                 raise
             self.tracker.finish(self.parent_run_id, status)
+        self.on_search_end()
 
     def run_trial(self, trial: RunningTrial, *args: Any, **kwargs: Any) -> list[Any]:
         """Trains the trial's model(s) (``executions_per_trial``) with ``fit(*args, **kwargs)``: every epoch logged
@@ -254,6 +256,19 @@ class Tuner:
         """Keeps ``model`` as the running trial's model (saved with the trial if it is the study's best)."""
         running = self._running(trial_id)
         running.model = model
+
+    def on_search_begin(self) -> None:
+        """KerasTuner's hook, called as :meth:`search` starts; a subclass may override it."""
+
+    def on_search_end(self) -> None:
+        """KerasTuner's hook, called once :meth:`search` has ended well; a subclass may override it."""
+
+    def on_trial_begin(self, trial: RunningTrial) -> None:
+        """KerasTuner's hook, called before each trial trains; a subclass may override it."""
+
+    def on_trial_end(self, trial: RunningTrial) -> None:
+        """KerasTuner's hook, called after each trial with its ``status`` and ``score``; a subclass may override
+        it."""
 
     def on_epoch_begin(self, trial: RunningTrial, model: Any, epoch: int, logs: Any = None) -> None:
         """KerasTuner's hook; nothing to do."""
@@ -420,6 +435,25 @@ class Tuner:
         model.load_weights(weights)
         return model
 
+    def load_model(self, trial: Any) -> Any:
+        """KerasTuner's: the model of ``trial`` (from ``oracle.get_best_trials``, or its id) with its best epoch's
+        weights (see :meth:`get_best_models`)."""
+        number = int(getattr(trial, "trial_id", trial))
+        if self._best is not None and self._best[0] == number:
+            return self._best[1]
+        return self._rebuilt(self.study.get_trials(deepcopy=False)[number])
+
+    def get_trial_dir(self, trial_id: str) -> str:
+        """KerasTuner's: a folder of the trial's own, under ``directory`` (created if missing)."""
+        folder = Path(self.checkpoints, f"trial_{trial_id}")
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+
+    def reload(self) -> None:
+        """KerasTuner's: reads the study again from its storage (a later :meth:`search` resumes it anyway)."""
+        self._study = None
+        _ = self.study
+
     def results_summary(self, num_trials: int = 10) -> None:
         """Prints the best trials, their hyperparameters and scores (as KerasTuner does)."""
         study = self.study
@@ -553,15 +587,58 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 
 @dataclass(frozen=True)
+class MetricObservation:
+    """KerasTuner's: a metric's values at one step (epoch, 0-based), one per execution (here one)."""
+
+    value: list[float]
+    step: int
+
+    def mean(self) -> float:
+        return float(np.mean(self.value))
+
+
+class TrialMetrics:
+    """KerasTuner's ``trial.metrics``: each metric's values by epoch, read from the trial's MLflow run."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+
+    def exists(self, name: str) -> bool:
+        return bool(self.get_history(name))
+
+    def get_history(self, name: str) -> list[MetricObservation]:
+        """The metric's values by epoch (0-based steps, as KerasTuner counts them); empty if never logged."""
+        logged = self.tracker.client.get_metric_history(self.run_id, name) if self.run_id else []
+        return [MetricObservation([m.value], max(m.step - 1, 0)) for m in sorted(logged, key=lambda m: m.step)]
+
+    def get_best_value(self, name: str) -> float | None:
+        """The metric's best epoch value (its direction inferred from its name: losses minimized)."""
+        values = [o.mean() for o in self.get_history(name)]
+        if not values:
+            return None
+        return max(values) if infer_direction(name) == "maximize" else min(values)
+
+    def get_last_value(self, name: str) -> float | None:
+        history = self.get_history(name)
+        return history[-1].mean() if history else None
+
+
+@dataclass(frozen=True)
 class TrialView:
     """A trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score`` (None until it completes),
-    ``best_step`` (the best epoch, 1-based), ``status`` and ``hyperparameters``."""
+    ``best_step`` (the best epoch, 1-based), ``status``, ``hyperparameters`` and ``metrics``."""
 
     trial_id: str
     score: float | None
     best_step: int | None
     status: str
     hyperparameters: HyperParameters
+    metrics: TrialMetrics
+
+    def get_state(self) -> dict[str, Any]:
+        """KerasTuner's ``trial.get_state()``: the trial as a dict."""
+        return {"trial_id": self.trial_id, "score": self.score, "best_step": self.best_step, "status": self.status,
+                "hyperparameters": self.hyperparameters.get_config()}
 
 
 class Oracle:
@@ -604,7 +681,8 @@ class Oracle:
         steps = trial.intermediate_values
         return TrialView(str(trial.number), None if trial.value is None else float(trial.value),
                          pick(steps, key=steps.__getitem__, default=None), _KERAS_TUNER_STATUS[trial.state.name],
-                         HyperParameters.fixed(_values(trial)))
+                         HyperParameters.fixed(_values(trial)),
+                         TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, ""))))
 
 
 _KERAS_TUNER_STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "STOPPED", "FAIL": "FAILED", "RUNNING": "RUNNING",

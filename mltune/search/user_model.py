@@ -66,6 +66,8 @@ class TunerSetting:
     tune_new_entries: bool = True
     grid: bool = False
     run_trial: Callable[..., Any] | None = None
+    hooks: Any = None
+    """What has KerasTuner's ``on_trial_begin(trial)`` and ``on_trial_end(trial)`` (the Tuner), or None."""
 
 
 @dataclass
@@ -81,6 +83,9 @@ class RunningTrial:
     epoch_end: Callable[[int, dict[str, float]], None]
     """Logs a custom loop's epoch (0-based) and shows its objective to the pruner (``Tuner.on_epoch_end``)."""
     status: str = "RUNNING"
+    """KerasTuner's: RUNNING, then COMPLETED, STOPPED (pruned) or FAILED."""
+    score: float | None = None
+    """The trial's value, once it completed."""
     fits: list[TrialFit] = field(default_factory=list)
     """The models :attr:`train` trained."""
     reported: dict[str, float] = field(default_factory=dict)
@@ -136,30 +141,32 @@ class HyperModelObjective:
                                     study_name=s.study_name, number=trial.number, params={})
         hp = HyperParameters.for_trial(trial, s.preset, s.tune_new_entries, grid=s.grid)
         run.params = hp.values  # the same dict: the run's final batch writes every value asked for by then
+        running, reports = self._running_trial(trial, hp, run)
         try:
             with trial_outcome(trial, run, s.tracker):
-                return self._train(trial, hp, run)
+                if s.hooks is not None:
+                    s.hooks.on_trial_begin(running)
+                running.score = self._train(trial, hp, run, running, reports)
+                running.status = "COMPLETED"
+                return running.score
         except optuna.TrialPruned:
+            running.status = "STOPPED"
             raise
         except Exception as error:
+            running.status = "FAILED"
             self.last_error = f"{type(error).__name__}: {error}"
             self.fatal = _fatal(error)
             raise
         finally:
             self.last_space = hp.space
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
+            if s.hooks is not None and running.status != "RUNNING":
+                s.hooks.on_trial_end(running)
 
-    def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun) -> float:
-        """Trains the trial with mltune's training (:meth:`_fit`), or runs the Tuner's own ``run_trial`` and
-        takes its value from what it returns (KerasTuner's rules), unless it returned what mltune's training did."""
+    def _running_trial(self, trial: optuna.Trial, hp: HyperParameters,
+                       run: TrialRun) -> tuple[RunningTrial, EpochReports]:
+        """The trial as KerasTuner's ``run_trial`` and hooks receive it, and where its custom loop's epochs go."""
         s = self.setting
-        if s.run_trial is None:
-            return self._settle(trial, run, self._fit(trial, hp, run, s.fit_args, s.fit_kwargs))
-        import keras
-
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(s.seed + trial.number)
-        s.hypermodel.last_built = None
 
         def train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
             fits = self._fit(trial, hp, run, args, kwargs)
@@ -176,7 +183,22 @@ class HyperModelObjective:
             if s.objective.name in values:
                 reports.epoch(epoch + 1, values[s.objective.name])
 
-        self.running = running = RunningTrial(str(trial.number), hp, train, epoch_end)
+        running = RunningTrial(str(trial.number), hp, train, epoch_end)
+        return running, reports
+
+    def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
+               reports: EpochReports) -> float:
+        """Trains the trial with mltune's training (:meth:`_fit`), or runs the Tuner's own ``run_trial`` and
+        takes its value from what it returns (KerasTuner's rules), unless it returned what mltune's training did."""
+        s = self.setting
+        if s.run_trial is None:
+            return self._settle(trial, run, self._fit(trial, hp, run, s.fit_args, s.fit_kwargs))
+        import keras
+
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(s.seed + trial.number)
+        s.hypermodel.last_built = None
+        self.running = running
         try:
             returned = s.run_trial(running, *s.fit_args, **s.fit_kwargs)
         finally:
