@@ -508,9 +508,9 @@ def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Pat
 
 def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is_refused(workdir: Path,
                                                                                          storage: str) -> None:
-    with pytest.warns(UserWarning, match="mltune does not use KerasTuner's logger, max_retries_per_trial") as seen:
+    with pytest.warns(UserWarning, match="mltune does not use KerasTuner's distribution_strategy, logger") as seen:
         tuner = mltune.RandomSearch(build_model, "val_accuracy", 3, storage=storage, logger=None,
-                                    max_retries_per_trial=1)
+                                    distribution_strategy=None)
     assert seen[0].filename == __file__  # the warning points at the user's line
     assert tuner.max_trials == 3 and tuner.pruner_name == "none"  # KerasTuner's RandomSearch trains every trial
     with pytest.raises(TypeError, match="unexpected keyword argument.s.: max_trails"):
@@ -1025,3 +1025,33 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
     assert Path(tuner.get_trial_dir(other.trial_id)).is_dir()
     tuner.reload()
     assert len(tuner.study.trials) == 2
+
+
+_FLAKY_CALLS: list[int] = []
+
+
+def _flaky(hp: Any) -> keras.Model:
+    """Fails the first time each trial builds it (a flaky resource), or always for units 24 (on purpose)."""
+    units = hp.Int("units", 8, 24, step=8)
+    _FLAKY_CALLS.append(hp.trial.number)
+    if units == 24:
+        raise mltune.errors.FailedTrialError("too large")
+    if _FLAKY_CALLS.count(hp.trial.number) == 1:
+        raise OSError("the GPU is busy")
+    return build_model(hp)
+
+
+def test_keras_tuners_max_retries_per_trial_trains_a_flaky_trial_again(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_flaky, objective="val_accuracy", max_trials=4, storage=storage, progress="quiet",
+                                max_retries_per_trial=1, max_consecutive_failed_trials=0)
+    with pytest.warns(UserWarning, match="raised OSError: the GPU is busy; training it again .retry 1 of 1."):
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert {t.state.name for t in tuner.study.trials} == {"FAIL", "COMPLETE"}  # both kinds, by the seed
+    for trial in tuner.study.trials:
+        big = trial.params["units"] == 24
+        assert trial.state.name == ("FAIL" if big else "COMPLETE")
+        assert _FLAKY_CALLS.count(trial.number) == (1 if big else 2)  # on purpose: not tried again
+    runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
+    assert all(len(MlflowClient().get_metric_history(r.info.run_id, "val_accuracy")) == 1 for r in runs
+               if r.info.status == "FINISHED")  # the failed attempt left nothing behind

@@ -131,6 +131,8 @@ class Tuner:
             keras_tuner_only.setdefault("tune_new_entries", oracle.tune_new_entries)
             max_consecutive_failed_trials = oracle.max_consecutive_failed_trials
         compile_with = {key: keras_tuner_only.pop(key, None) for key in ("optimizer", "loss", "metrics")}
+        self.max_retries_per_trial = int(keras_tuner_only.pop(
+            "max_retries_per_trial", oracle.max_retries_per_trial if oracle is not None else 0))
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
         self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
@@ -203,7 +205,8 @@ class Tuner:
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
                                executions=self.executions, preset=self.preset,
                                tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, Exhaustive),
-                               run_trial=self.run_trial if self._own_trials else None, hooks=self)
+                               run_trial=self.run_trial if self._own_trials else None,
+                               retries=self.max_retries_per_trial, hooks=self)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -786,7 +789,7 @@ class Hyperband(Tuner):
 
 
 KERAS_TUNER_ONLY = frozenset({
-    "allow_new_entries", "max_retries_per_trial", "distribution_strategy",
+    "allow_new_entries", "distribution_strategy",
     "logger", "tuner_id", "max_model_size", "alpha", "beta"})
 """KerasTuner settings that mltune accepts, warns about and does not use, so that a KerasTuner script runs
 (``hyperparameters`` and ``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""

@@ -41,8 +41,8 @@ class Search:
 
 class KerasTunerOracle:
     """KerasTuner's ``Oracle`` arguments that mltune uses (``objective``, ``max_trials``, ``seed``,
-    ``hyperparameters``, ``tune_new_entries``, ``max_consecutive_failed_trials``); ``allow_new_entries`` and
-    ``max_retries_per_trial`` are accepted and not used."""
+    ``hyperparameters``, ``tune_new_entries``, ``max_retries_per_trial``, ``max_consecutive_failed_trials``);
+    ``allow_new_entries`` is accepted and not used."""
 
     def __init__(self, objective: Any = None, max_trials: int | None = 10, seed: int | None = None,
                  hyperparameters: Any = None, allow_new_entries: bool = True, tune_new_entries: bool = True,
@@ -50,6 +50,7 @@ class KerasTunerOracle:
         self.objective, self.max_trials, self.seed = objective, max_trials, seed
         self.hyperparameters, self.tune_new_entries = hyperparameters, tune_new_entries
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
+        self.max_retries_per_trial = max_retries_per_trial
 
     def search(self, seed: int) -> Search:
         return Search(sampler_named("random", seed=seed), lambda s: sampler_named("random", seed=s),

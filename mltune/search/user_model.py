@@ -11,13 +11,14 @@ import json
 import math
 import os
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from mltune.errors import FatalError, TrialDiverged, TrialError
+from mltune.errors import FailedTrialError, FatalError, TrialDiverged, TrialError
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_value
 from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
 from mltune.runtime.workers import stop_if_interrupted
@@ -66,6 +67,9 @@ class TunerSetting:
     tune_new_entries: bool = True
     grid: bool = False
     run_trial: Callable[..., Any] | None = None
+    retries: int = 0
+    """KerasTuner's ``max_retries_per_trial``: a trial that raised is trained again up to this many times (not one
+    that raised ``FailedTrialError`` or ``FatalError``, nor a pruned one)."""
     hooks: Any = None
     """What has KerasTuner's ``on_trial_begin(trial)`` and ``on_trial_end(trial)`` (the Tuner), or None."""
 
@@ -146,7 +150,7 @@ class HyperModelObjective:
             with trial_outcome(trial, run, s.tracker):
                 if s.hooks is not None:
                     s.hooks.on_trial_begin(running)
-                running.score = self._train(trial, hp, run, running, reports)
+                running.score = self._attempts(trial, hp, run, running, reports)
                 running.status = "COMPLETED"
                 return running.score
         except optuna.TrialPruned:
@@ -155,13 +159,29 @@ class HyperModelObjective:
         except Exception as error:
             running.status = "FAILED"
             self.last_error = f"{type(error).__name__}: {error}"
-            self.fatal = _fatal(error)
+            self.fatal = _raised(error, FatalError)
             raise
         finally:
             self.last_space = hp.space
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
             if s.hooks is not None and running.status != "RUNNING":
                 s.hooks.on_trial_end(running)
+
+    def _attempts(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
+                  reports: EpochReports) -> float:
+        """:meth:`_train`, tried again after an error up to ``retries`` times (what it logged is dropped first)."""
+        for attempt in range(self.setting.retries + 1):
+            try:
+                return self._train(trial, hp, run, running, reports)
+            except Exception as error:
+                if attempt == self.setting.retries or _raised(error, (FailedTrialError, FatalError)) is not None:
+                    raise
+                warnings.warn(f"trial {trial.number} raised {type(error).__name__}: {error}; training it again "
+                              f"(retry {attempt + 1} of {self.setting.retries})", UserWarning, stacklevel=2)
+                run.metrics.clear()
+                running.fits.clear()
+                running.reported.clear()
+        raise AssertionError("unreachable")
 
     def _running_trial(self, trial: optuna.Trial, hp: HyperParameters,
                        run: TrialRun) -> tuple[RunningTrial, EpochReports]:
@@ -267,9 +287,10 @@ class HyperModelObjective:
         return value
 
 
-def _fatal(error: BaseException | None) -> FatalError | None:
-    """The :class:`FatalError` that ``error`` is or was raised from (mltune names the trial around it), if any."""
-    while error is not None and not isinstance(error, FatalError):
+def _raised(error: BaseException | None, kind: Any) -> Any:
+    """The exception of ``kind`` that ``error`` is or was raised from (mltune names the trial around the user's
+    own), or None."""
+    while error is not None and not isinstance(error, kind):
         error = error.__cause__ or error.__context__
     return error
 
