@@ -224,7 +224,10 @@ def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str
     """Run (or resume) the study a RECIPE describes, or one inferred from --data FILE --target COLUMN."""
     if print_recipe:
         with _reporting("text"):
-            click.echo(_tune_recipe(recipe, data, target, overrides, show=False)[2], nl=False)
+            budget = [f"budget.{key}={value}" for key, value in (("n_trials", _number(n_trials, "--n-trials", int)),
+                                                                  ("timeout", _number(timeout, "--timeout", float)))
+                      if value is not None]  # the recipe to save runs what this command would have
+            click.echo(_tune_recipe(recipe, data, target, (*overrides, *budget), show=False)[2], nl=False)
         return
     with _reporting(output) as emit:
         parsed, source, _ = _tune_recipe(recipe, data, target, overrides)

@@ -105,10 +105,11 @@ def test_print_recipe_prints_the_inferred_recipe_and_trains_nothing(workdir: Pat
 
     path = write(workdir, messy_table())
     result = CliRunner().invoke(main, ["tune", "--data", str(path), "--target", "default", "--set",
-                                       "search.epochs=3", "--print-recipe"])
+                                       "search.epochs=3", "--n-trials", "4", "--print-recipe"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("# inferred by `mltune tune --data") and result.stderr == ""
-    assert yaml.safe_load(result.stdout)["search"]["epochs"] == 3
+    printed = yaml.safe_load(result.stdout)
+    assert printed["search"]["epochs"] == 3 and printed["budget"]["n_trials"] == 4
     saved = workdir / "credit.yaml"
     saved.write_text(result.stdout)
     assert load_recipe(str(saved)).data.target == "default"  # save it, edit it, run it

@@ -243,6 +243,9 @@ def test_a_heavy_tail_keeps_its_real_large_values_and_a_corrupted_cell_is_still_
     delays = np.r_[rng.normal(0, 8, 9800), rng.exponential(120, 200) + 60, -9.7e14]
     low, high = outlier_fences(delays)
     assert high > delays.max() and -9.7e14 < low < delays[:-1].min()  # the tail kept, the corrupted cell still out
+    # A flag that is almost always 1: its three 0s are not outliers (they were clipped to 1, a constant column).
+    assert outlier_fences(np.r_[np.ones(2997), np.zeros(3)]) == (-4.0, 6.0)
+    assert outlier_fences(np.r_[np.ones(2997), 9.7e14])[1] == 6.0
 
 
 @pytest.mark.parametrize(("cells", "date_format", "month_of_first"), [

@@ -130,7 +130,7 @@ def infer_column(values: pd.Series, name: str) -> Column:
                       missing=missing)
     if distinct == 1:
         kind = "numeric" if pd.api.types.is_numeric_dtype(values) else "categorical"
-        return column(kind, f"{CONSTANT}: every filled cell is {_plain(present.iloc[0])!r}")
+        return column(kind, f"{CONSTANT}: every filled cell is {plain_value(present.iloc[0])!r}")
     if pd.api.types.is_bool_dtype(values) or _is_boolean_text(present):
         return column("boolean", f"two values {sorted(map(str, present.unique()))}")
     if pd.api.types.is_numeric_dtype(values):
@@ -288,7 +288,8 @@ def mlflow_type(values: pd.Series) -> str:
     return "string"
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar as the Python value it equals (``np.False_`` is ``False``, ``np.str_("a")`` is ``"a"``)."""
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -376,4 +377,4 @@ def category(value: Any) -> str:
         return value.strip() or MISSING_TOKEN
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
-    return str(_plain(value))
+    return str(plain_value(value))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mltune.data.columns import Column
+from mltune.data.columns import Column, plain_value
 
 OUTLIER_IQRS = 5.0
 """A value further than this many interquartile ranges beyond the quartiles is an extreme outlier (the model
@@ -122,7 +122,8 @@ def outlier_fences(values: np.ndarray) -> tuple[float, float]:
     A side with more than :data:`HEAVY_TAIL_SHARE` of the values beyond its fence is a heavy tail (counts, prices,
     delays), not corrupted cells: its fence is taken on the signed log scale ``sign(x) log(1 + |x|)`` instead (the
     quartiles there -/+ 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles
-    (a mostly constant column) the fences are the 0.1% and 99.9% quantiles.
+    (a mostly constant column) the fences are the 0.1% and 99.9% quantiles, widened to the median -/+ 5 times
+    ``max(|median|, 1)`` (a flag's rare value is not an outlier).
     """
     low, high, _ = _fences(values)
     return low, high
@@ -135,9 +136,11 @@ def _fences(values: np.ndarray) -> tuple[float, float, bool]:
         return 0.0, 0.0, False
     q25, q75 = np.quantile(finite, [0.25, 0.75])
     spread = q75 - q25
-    if spread <= 0:
+    if spread <= 0:  # mostly one value: its rare others (the zeros of a 0/1 flag) stay, a corrupted cell does not
         low, high = np.quantile(finite, [0.001, 0.999])
-        return float(low), float(high), False
+        middle = float(np.median(finite))
+        reach = OUTLIER_IQRS * max(abs(middle), 1.0)
+        return float(min(low, middle - reach)), float(max(high, middle + reach)), False
     low, high = q25 - OUTLIER_IQRS * spread, q75 + OUTLIER_IQRS * spread
     heavy_low, heavy_high = np.mean(finite < low) > HEAVY_TAIL_SHARE, np.mean(finite > high) > HEAVY_TAIL_SHARE
     if heavy_low or heavy_high:
@@ -171,7 +174,7 @@ def _percent(share: float) -> str:
 
 def _class_balance(values: pd.Series, *, weighed: bool) -> Finding:
     counts = values.value_counts()
-    shares = ", ".join(f"{k!r}: {v}" for k, v in list(counts.items())[:10])
+    shares = ", ".join(f"{plain_value(k)!r}: {v}" for k, v in list(counts.items())[:10])  # False, not np.False_
     unequal = counts.min() < IMBALANCED * counts.max()
     advice = "weighed by data.class_weights: balanced" if weighed else "consider data.class_weights: balanced"
     word = f"unequal ({advice})" if unequal else "balanced enough"

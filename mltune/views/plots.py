@@ -328,18 +328,20 @@ def write_confusion_matrix(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[
 
 def _confusion_counts(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] | np.ndarray,
                       labels: Sequence[Any] | np.ndarray) -> np.ndarray:
+    from mltune.data.columns import plain_value  # a label np.str_("a") is the label "a"
+
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true and y_pred must have the same length, but got {len(y_true)=} and {len(y_pred)=}.")
-    plain_labels = [_plain(label) for label in labels]
+    plain_labels = [plain_value(label) for label in labels]
     index = {label: i for i, label in enumerate(plain_labels)}
     if not index or len(index) != len(plain_labels):
         raise ValueError(f"labels must be non-empty and distinct, but got labels={plain_labels!r}.")
     counts = np.zeros((len(index), len(index)), dtype=np.int64)
     unknown: set[Any] = set()
     for true, predicted in zip(y_true, y_pred, strict=True):
-        row, column = index.get(_plain(true)), index.get(_plain(predicted))
+        row, column = index.get(plain_value(true)), index.get(plain_value(predicted))
         if row is None or column is None:
-            unknown.update(_plain(value) for value, i in ((true, row), (predicted, column)) if i is None)
+            unknown.update(plain_value(value) for value, i in ((true, row), (predicted, column)) if i is None)
             continue
         counts[row, column] += 1
     if unknown:
@@ -347,10 +349,6 @@ def _confusion_counts(y_true: Sequence[Any] | np.ndarray, y_pred: Sequence[Any] 
         raise ValueError(f"Every value in y_true and y_pred must be one of labels={plain_labels!r}, but got {shown}.")
     return counts
 
-
-def _plain(value: Any) -> Any:
-    """A NumPy scalar as the Python value it equals, so ``np.str_("a")`` and ``"a"`` find the same label."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def write_reconstructions(original: np.ndarray, reconstructed: np.ndarray, *, path: Path, n: int = 8) -> None:
