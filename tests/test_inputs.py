@@ -31,11 +31,12 @@ def test_numeric_layer_fills_flags_clips_and_scales() -> None:
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "embedding"])
-def test_table_model_answers_unseen_rows_and_loads_in_safe_mode(tmp_path: Path, encoding: str) -> None:
+@pytest.mark.parametrize(("encoding", "numbers"), [("onehot", "none"), ("embedding", "none"),
+                                                   ("onehot", "periodic")])
+def test_table_model_answers_unseen_rows_and_loads_in_safe_mode(tmp_path: Path, encoding: str, numbers: str) -> None:
     inputs = model_inputs(ROWS, COLUMNS)
     params = {"n_layers": 1, "units": 4, "activation": "relu", "dropout": 0.0, "categorical_encoding": encoding,
-              "embedding_dim": 2}
+              "embedding_dim": 2, "numeric_embedding": numbers}
     model = table_model(family="mlp", task="regression", params=params, columns=COLUMNS, x_train=inputs,
                         n_outputs=1)
     unseen = pd.DataFrame({"x": [np.nan], "n": [100], "c": ["never seen"], "o": ["extreme"]})
@@ -77,3 +78,23 @@ def test_a_numeric_layer_from_statistics_made_before_is_the_one_made_from_the_ro
     for quantiles in (False, True):
         given = numeric_layer(train, quantiles=quantiles, statistics=made).get_config()
         assert given == numeric_layer(train, quantiles=quantiles).get_config()
+
+
+def test_a_periodic_embedding_of_numeric_columns_trains_saves_and_loads(tmp_path: Path) -> None:
+    from mltune.model.inputs import PeriodicEmbedding
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 3)).astype("float32")
+    y = (np.sin(4 * x[:, 0]) > 0).astype("float32")  # a shape an MLP on raw inputs draws poorly
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    embedded = PeriodicEmbedding(frequencies=8, dim=4, sigma=0.5)(inputs)
+    assert tuple(embedded.shape) == (None, 12)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(16, "relu")(embedded)))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=30, batch_size=64, verbose=0)
+    assert history.history["accuracy"][-1] > 0.8
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

@@ -18,6 +18,7 @@ LOSSES = ("auto", "mse", "mae", "huber")
 classes); the others choose a regression loss."""
 CATEGORICAL_ENCODINGS = ("onehot", "embedding")
 NUMERIC_SCALINGS = ("standard", "quantile")
+NUMERIC_EMBEDDINGS = ("none", "periodic")
 NORMALIZATIONS = ("none", "batch", "layer")
 BLOCKS = ("plain", "residual")
 
@@ -98,6 +99,8 @@ LAYOUT: dict[str, Hyperparameter] = {
 # How a table's categorical columns reach a family (preprocessing inside the model, ``mltune.model.inputs``).
 TABLE: dict[str, Hyperparameter] = {
     "numeric_scaling": Hyperparameter("str", "standard", choices=NUMERIC_SCALINGS),
+    "numeric_embedding": Hyperparameter("str", "none", choices=NUMERIC_EMBEDDINGS),
+    "periodic_sigma": Hyperparameter("float", 0.1, low=1e-4, high=100.0),
     "categorical_encoding": Hyperparameter("str", "onehot", choices=CATEGORICAL_ENCODINGS),
     "embedding_dim": Hyperparameter("int", 4, low=1, high=1024),
 }

@@ -110,6 +110,37 @@ class OrdinalScale(keras.layers.Layer):  # type: ignore[misc]
         return {**super().get_config(), "size": self.size}
 
 
+@keras.saving.register_keras_serializable(package="mltune")
+class PeriodicEmbedding(keras.layers.Layer):  # type: ignore[misc]
+    """Gorishniy et al. 2022 ("On embeddings for numerical features in tabular deep learning"), PLR-lite: each
+    scaled numeric column ``x`` becomes ``ReLU(W [cos 2 pi c x, sin 2 pi c x])``, with ``frequencies`` trainable
+    ``c`` per column (drawn from ``N(0, sigma)``) and one linear map ``W`` to ``dim`` values shared by the columns;
+    the columns' embeddings are flattened. It lets an MLP draw the sharp, non-monotone shapes trees find."""
+
+    def __init__(self, frequencies: int = 16, dim: int = 16, sigma: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.frequencies, self.dim, self.sigma = int(frequencies), int(dim), float(sigma)
+        self.linear = keras.layers.Dense(self.dim, activation="relu", name="linear")
+
+    def build(self, input_shape: Any) -> None:
+        self.columns = int(input_shape[-1])
+        self.c = self.add_weight(shape=(self.columns, self.frequencies), name="frequencies",
+                                 initializer=keras.initializers.RandomNormal(stddev=self.sigma))
+        self.linear.build((None, self.columns, 2 * self.frequencies))
+
+    def call(self, x: Any) -> Any:
+        ops = keras.ops
+        angles = 2 * np.pi * ops.expand_dims(x, -1) * self.c
+        embedded = self.linear(ops.concatenate([ops.cos(angles), ops.sin(angles)], axis=-1))
+        return ops.reshape(embedded, (-1, self.columns * self.dim))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, int]:
+        return input_shape[0], int(input_shape[-1]) * self.dim
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma}
+
+
 class NumericStatistics(NamedTuple):
     """What the numeric preprocessing learns from a fold's training rows, whatever the configuration: made once
     per fold for a study's trials (:func:`mltune.model.training.prepare`)."""
@@ -192,8 +223,12 @@ def preprocessed_features(columns: Sequence[Column], x_train: dict[str, np.ndarr
         width = x_train[NUMERIC_INPUT].shape[1]
         inputs[NUMERIC_INPUT] = keras.Input(shape=(width,), dtype="float32", name=NUMERIC_INPUT)
         quantiles = params.get("numeric_scaling", "standard") == "quantile"
-        parts.append(numeric_layer(x_train[NUMERIC_INPUT], quantiles=quantiles, statistics=numeric)(
-            inputs[NUMERIC_INPUT]))
+        scaled = numeric_layer(x_train[NUMERIC_INPUT], quantiles=quantiles, statistics=numeric)(
+            inputs[NUMERIC_INPUT])
+        if params.get("numeric_embedding", "none") == "periodic":
+            scaled = PeriodicEmbedding(sigma=float(params.get("periodic_sigma", 0.1)), name="numeric_embedding")(
+                scaled)
+        parts.append(scaled)
     for position, column in enumerate(text_columns([c for c in columns if c.used])):
         raw, encoded = _text_features(column, position, x_train[input_name(position)], params)
         inputs[input_name(position)] = raw
