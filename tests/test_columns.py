@@ -217,6 +217,12 @@ def test_identifier_by_name(name: str) -> None:
     assert (column.kind, column.reason) == ("drop", "identifier: 300 distinct whole numbers in 300 rows")
 
 
+def test_whole_numbers_named_as_an_identifier_are_one_even_when_some_repeat() -> None:
+    codes = pd.Series(np.r_[np.arange(1000, 1645), np.arange(1000, 1054)], name="id")  # UCI breast cancer's id
+    assert infer_column(codes, "id").kind == "drop"
+    assert infer_column(pd.Series(np.arange(300) % 100, name="id"), "id").kind == "integer"  # a third unique: a code
+
+
 def test_unique_whole_numbers_with_a_plain_name_are_kept() -> None:
     values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name="income")
     assert infer_column(values, "income").kind == "integer"
