@@ -48,7 +48,7 @@ ALLOWED_FLAGS = {
     # examples/deploy: the study's first process and the workers that join it
     # `--data`/`--target`: a table with no recipe file (issue 13); `--output json` like retune's
     "tune": {"--n-trials", "--timeout", "--study-name", "--storage", "--experiment-name", "--quiet", "--set",
-             "--promote", "--workers", "--data", "--target", "--output"},
+             "--promote", "--workers", "--data", "--target", "--output", "--print-recipe"},
     "worker": {"--study-name", "--storage", "--n-trials", "--timeout", "--threads", "--quiet", "--wait"},
     "studies": {"--storage", "--output"},
 }

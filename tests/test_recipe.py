@@ -232,7 +232,7 @@ BAD = [
         (),
         "search.lr: unknown hyperparameter for family 'mlp', known: learning_rate, batch_size, epochs, optimizer, "
         "momentum, weight_decay, lr_schedule, patience, loss, n_layers, units, activation, dropout, l1, l2, "
-        "normalization, block, numeric_scaling, categorical_encoding, embedding_dim",
+        "normalization, block, numeric_scaling, numeric_embedding, periodic_sigma, categorical_encoding, embedding_dim",
         id="unknown-hyperparameter",
     ),
     # ------------------------------------------------------------ consistency between fields
