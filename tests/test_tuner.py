@@ -519,6 +519,10 @@ def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is
     assert tuner.sampler._n_startup_trials == 2  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="hypermodel: missing; pass a build_model.hp. function or a HyperModel"):
         mltune.RandomSearch(objective="val_accuracy", storage=storage)
+    with pytest.raises(ConfigError, match="trial_id: trial '3' is not running; call this from run_trial"):
+        tuner.save_model("3", None)
+    with pytest.raises(ConfigError, match="trial_id: trial '3' is not running; call this from run_trial"):
+        tuner.oracle.update_trial("3", {"val_loss": 1.0})
 
 
 class _TrainingKnobs(mltune.BayesianOptimization):

@@ -257,8 +257,7 @@ class Tuner:
 
     def save_model(self, trial_id: str, model: Any, step: int = 0) -> None:
         """Keeps ``model`` as the running trial's model (saved with the trial if it is the study's best)."""
-        running = self._running(trial_id)
-        running.model = model
+        self._running(trial_id).model = model
 
     def on_search_begin(self) -> None:
         """KerasTuner's hook, called as :meth:`search` starts; a subclass may override it."""

@@ -98,10 +98,6 @@ class RunningTrial:
     model: Any = None
     """The model a custom loop gave (``save_model``, ``on_epoch_end``)."""
 
-    @property
-    def number(self) -> int:
-        return int(self.trial_id)
-
     def report(self, metrics: dict[str, Any], objective: Objective) -> None:
         """Keeps reported metrics, the objective's best value (by its direction) and the others' last."""
         for key, value in metrics.items():
