@@ -905,6 +905,11 @@ def test_a_tuner_given_a_keras_tuner_oracle_takes_its_search_from_it(workdir: Pa
     hyperband = mltune.oracles.HyperbandOracle(objective="val_accuracy", max_epochs=3, factor=3)
     band = mltune.Tuner(build_model, oracle=hyperband, storage=storage, study_name="band", progress="quiet")
     assert band.max_trials == hyperband_configurations(3, 3) and band.max_epochs == 3
+    positional = mltune.Tuner(hyperband, build_model, storage=storage, study_name="band", progress="quiet")
+    assert (positional.max_trials, positional.max_epochs) == (band.max_trials, 3)  # KerasTuner's Tuner(oracle, hm)
+    assert positional.hypermodel.name == band.hypermodel.name
+    with pytest.raises(TypeError, match="takes one positional argument .the hypermodel."):
+        mltune.Tuner(build_model, hyperband, storage=storage)
     assert isinstance(band.pruner, optuna.pruners.HyperbandPruner) and band.sampler_name == "RandomSampler"
     grid = mltune.Tuner(_two_choices, oracle=mltune.oracles.GridSearchOracle(objective="val_accuracy"),
                         storage=storage, study_name="grid", progress="quiet")

@@ -108,11 +108,13 @@ class Tuner:
             settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted with a warning so that a
             KerasTuner script runs; any other name is a ``TypeError``.
 
+    KerasTuner's base ``Tuner(oracle, hypermodel)``, with the oracle first and positional, works too.
+
     Raises:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
     """
 
-    def __init__(self, hypermodel: Any = None, *, objective: Any = None, max_trials: int = 20,
+    def __init__(self, hypermodel: Any = None, *oracle_form: Any, objective: Any = None, max_trials: int = 20,
                  study_name: str | None = None, storage: str | None = None, experiment_name: str | None = None,
                  sampler: Any = "tpe", pruner: Any = "hyperband", seed: int = 0, timeout: float | None = None,
                  tracking_uri: str | None = None, code_paths: Sequence[str] = (),
@@ -120,6 +122,15 @@ class Tuner:
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
                  executions_per_trial: int = 1, **keras_tuner_only: Any) -> None:
         """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
+        if isinstance(hypermodel, KerasTunerOracle):  # KerasTuner's base Tuner(oracle, hypermodel)
+            if len(oracle_form) > 1 or "oracle" in keras_tuner_only:
+                raise TypeError("Tuner() takes an oracle and a hypermodel as its positional arguments, but got "
+                                f"{1 + len(oracle_form)} positional argument(s) or a second oracle")
+            keras_tuner_only["oracle"], hypermodel = hypermodel, oracle_form[0] if oracle_form else \
+                keras_tuner_only.pop("hypermodel", None)
+        elif oracle_form:
+            raise TypeError(f"Tuner() takes one positional argument (the hypermodel), or KerasTuner's (oracle, "
+                            f"hypermodel), but got {1 + len(oracle_form)}")
         oracle = _oracle(keras_tuner_only.pop("oracle", None))
         search: Search | None = None
         if oracle is not None:  # KerasTuner's base Tuner takes its search from an oracle
