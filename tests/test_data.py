@@ -112,6 +112,17 @@ def test_a_number_column_whose_other_cells_say_missing_is_numbers(tmp_path: Path
     assert {c.name: c.kind for c in given.columns}["a"] == "numeric"  # '?' is read as empty, not refused
 
 
+def test_a_number_column_with_blank_cells_is_numbers_with_empty_cells(tmp_path: Path) -> None:
+    # Kaggle's Telco churn: TotalCharges is " " where tenure is 0
+    rows = frame()
+    rows["a"] = rows["a"].astype(object).where(rows.index % 7 != 0, " ")
+    table = load_table(recipe({"path": str(csv(tmp_path, rows)), "target": "y"}))
+    column = {c.name: c for c in table.columns}["a"]
+    assert (column.kind, column.reason, column.missing) == ("numeric", "numbers", True)
+    assert not table.report.of("text among numbers")
+    assert table.frame["a"].isna().sum() == 5
+
+
 def test_missing_values_are_kept_and_empty_targets_dropped(tmp_path: Path) -> None:
     df = frame()
     df.loc[[3, 7], "a"] = np.nan
