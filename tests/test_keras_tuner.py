@@ -114,7 +114,7 @@ def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() ->
     (lambda hp: hp.Float("lr", 0.0, 1.0, sampling="log"), "min_value > 0 with log"),
     (lambda hp: hp.Int("n", 5, 1), "min_value <= max_value must hold, but got min_value=5, max_value=1"),
     (lambda hp: hp.Float("lr", 1e-3, 1.0, step=0.1, sampling="log"), "the step multiplies, so it must be > 1"),
-    (lambda hp: hp.Int("n", 1, 5, sampling="reverse_log"), "sampling must be 'linear' or 'log'"),
+    (lambda hp: hp.Int("n", 1, 5, sampling="cubic"), "sampling must be 'linear', 'log' or 'reverse_log'"),
     (lambda hp: hp.Choice("c", []), "values must not be empty"),
 ])
 def test_bad_declarations_name_the_rule_and_value(call: Any, message: str) -> None:
@@ -127,6 +127,13 @@ def test_conditional_scope_needs_a_declared_parent() -> None:
     with pytest.raises(ConfigError, match="parent hyperparameter must be declared first, but got 'model'"), \
             hp.conditional_scope("model", ["cnn"]):
         pass
+
+
+def test_keras_tuners_reverse_log_sampling_is_declared_as_such_and_sampled_in_range() -> None:
+    hp = HyperParameters.for_trial(_trial())
+    assert 0.5 <= hp.Float("momentum", 0.5, 0.999, sampling="reverse_log") <= 0.999
+    assert 1 <= hp.Int("n", 1, 5, sampling="reverse_log") <= 5
+    assert hp.space[0].sampling == "reverse_log"
 
 
 def test_fixed_values_replay_a_trial() -> None:

@@ -104,7 +104,7 @@ class Spec:
         min_value: lowest value (numbers).
         max_value: highest value (numbers).
         step: the step between values (numbers), if any.
-        sampling: "linear" or "log" (numbers).
+        sampling: "linear", "log" or "reverse_log" (numbers; the last is sampled linearly).
         values: the choices (``Choice``), or the value (``Fixed``).
         default: the declared default.
         conditions: ``(parent name, parent values)`` of the enclosing conditional scopes.
@@ -350,9 +350,11 @@ class HyperParameters:
 
 
 def _sampling(name: str, sampling: str | None, step: float | None) -> str:
+    """The scale of a range. KerasTuner's ``reverse_log`` (denser near ``max_value``) is kept in the declaration
+    and sampled linearly: Optuna's distributions have no such scale."""
     sampling = (sampling or "linear").lower()
-    if sampling not in ("linear", "log"):
-        raise ConfigError(f"hp {name!r}: sampling must be 'linear' or 'log', but got {sampling!r}")
+    if sampling not in ("linear", "log", "reverse_log"):
+        raise ConfigError(f"hp {name!r}: sampling must be 'linear', 'log' or 'reverse_log', but got {sampling!r}")
     if sampling == "log" and step is not None and step <= 1:
         raise ConfigError(f"hp {name!r}: with log sampling the step multiplies, so it must be > 1, "
                           f"but got step={step}")
