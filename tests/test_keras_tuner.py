@@ -96,10 +96,14 @@ def test_config_copy_and_a_step_that_does_not_divide_the_range() -> None:
     assert again.Int("units", 10, 100, step=25) == units and hp.copy().values == hp.values
 
 
-def test_a_list_of_one_objective_is_that_objective_and_of_more_is_refused_saying_why() -> None:
+def test_a_list_of_one_objective_is_that_objective_and_of_more_their_sum_as_in_keras_tuner() -> None:
     assert Objective.of(["val_loss"]) == Objective("val_loss", "min")
-    with pytest.raises(ConfigError, match="mltune optimizes one objective, but got a list of 2"):
-        Objective.of(["val_loss", "val_accuracy"])
+    both = Objective.of(["val_loss", Objective("val_auc", "max")])
+    assert (both.name, both.direction) == ("multi_objective", "minimize")
+    assert both.add_to({"val_loss": 0.5, "val_auc": 0.75})["multi_objective"] == -0.25
+    assert "multi_objective" not in both.add_to({"val_loss": 0.5})  # not before every part is there
+    with pytest.raises(ConfigError, match="the list must name at least one metric"):
+        Objective.of([])
 
 
 def test_same_name_with_other_ranges_is_an_error_naming_trial_name_and_both() -> None:

@@ -757,6 +757,18 @@ def test_an_unnamed_metric_is_the_objective_in_every_trial(workdir: Path, storag
     assert [t.state.name for t in tuner.study.trials] == ["COMPLETE"] * 3
 
 
+def test_a_list_of_objectives_is_keras_tuners_multi_objective(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, objective=[mltune.Objective("val_loss", "min"), "val_accuracy"], max_trials=1)
+    assert (tuner.objective.name, tuner.objective.direction) == ("multi_objective", "minimize")
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    trial = tuner.study.trials[0]
+    history = {key: [m.value for m in MlflowClient().get_metric_history(trial.user_attrs["mlflow_run_id"], key)]
+               for key in ("val_loss", "val_accuracy", "multi_objective")}
+    combined = [loss - accuracy for loss, accuracy in zip(history["val_loss"], history["val_accuracy"], strict=True)]
+    assert history["multi_objective"] == pytest.approx(combined) and trial.value == pytest.approx(min(combined))
+
+
 def test_validation_every_other_epoch_is_enough(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = _tuner(storage, max_trials=1)

@@ -147,7 +147,8 @@ def infer_column(values: pd.Series, name: str) -> Column:
         odd = text[numbers.isna()]
         whole = bool(np.all(np.mod(numbers.dropna().to_numpy(dtype=float), 1) == 0))
         # Blank cells ("  ") are already empty: a column of them and numbers is plain numbers.
-        reason = "numbers" if odd.empty else f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}"
+        reason = "numbers" if odd.empty else \
+            f"numbers, but {len(odd)} cell(s) are text read as empty, e.g. {odd.iloc[0]!r}"
         return column("integer" if whole else "numeric", reason)
     formatted = formatted_numbers(text)
     if mostly_numbers(text, formatted):

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from mltune.errors import TrialDiverged, TrialError
+from mltune.search.keras_tuner import Objective
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -173,8 +174,20 @@ class TrialFit:
     """What ``fit`` returned (a ``History`` for ``model.fit``)."""
 
 
+class _Combine(keras.callbacks.Callback):  # type: ignore[misc]
+    """Writes a combined objective into each epoch's logs, before every other callback (and History) reads them."""
+
+    def __init__(self, objective: Objective) -> None:
+        super().__init__()
+        self.objective = objective
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            self.objective.add_to(logs)
+
+
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-              objective: str, direction: str, seed: int, on_epoch: EpochHook | None) -> TrialFit:
+              objective: Objective, seed: int, on_epoch: EpochHook | None) -> TrialFit:
     """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback.
 
     Raises:
@@ -188,7 +201,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
     every_epoch = kwargs.get("validation_freq", 1) == 1  # else validation metrics are missing from some epochs
-    recorder = ObjectiveRecorder(objective, direction, on_epoch, label,
+    recorder = ObjectiveRecorder(objective.name, objective.direction, on_epoch, label,
                                  strict=not hypermodel.fits_itself and every_epoch)
     kwargs = dict(kwargs)
     callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
@@ -196,7 +209,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     for callback in callbacks:  # each trial logs to a folder of its own, as in KerasTuner
         if isinstance(callback, keras.callbacks.TensorBoard) and isinstance(number, int):
             callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}")
-    kwargs["callbacks"] = [*callbacks, recorder]
+    kwargs["callbacks"] = [*([_Combine(objective)] if objective.parts else []), *callbacks, recorder]
     start = time.perf_counter()
     try:
         with _custom_gradients_forgotten():
@@ -214,15 +227,15 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
                     returned=returned)
 
 
-def _value(returned: Any, recorder: ObjectiveRecorder, objective: str, label: str) -> tuple[float, int]:
+def _value(returned: Any, recorder: ObjectiveRecorder, objective: Objective, label: str) -> tuple[float, int]:
     """The trial's value: the best epoch's, or what a custom ``fit`` returned (a number or a dict of metrics)."""
     if recorder.best is not None:
         return recorder.best, recorder.best_epoch
     if isinstance(returned, dict) or is_number(returned):
-        return returned_value(returned, objective, "max", label, source="fit"), recorder.epochs
+        return returned_value(returned, objective, label, source="fit"), recorder.epochs
     if recorder.missing is not None:
         raise recorder.missing_objective("choose one of these, or return it from HyperModel.fit")
-    raise TrialError(f"{label}: training gave no value of the objective {objective!r} (no epoch ended, and fit "
+    raise TrialError(f"{label}: training gave no value of the objective {objective.name!r} (no epoch ended, and fit "
                      f"returned {type(returned).__name__})")
 
 
@@ -237,29 +250,33 @@ def is_number(value: Any) -> bool:
     return array.ndim == 0 and array.dtype.kind in "iuf"
 
 
-def returned_value(returned: Any, objective: str, direction: str, label: str, *, source: str) -> float:
+def returned_value(returned: Any, objective: Objective, label: str, *, source: str) -> float:
     """The objective's value in what KerasTuner lets ``fit`` or ``run_trial`` return: a number, a dict of metrics
-    holding it, a ``History`` (its best epoch's, by ``direction``), or a list of these (their mean).
+    holding it, a ``History`` (its best epoch's, by the objective's direction), or a list of these (their mean).
 
     Raises:
         TrialError: the objective is not in it, or it is none of these.
     """
+    name = objective.name
     if isinstance(returned, (list, tuple)) and returned:
-        return float(np.mean([returned_value(r, objective, direction, label, source=source) for r in returned]))
+        return float(np.mean([returned_value(r, objective, label, source=source) for r in returned]))
     if is_number(returned):
         return float(np.asarray(returned))
     if isinstance(returned, dict):
-        if objective not in returned:
-            raise TrialError(f"{label}: the objective {objective!r} is not in what {source} returned, which holds: "
+        returned = objective.add_to(dict(returned))
+        if name not in returned:
+            raise TrialError(f"{label}: the objective {name!r} is not in what {source} returned, which holds: "
                              f"{', '.join(map(str, returned)) or 'none'}")
-        return returned_value(returned[objective], objective, direction, label, source=source)
+        return returned_value(returned[name], objective, label, source=source)
     if isinstance(returned, keras.callbacks.History):
-        values = [v for v in returned.history.get(objective, []) if math.isfinite(v)]
+        epochs = [objective.add_to(dict(zip(returned.history, row, strict=True)))
+                  for row in zip(*returned.history.values(), strict=False)]
+        values = [epoch[name] for epoch in epochs if name in epoch and math.isfinite(epoch[name])]
         if not values:
-            raise TrialError(f"{label}: the objective {objective!r} is not in the History {source} returned, which "
+            raise TrialError(f"{label}: the objective {name!r} is not in the History {source} returned, which "
                              f"holds: {', '.join(returned.history) or 'none'}")
-        return float(max(values) if direction == "maximize" else min(values))
-    raise TrialError(f"{label}: {source} must return the objective {objective!r} as a number, a dict of metrics, a "
+        return float(max(values) if objective.direction == "maximize" else min(values))
+    raise TrialError(f"{label}: {source} must return the objective {name!r} as a number, a dict of metrics, a "
                      f"History or a list of these, but returned {type(returned).__name__}")
 
 

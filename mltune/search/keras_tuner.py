@@ -34,6 +34,9 @@ class Objective:
 
     name: str
     direction: str
+    parts: tuple[tuple[str, str], ...] = ()
+    """The objectives a list combines, as ``(name, direction)``; their sum is this one (KerasTuner's
+    ``multi_objective``): the minimized ones added, the maximized ones subtracted, minimized."""
 
     def __post_init__(self) -> None:
         direction = {"max": "maximize", "min": "minimize"}.get(self.direction, self.direction)
@@ -53,11 +56,12 @@ class Objective:
         if isinstance(objective, Objective):
             return objective
         if isinstance(objective, (list, tuple)):
-            if len(objective) == 1:
-                return cls.of(objective[0])
-            raise ConfigError(f"objective: mltune optimizes one objective, but got a list of {len(objective)}: "
-                              f"{objective!r}; give the one to optimize (the others are logged with every epoch "
-                              "anyway), or a HyperModel whose fit returns their combination as one number")
+            if not objective:
+                raise ConfigError("objective: the list must name at least one metric, but it is empty")
+            parts = [cls.of(part) for part in objective]
+            if len(parts) == 1:
+                return parts[0]
+            return cls("multi_objective", "min", tuple((part.name, part.direction) for part in parts))
         if objective is None:  # KerasTuner's default: the number HyperModel.fit returns, minimized
             return cls("default_objective", "min")
         if isinstance(objective, str):
@@ -70,6 +74,13 @@ class Objective:
             return cls(str(objective.name), str(objective.direction))
         raise ConfigError(f"objective: must be a metric name or mltune.Objective(name, direction), "
                           f"but got {objective!r}")
+
+    def add_to(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Adds a combined objective's value to an epoch's ``values`` (once each part is there) and returns them."""
+        if self.parts and all(name in values for name, _ in self.parts):
+            values[self.name] = sum(float(values[name]) * (1 if direction == "minimize" else -1)
+                                    for name, direction in self.parts)
+        return values
 
     @property
     def metric(self) -> str:

@@ -193,7 +193,7 @@ class HyperModelObjective:
 
         def epoch_end(epoch: int, logs: dict[str, float]) -> None:
             stop_if_interrupted()
-            values = {str(k): float(v) for k, v in logs.items()}
+            values = s.objective.add_to({str(k): float(v) for k, v in logs.items()})
             run.log_epoch(epoch + 1, values)
             running.report(values, s.objective)
             if s.objective.name in values:
@@ -226,8 +226,7 @@ class HyperModelObjective:
         if returned is None:
             raise TrialError(f"trial {trial.number}: run_trial returned None; return the objective "
                              f"{s.objective.name!r} (a number, a dict of metrics, a History or a list of these)")
-        value = returned_value(returned, s.objective.name, s.objective.direction, f"trial {trial.number}",
-                               source="run_trial")
+        value = returned_value(returned, s.objective, f"trial {trial.number}", source="run_trial")
         reports.close()
         model = running.model if running.model is not None else s.hypermodel.last_built
         return self._settle(trial, run, [TrialFit(model, value, 0, 0.0)] if model is not None else [], value)
@@ -251,9 +250,8 @@ class HyperModelObjective:
                 if reports is not None and name in logs:
                     reports.epoch(epoch, logs[name])
 
-            fits.append(fit_trial(s.hypermodel, hp, args, kwargs, objective=name,
-                                  direction=s.objective.direction, seed=s.seed + trial.number + 100_003 * k,
-                                  on_epoch=on_epoch))
+            fits.append(fit_trial(s.hypermodel, hp, args, kwargs, objective=s.objective,
+                                  seed=s.seed + trial.number + 100_003 * k, on_epoch=on_epoch))
             if reports is not None:
                 reports.close()
         return fits
