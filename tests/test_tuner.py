@@ -471,6 +471,27 @@ def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workd
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in finished)  # never pruned at the last epoch
 
 
+class _EpochsFromHyperparameters(mltune.Hyperband):
+    """A GitHub repo's Hyperband subclass: the epochs come from KerasTuner's ``tuner/...`` values."""
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        hp = trial.hyperparameters
+        kwargs["epochs"], kwargs["initial_epoch"] = hp["tuner/epochs"], hp.get("tuner/initial_epoch")
+        returned = super().run_trial(trial, *args, **kwargs)
+        self.oracle._save_trial(trial)
+        return returned
+
+
+def test_hyperbands_trials_carry_keras_tuners_epoch_values(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _EpochsFromHyperparameters(build_model, objective="val_accuracy", max_epochs=2, factor=3,
+                                       storage=storage, progress="quiet")
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    best = tuner.get_best_hyperparameters()[0]
+    assert (best.get("tuner/epochs"), best.values["tuner/initial_epoch"]) == (2, 0)
+    assert tuner.hypermodel.build(best).count_params() > 0
+
+
 def _two_choices(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [8, 16]),
                                                                      activation=hp.Choice("act", ["relu", "tanh"])),

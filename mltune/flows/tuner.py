@@ -217,7 +217,7 @@ class Tuner:
                                executions=self.executions, preset=self.preset,
                                tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, Exhaustive),
                                run_trial=self.run_trial if self._own_trials else None,
-                               retries=self.max_retries_per_trial, hooks=self)
+                               retries=self.max_retries_per_trial, hooks=self, max_epochs=self.max_epochs)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -680,6 +680,9 @@ class Oracle:
         """KerasTuner's older way for a ``run_trial`` to give its trial's metrics (instead of returning them): the
         trial's value is the objective's, if ``run_trial`` returns nothing."""
         self.tuner._running(trial_id).report(metrics, self.tuner.objective)
+
+    def _save_trial(self, trial: Any) -> None:
+        """KerasTuner's private save, which some ``run_trial`` overrides call: every trial is in the study already."""
 
     def get_best_trials(self, num_trials: int = 1) -> list[TrialView]:
         """The best complete trials, best first.

@@ -72,6 +72,9 @@ class TunerSetting:
     that raised ``FailedTrialError`` or ``FatalError``, nor a pruned one)."""
     hooks: Any = None
     """What has KerasTuner's ``on_trial_begin(trial)`` and ``on_trial_end(trial)`` (the Tuner), or None."""
+    max_epochs: int | None = None
+    """KerasTuner's Hyperband: every trial is given these epochs (the pruner stops the weaker ones early), and its
+    values say so as KerasTuner's do (``tuner/epochs``, ``tuner/initial_epoch``, ...), which scripts read."""
 
 
 @dataclass
@@ -140,6 +143,9 @@ class HyperModelObjective:
         run = s.tracker.start_trial(experiment_id=s.experiment_id, parent_run_id=s.parent_run_id,
                                     study_name=s.study_name, number=trial.number, params={})
         hp = HyperParameters.for_trial(trial, s.preset, s.tune_new_entries, grid=s.grid)
+        if s.max_epochs is not None:
+            hp.values.update({"tuner/epochs": s.max_epochs, "tuner/initial_epoch": 0, "tuner/bracket": 0,
+                              "tuner/round": 0})
         run.params = hp.values  # the same dict: the run's final batch writes every value asked for by then
         running, reports = self._running_trial(trial, hp, run)
         try:
