@@ -833,8 +833,8 @@ def _lr_and_units(hp: Any) -> keras.Model:
     return model
 
 
-def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defaults(workdir: Path,
-                                                                                    storage: str) -> None:
+def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defaults(
+        workdir: Path, storage: str, capsys: pytest.CaptureFixture[str]) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     preset = mltune.HyperParameters()
     preset.Fixed("learning_rate", 1e-3)
@@ -845,10 +845,17 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     assert {v["learning_rate"] for v in values} == {1e-3} and len(values) == 3  # no pruner: all complete
     best = tuner.oracle.get_best_trials(1)[0]
     assert best.score == tuner.study.best_value and best.hyperparameters.values == values[0]
-    assert best.best_step == 1 and best.status == "COMPLETED"
+    assert best.best_step == 0 and best.status == "COMPLETED"  # KerasTuner counts epochs from 0
     oracle = tuner.oracle  # what KerasTuner scripts read from it
     assert (oracle.objective.name, oracle.max_trials, tuner.remaining_trials) == ("val_accuracy", 3, 0)
     assert sorted(oracle.trials) == ["0", "1", "2"] and oracle.get_trial(best.trial_id).score == best.score
+    assert (oracle.remaining_trials, oracle.seed) == (0, tuner.seed)
+    assert [spec.name for spec in oracle.get_space().space] == ["learning_rate", "units"]
+    best.summary()
+    tuner.search_space_summary(extended=True)
+    printed = capsys.readouterr().out
+    assert f"Trial {best.trial_id} summary" in printed and f"Score: {best.score}" in printed
+    assert "Default search space size: 2" in printed
 
     kept = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=2, study_name="kept",
                                storage=storage, hyperparameters=preset, tune_new_entries=False, progress="quiet")

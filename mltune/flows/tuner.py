@@ -475,9 +475,7 @@ class Tuner:
                  f"direction={self.objective.direction!r})"]
         complete = self._best_trials(num_trials) if _best_trial(study) is not None else []
         for trial in complete:
-            lines += ["", f"Trial {trial.number} summary", "Hyperparameters:"]
-            lines += [f"{name}: {value}" for name, value in _values(trial).items()]
-            lines.append(f"Score: {trial.value}")
+            lines += ["", *_summary(str(trial.number), _values(trial), trial.value)]
         counts = {s.name: 0 for s in (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)}
         for trial in study.get_trials(deepcopy=False):
             if trial.state.name in counts:
@@ -486,16 +484,22 @@ class Tuner:
                       f"{counts['FAIL']} failed"]
         print("\n".join(lines))
 
-    def search_space_summary(self) -> None:
+    def search_space_summary(self, extended: bool = False) -> None:
         """Prints the hyperparameters the last trial declared (before any, those ``build_model`` declares with
-        every hyperparameter at its default, as KerasTuner does)."""
+        every hyperparameter at its default, as KerasTuner does); ``extended`` is KerasTuner's and changes
+        nothing, each one's range and default are always shown."""
+        print(f"Search space summary\nDefault search space size: {len(self.last_space)}")
+        for spec in self.last_space:
+            print(f"{spec.name} ({spec.kind.capitalize()})\n{spec.describe()}")
+
+    @property
+    def last_space(self) -> list[Any]:
+        """What the last trial declared; before any, what ``build_model`` declares at the defaults."""
         if not self._last_space and not isinstance(self.hypermodel.target, _NoHyperModel):
             hp = HyperParameters()
             self.hypermodel.build(hp)
             self._last_space = hp.space
-        print(f"Search space summary\nDefault search space size: {len(self._last_space)}")
-        for spec in self._last_space:
-            print(f"{spec.name} ({spec.kind.capitalize()})\n{spec.describe()}")
+        return self._last_space
 
     # ------------------------------------------------------------ promotion
 
@@ -639,7 +643,7 @@ class TrialMetrics:
 @dataclass(frozen=True)
 class TrialView:
     """A trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score`` (None until it completes),
-    ``best_step`` (the best epoch, 1-based), ``status``, ``hyperparameters`` and ``metrics``."""
+    ``best_step`` (the best epoch, 0-based as in KerasTuner), ``status``, ``hyperparameters`` and ``metrics``."""
 
     trial_id: str
     score: float | None
@@ -652,6 +656,15 @@ class TrialView:
         """KerasTuner's ``trial.get_state()``: the trial as a dict."""
         return {"trial_id": self.trial_id, "score": self.score, "best_step": self.best_step, "status": self.status,
                 "hyperparameters": self.hyperparameters.get_config()}
+
+    def summary(self) -> None:
+        """KerasTuner's ``trial.summary()``: prints the trial's hyperparameters and score."""
+        print("\n".join(_summary(self.trial_id, self.hyperparameters.values, self.score)))
+
+
+def _summary(trial_id: str, values: dict[str, Any], score: float | None) -> list[str]:
+    return [f"Trial {trial_id} summary", "Hyperparameters:", *(f"{k}: {v}" for k, v in values.items()),
+            f"Score: {score}"]
 
 
 class Oracle:
@@ -667,6 +680,25 @@ class Oracle:
     @property
     def max_trials(self) -> int | None:
         return self.tuner.max_trials
+
+    @property
+    def seed(self) -> int:
+        return self.tuner.seed
+
+    @property
+    def remaining_trials(self) -> int | None:
+        return self.tuner.remaining_trials
+
+    @property
+    def hyperparameters(self) -> HyperParameters:
+        """The search space as the last trial declared it (KerasTuner's ``oracle.hyperparameters``)."""
+        hp = HyperParameters()
+        for spec in self.tuner.last_space:
+            hp._replay(spec)
+        return hp
+
+    def get_space(self) -> HyperParameters:
+        return self.hyperparameters
 
     @property
     def trials(self) -> dict[str, TrialView]:
@@ -694,9 +726,10 @@ class Oracle:
 
     def _view(self, trial: optuna.trial.FrozenTrial) -> TrialView:
         pick = max if self.tuner.objective.direction == "maximize" else min
-        steps = trial.intermediate_values
+        steps = trial.intermediate_values  # epochs, 1-based; the best one among them (EpochReports.close)
+        best = pick(steps, key=steps.__getitem__, default=None)
         return TrialView(str(trial.number), None if trial.value is None else float(trial.value),
-                         pick(steps, key=steps.__getitem__, default=None), _KERAS_TUNER_STATUS[trial.state.name],
+                         None if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
                          HyperParameters.fixed(_values(trial)),
                          TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, ""))))
 
