@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mltune.config.recipe import load_recipe
-from mltune.flows.baseline import MAX_CATEGORIES, tree_features
+from mltune.flows.baseline import MAX_CATEGORIES, tree_estimator, tree_features
 from mltune.flows.promote import promote
 from mltune.flows.tune import tune
 
@@ -31,6 +31,18 @@ def test_tree_features_take_text_flags_dates_and_empty_cells() -> None:
     assert x["member"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert x["joined"].isna().tolist() == [False, True, False, False] and x["joined"].dtype == float
     assert tree_features(wide)["id"].dtype == float  # too many categories for the trees: codes
+
+
+def test_the_tree_baseline_trains_on_many_rows_with_a_class_of_one_row() -> None:
+    # ratdat's surveys: 35,549 rows, 48 species, some seen once; HistGradientBoosting's early stopping splits
+    # off a stratified tenth past 10,000 rows, which refuses a class of one row
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=12_000)})
+    y = np.r_[np.zeros(6_000), np.ones(5_999), [2]]
+    estimator = tree_estimator(True, y, seed=0)
+    assert estimator.early_stopping is False and tree_estimator(True, y[:-1], seed=0).early_stopping == "auto"
+    estimator.set_params(max_iter=5).fit(x, y)
+    assert list(estimator.classes_) == [0, 1, 2]
 
 
 @pytest.mark.slow
