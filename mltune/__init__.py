@@ -29,13 +29,6 @@ def __getattr__(name: str) -> Any:
     """Imports the public API on first use, so that ``import mltune`` (and ``mltune --help``) stays light."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    if name in ("tuners", "oracles", "errors"):  # KerasTuner's: kt.tuners.Hyperband, kt.errors.FailedTrialError
+    if name in ("tuners", "oracles", "errors", "engine"):  # KerasTuner's: kt.tuners.Hyperband, kt.engine.tuner...
         return importlib.import_module(f".{name}", __name__)
-    if name == "engine":  # KerasTuner's older paths: kt.engine.tuner.Tuner, kt.engine.hyperparameters...
-        from types import SimpleNamespace
-
-        return SimpleNamespace(tuner=SimpleNamespace(Tuner=__getattr__("Tuner")),
-                               hypermodel=SimpleNamespace(HyperModel=__getattr__("HyperModel")),
-                               hyperparameters=SimpleNamespace(HyperParameters=__getattr__("HyperParameters")),
-                               objective=SimpleNamespace(Objective=__getattr__("Objective")))
     raise AttributeError(f"module 'mltune' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from mltune.errors import ConfigError
-from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction
+from mltune.search.keras_tuner import HyperModel, HyperParameters, Objective, infer_direction
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "keras_tuner_migration"
 
@@ -235,3 +235,13 @@ def test_importing_mltune_and_its_api_names_stays_light() -> None:
             "heavy = sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules); print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_keras_tuners_older_engine_paths_import() -> None:
+    import mltune
+    from mltune.engine.hypermodel import HyperModel as OldHyperModel
+    from mltune.engine.hyperparameters import HyperParameters as OldHyperParameters
+    from mltune.engine.tuner import Tuner
+
+    assert (OldHyperModel, OldHyperParameters) == (HyperModel, HyperParameters)
+    assert mltune.engine.tuner.Tuner is Tuner is mltune.engine.base_tuner.BaseTuner is mltune.Tuner

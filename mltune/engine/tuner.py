@@ -1,0 +1,5 @@
+"""``keras_tuner.engine.tuner``."""
+
+from mltune.flows.tuner import Tuner
+
+__all__ = ["Tuner"]
