@@ -506,6 +506,13 @@ def test_set_value_that_is_not_yaml(tmp_path: Path) -> None:
     assert str(excinfo.value).startswith(f"{path}: --set 'seed=[1': the value is not valid YAML: ")
 
 
+def test_set_value_that_yaml_cannot_read_alone_is_that_text(tmp_path: Path) -> None:
+    from mltune.config.recipe import apply_overrides
+
+    raw = apply_overrides({"data": {}}, ["data.decimal=,", "data.separator=;"], source=tmp_path)
+    assert raw["data"] == {"decimal": ",", "separator": ";"}  # the README's keys, typed unquoted
+
+
 def test_yaml_syntax_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\nsearch: {epochs: 2\n")

@@ -628,7 +628,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], *, source: Pa
         try:
             value = read_yaml(text)
         except yaml.YAMLError as error:
-            raise ConfigError(f"{source}: --set {item!r}: the value is not valid YAML: {error}") from None
+            if any(mark in text for mark in "{}[]"):  # a list or mapping meant, and mistyped
+                raise ConfigError(f"{source}: --set {item!r}: the value is not valid YAML: {error}") from None
+            value = text.strip()  # text YAML cannot read alone, such as data.decimal=, : the text itself
         node = result
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
