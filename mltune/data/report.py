@@ -102,8 +102,9 @@ def describe(frame: pd.DataFrame, columns: Sequence[Column], *, target: str | No
         findings.append(_class_balance(frame[target], weighed=class_weights == "balanced"))
     duplicates = int(frame.duplicated().sum())
     if duplicates:
-        findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row exactly (copies on "
-                                "both sides of a split flatter the validation and test scores)", duplicates))
+        findings.append(Finding("", "duplicate rows", f"{duplicates} row(s) repeat an earlier row in every column "
+                                "the model reads (copies on both sides of a split flatter the validation and test "
+                                "scores)", duplicates))
     return DataReport(tuple(findings))
 
 
