@@ -186,6 +186,29 @@ def test_a_number_target_with_a_few_question_marks_is_a_number_to_predict(tmp_pa
     assert "its 3 other cell(s) are read as empty and their rows left out" in text
 
 
+def test_a_target_of_formatted_numbers_is_read_and_predicted_as_numbers(tmp_path: Path) -> None:
+    from mltune.data import load_table
+
+    frame = messy_table()  # mosaicData's SaratogaHouses as a spreadsheet exports it: price as $132,500
+    prices = (frame["balance"].abs() * 1000).round()
+    frame["balance"] = [f"${v:,.0f}" if i % 50 else "?" for i, v in enumerate(prices)]
+    recipe, _ = infer_recipe(str(write(tmp_path, frame)), "balance")
+    assert recipe.task == "regression"
+    table = load_table(recipe)
+    assert table.frame["balance"].tolist() == [v for i, v in enumerate(prices) if i % 50]  # the ?s left out
+
+
+def test_question_marks_in_a_class_target_are_empty_not_a_class(tmp_path: Path) -> None:
+    from mltune.data import load_table
+
+    frame = messy_table().assign(bought=["yes", "no", "yes", "?", "no", "yes"] * 40)
+    recipe, _ = infer_recipe(str(write(tmp_path, frame)), "bought")
+    table = load_table(recipe)
+    assert sorted(table.frame["bought"].unique()) == ["no", "yes"] and len(table.frame) == 200
+    [dropped] = table.report.of("empty target")
+    assert dropped.count == 40
+
+
 @pytest.mark.parametrize(("name", "sep"), [("credit.tsv", "\t"), ("credit.csv.gz", ";"), ("credit.data", ",")])
 def test_the_separator_of_other_text_files_is_sniffed(tmp_path: Path, name: str, sep: str) -> None:
     recipe, _ = infer_recipe(str(write(tmp_path, messy_table().drop(columns=["note"]), name=name, sep=sep)),

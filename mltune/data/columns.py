@@ -38,6 +38,8 @@ MOSTLY_NUMBERS = 0.9
 at least half the filled cells are numbers."""
 MISSING_WORDS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "none", "null", "missing", "unknown", "#n/a"})
 """Cells that say a number is missing (UCI's ``?``, a spreadsheet's ``-``); pandas reads only some of them as empty."""
+MISSING_MARKS = frozenset({"?", "-", "--", "."})
+"""The missing words that no class is named: a text target's cells holding one are empty."""
 CONSTANT = "constant"
 MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
@@ -221,6 +223,16 @@ def formatted_numbers(text: pd.Series) -> pd.Series:
     negative = (found["sign"] == "-") ^ (found["inner"] == "-")
     numbers = pd.to_numeric(plain, errors="coerce").where(~negative, -pd.to_numeric(plain, errors="coerce"))
     return numbers.where(parts)
+
+
+def read_numbers(text: pd.Series) -> pd.Series | None:
+    """Text cells as numbers, when they are a column of numbers (see :func:`mostly_numbers`; the other cells
+    empty), written plainly or as a spreadsheet shows them (``$132,500``, ``45%``); None when they are not."""
+    numbers = pd.to_numeric(text, errors="coerce")
+    if mostly_numbers(text, numbers):
+        return numbers
+    formatted = formatted_numbers(text)
+    return formatted if mostly_numbers(text, formatted) else None
 
 
 DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+(,\d+)?\s*")

@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from mltune.config.recipe import Recipe, table_format
-from mltune.data.columns import Column, clean_text, infer_columns, mlflow_type, mostly_numbers, says_missing
+from mltune.data.columns import (
+    MISSING_MARKS,
+    Column,
+    clean_text,
+    infer_columns,
+    mlflow_type,
+    read_numbers,
+    says_missing,
+)
 from mltune.data.report import DataReport, describe
 from mltune.errors import ConfigError
 from mltune.tasks import TASKS
@@ -121,6 +129,8 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
     assert target is not None
     if recipe.task == "regression":
         frame[target] = _numbers_if_they_are(frame[target])
+    else:
+        frame[target] = _without_missing_marks(frame[target])
     frame, dropped_rows = _rows_with_target(frame, target, origin, source)
     if recipe.task == "classification":
         frame[target] = class_labels(frame[target])
@@ -314,14 +324,19 @@ def _rows_with_target(frame: pd.DataFrame, target: str, origin: str, source: str
 
 
 def _numbers_if_they_are(values: pd.Series) -> pd.Series:
-    """A text target of numbers with a few other cells (``?``, ``n/a``: see :func:`mostly_numbers`) as numbers,
-    those cells empty (their rows are then dropped, and the report counts them); any other column as it is."""
+    """A text target of numbers (``$132,500`` too) with a few other cells (``?``, ``n/a``: see
+    :func:`read_numbers`) as numbers, those cells empty (their rows are then dropped, and the report counts them);
+    any other column as it is."""
     if pd.api.types.is_numeric_dtype(values):
         return values
     text = values.dropna().map(str)
-    if text.empty or not mostly_numbers(text, pd.to_numeric(text, errors="coerce")):
-        return values
-    return pd.to_numeric(values, errors="coerce")
+    numbers = None if text.empty else read_numbers(text)
+    return values if numbers is None else numbers.reindex(values.index)
+
+
+def _without_missing_marks(values: pd.Series) -> pd.Series:
+    """A class target whose ``?`` and ``-`` cells (:data:`MISSING_MARKS`) are empty: no class is named so."""
+    return values.mask(values.map(lambda v: isinstance(v, str) and v.strip() in MISSING_MARKS))
 
 
 def class_labels(values: pd.Series) -> pd.Series:

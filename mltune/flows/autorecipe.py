@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe, table_format
-from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, mostly_numbers
+from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, read_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
 from mltune.data.tables import SEPARATORS, class_labels, first_line, headerless_names, read_file
@@ -117,8 +117,8 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
         return "classification", f"target {target!r} holds true/false values"
     if not pd.api.types.is_numeric_dtype(values):
         text = values.map(str)
-        numbers = pd.to_numeric(text, errors="coerce")
-        if not (mostly_numbers(text, numbers) and numbers.nunique() > MAX_CLASSES_OF_NUMBERS):
+        numbers = read_numbers(text)
+        if numbers is None or numbers.nunique() <= MAX_CLASSES_OF_NUMBERS:
             return "classification", f"target {target!r} holds text"
         values = numbers.dropna()
         odd = f"; its {int(numbers.isna().sum())} other cell(s) are read as empty and their rows left out"
