@@ -136,6 +136,23 @@ def test_decimal_commas_are_sniffed_and_the_numbers_read(tmp_path: Path) -> None
     assert recipe.task == "regression"
 
 
+def test_thousands_grouped_by_dots_are_numbers_and_dotted_dates_stay_dates(tmp_path: Path) -> None:
+    from mltune.data import load_table
+
+    # as German Excel saves a table: ';', salaries such as 100.000,00, dates as 01.02.2020
+    rng = np.random.default_rng(0)
+    salary = rng.integers(20_000, 300_000, 240) + rng.integers(0, 100, 240) / 100
+    path = tmp_path / "gehalt.csv"
+    path.write_text("Gehalt;Eintritt;Abteilung\n" + "".join(
+        f"{f'{v:,.2f}'.replace(',', ' ').replace('.', ',').replace(' ', '.')};{1 + i % 28:02d}.0{1 + i % 9}.2020;"
+        f"{'ab'[i % 2]}\n" for i, v in enumerate(salary)), encoding="utf-8")
+    recipe, text = infer_recipe(str(path), "Gehalt")
+    assert (recipe.task, recipe.data.decimal) == ("regression", ",") and "e.g. '" in text
+    table = load_table(recipe)
+    assert table.frame["Gehalt"].tolist() == pytest.approx(salary.tolist())
+    assert {c.name: c.kind for c in table.columns}["Eintritt"] == "date"
+
+
 def test_a_comma_separated_file_keeps_decimal_points(tmp_path: Path) -> None:
     recipe, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance")
     assert recipe.data.decimal == "."

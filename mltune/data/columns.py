@@ -235,8 +235,20 @@ def read_numbers(text: pd.Series) -> pd.Series | None:
     return formatted if mostly_numbers(text, formatted) else None
 
 
-DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+(,\d+)?\s*")
-"""A number written with a decimal comma, or a whole number."""
+DECIMAL_COMMA = re.compile(r"\s*[-+]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s*")
+"""A number written with a decimal comma (its thousands grouped by dots or not: ``238.920,64``), or a whole
+number."""
+
+
+def comma_numbers(text: pd.Series) -> pd.Series | None:
+    """Cells written as :data:`DECIMAL_COMMA` numbers, some of them with thousands grouped by dots (which pandas
+    does not read, as its ``thousands='.'`` would read the date ``01.02.2020`` as a number), as numbers; None when
+    they are not all such numbers, or none is grouped."""
+    text = text.dropna().astype(str)
+    if text.empty or not text.str.contains(".", regex=False).any() or not text.str.fullmatch(DECIMAL_COMMA).all():
+        return None
+    plain = text.str.strip().str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return pd.to_numeric(plain, errors="coerce")
 
 
 def decimal_comma_number(text: pd.Series) -> str | None:

@@ -26,6 +26,7 @@ from mltune.data.columns import (
     MISSING_MARKS,
     Column,
     clean_text,
+    comma_numbers,
     infer_columns,
     mlflow_type,
     read_numbers,
@@ -235,7 +236,14 @@ def _read_text(path: Path, separator: str, decimal: str,
 
     def read(encoding: str) -> pd.DataFrame:
         skip = lines_above_header(_first_lines(path, encoding))
-        return pd.read_csv(path, sep=separator, decimal=decimal, encoding=encoding, skiprows=skip, **header)
+        frame = pd.read_csv(path, sep=separator, decimal=decimal, encoding=encoding, skiprows=skip, **header)
+        if decimal != ",":
+            return frame
+        for name, column in frame.items():  # 238.920,64: thousands grouped by dots
+            numbers = None if pd.api.types.is_numeric_dtype(column) else comma_numbers(column)
+            if numbers is not None:
+                frame[name] = numbers.reindex(frame.index)
+        return frame
 
     try:
         return read("utf-8-sig"), "utf-8-sig"
