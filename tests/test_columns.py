@@ -11,7 +11,7 @@ import pytest
 
 from mltune.config.recipe import Recipe, parse_recipe
 from mltune.data import load_table
-from mltune.data.columns import MISSING_TOKEN, Column, category, infer_column, model_inputs
+from mltune.data.columns import MISSING_TOKEN, Column, category, infer_column, model_inputs, numeric_names
 from mltune.errors import ConfigError
 
 from .tables import messy_table
@@ -276,13 +276,28 @@ def test_times_whose_utc_offset_changes_are_read_at_their_own_clock() -> None:
     cells = ["2021-03-27 23:30:00+01:00", "2021-03-28 23:30:00+02:00", "2021-03-29T06:00:00Z", "2021-03-30"]
     column = infer_column(pd.Series(cells, dtype=object), "when")
     assert column.kind == "date"
-    year, month, day, weekday = model_inputs(pd.DataFrame({"when": cells}), [column])["numeric"].T
+    year, month, day, weekday, hour = model_inputs(pd.DataFrame({"when": cells}), [column])["numeric"].T
     assert day.tolist() == [27, 28, 29, 30] and weekday.tolist() == [5, 6, 0, 1]
+    assert hour.tolist() == [23.5, 23.5, 6, 0]
     zoned = pd.Series(pd.date_range("2021-03-20", periods=20, freq="D", tz="Europe/Berlin"))
     column = infer_column(zoned, "when")
     assert column.kind == "date"
     assert model_inputs(pd.DataFrame({"when": zoned}), [column])["numeric"][:, 2].tolist() == list(range(20, 32)) + \
         list(range(1, 9))
+
+
+def test_times_of_day_are_hours_and_timestamps_keep_theirs() -> None:
+    # gt's pizzaplace: a date column and a time column; Kaggle's bike sharing: the hour is in the timestamp
+    times = infer_column(pd.Series(["11:38:36", "09:05", "9:30 PM", None] * 5, dtype=object), "time")
+    assert (times.kind, times.date_parts, times.reason) == ("date", ("hour",), "times of day, read as hours")
+    hours = model_inputs(pd.DataFrame({"time": ["11:38:36", "09:05", "9:30 PM", None]}), [times])["numeric"][:, 0]
+    assert hours[:3] == pytest.approx([11 + 38 / 60 + 36 / 3600, 9 + 5 / 60, 21.5]) and np.isnan(hours[3])
+    stamps = infer_column(pd.Series(["2011-01-01 00:00:00", "2011-01-01 01:00:00", "2011-01-02 13:00:00"] * 5), "at")
+    assert stamps.date_parts == ("year", "month", "day", "dayofweek", "hour")
+    assert numeric_names([stamps])[-1] == "at.hour" and Column.from_dict(stamps.as_dict()) == stamps
+    days = infer_column(pd.Series(["2011-01-01", "2011-01-02", "2011-02-03"] * 5), "on")
+    assert days.date_parts == ("year", "month", "day", "dayofweek")
+    assert Column.from_dict({k: v for k, v in days.as_dict().items() if k != "date_parts"}) == days  # older studies
 
 
 def test_numbers_as_a_spreadsheet_shows_them_are_numbers() -> None:

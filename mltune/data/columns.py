@@ -5,7 +5,8 @@ A kind is inferred from the values (or given in the recipe's ``data.columns``):
 - ``numeric``: floats; ``integer``: whole numbers (both go to the model's numeric input).
 - ``boolean``: true/false, yes/no, y/n, t/f (any case) or a bool column, as 1.0/0.0.
 - ``categorical``: text with few distinct values; ``ordinal``: text with an order the recipe gives.
-- ``date``: text that parses as dates, expanded into year, month, day and day of week.
+- ``date``: text that parses as dates, expanded into year, month, day and day of week (and the hour, when the cells
+  carry times of day); times of day alone (``11:38:36``) give the hour.
 - ``drop``: identifiers, free text, constant or empty columns; dropped with the reason.
 
 :func:`model_inputs` turns raw rows (as ``pd.read_csv`` gives them) into the arrays the Keras model takes: one
@@ -79,6 +80,9 @@ class Column:
     date_format: str | None = None
     """A date column's format when its dates are numbers in one order (``%d/%m/%Y``: day first), so that every
     cell is read the same way; None: each cell is parsed as it reads (ISO dates, month names)."""
+    date_parts: tuple[str, ...] = DATE_PARTS
+    """The entries a date column gives the model: :data:`DATE_PARTS`, with ``hour`` (the time of day in hours)
+    when its cells carry times, or ``hour`` alone for times of day (``11:38:36``)."""
 
     @property
     def used(self) -> bool:
@@ -94,7 +98,8 @@ class Column:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Column:
         order = raw.get("order")
-        return cls(**{**raw, "order": None if order is None else tuple(order)})
+        return cls(**{**raw, "order": None if order is None else tuple(order),
+                      "date_parts": tuple(raw.get("date_parts", DATE_PARTS))})
 
 
 def clean_text(values: pd.Series) -> pd.Series:
@@ -161,10 +166,16 @@ def infer_column(values: pd.Series, name: str) -> Column:
     if comma is not None:
         return column("drop", f"numbers written with commas, read as text, e.g. {comma!r} (for decimal commas set "
                               "data.decimal: ',')")
+    if text.str.fullmatch(TIME_OF_DAY).mean() >= MOSTLY_NUMBERS:
+        return Column(name, "date", "times of day, read as hours", dtype=dtype, missing=missing,
+                      date_parts=("hour",))
     if _parses_as_dates(text):
         order = numeric_date_format(text)
-        return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}", dtype=dtype,
-                      missing=missing, date_format=order)
+        dates = parse_dates(text.head(1000), order)
+        timed = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
+        return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}"
+                                    f"{', with times of day' if timed else ''}", dtype=dtype, missing=missing,
+                      date_format=order, date_parts=(*DATE_PARTS, "hour") if timed else DATE_PARTS)
     if (distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2)) or (
             distinct <= MAX_CATEGORIES_OF_MANY_ROWS and distinct <= len(present) // 10):
         return column("categorical", f"text with {distinct} distinct values")
@@ -272,6 +283,9 @@ def _parses_as_dates(text: pd.Series) -> bool:
     return bool(parse_dates(sample).notna().mean() >= 0.9)
 
 
+TIME_OF_DAY = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp]\.?[Mm]\.?)?\s*")
+"""A time of day with no date: ``11:38``, ``11:38:36``, ``9:05 PM``."""
+
 _NUMERIC_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})")
 
 
@@ -303,6 +317,13 @@ def parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series:
         return pd.to_datetime(local, errors="coerce", format=date_format or "mixed")
 
 
+def date_part(dates: pd.Series, part: str) -> np.ndarray:
+    """One of a date column's entries (:attr:`Column.date_parts`) of parsed dates; ``hour`` counts minutes too."""
+    if part == "hour":
+        return (dates.dt.hour + dates.dt.minute / 60 + dates.dt.second / 3600).to_numpy(dtype=np.float64)
+    return getattr(dates.dt, "day_of_week" if part == "dayofweek" else part).to_numpy(dtype=np.float64)
+
+
 def mlflow_type(values: pd.Series) -> str:
     """The MLflow column type of a raw column, as ``pd.read_csv`` types it."""
     if pd.api.types.is_bool_dtype(values):
@@ -327,7 +348,7 @@ def numeric_names(columns: Sequence[Column]) -> list[str]:
     names: list[str] = []
     for column in columns:
         if column.kind == "date":
-            names.extend(f"{column.name}.{part}" for part in DATE_PARTS)
+            names.extend(f"{column.name}.{part}" for part in column.date_parts)
         elif column.kind in NUMERIC_KINDS:
             names.append(column.name)
     return names
@@ -372,7 +393,7 @@ def _numeric_values(values: pd.Series, column: Column) -> np.ndarray:
     if column.kind == "date":
         text = clean_text(values).map(lambda v: v if pd.isna(v) else str(v))
         dates = parse_dates(text, column.date_format)
-        return np.column_stack([getattr(dates.dt, part).to_numpy(dtype=np.float64) for part in DATE_PARTS])
+        return np.column_stack([date_part(dates, part) for part in column.date_parts])
     numbers = pd.to_numeric(clean_text(values), errors="coerce")
     text = values.notna() & numbers.isna()
     if text.any():  # '$1,234.50', '45%': as the column was read when it was inferred
