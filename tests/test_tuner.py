@@ -790,6 +790,20 @@ def test_a_list_of_objectives_is_keras_tuners_multi_objective(workdir: Path, sto
     assert history["multi_objective"] == pytest.approx(combined) and trial.value == pytest.approx(min(combined))
 
 
+def _diverging(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [4, 8])), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e8), loss="mse")  # KerasTuner's guides' learning rate too high
+    return model
+
+
+def test_diverging_trials_fail_without_stopping_the_search(workdir: Path, storage: str) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)) * 100, rng.normal(size=(64, 1)) * 100
+    tuner = _tuner(storage, build=_diverging, objective="val_loss", max_trials=2, max_consecutive_failed_trials=1)
+    tuner.search(x, y, epochs=2, validation_split=0.25, verbose=0)  # KerasTuner scores them inf and goes on
+    assert [t.state.name for t in tuner.study.trials] == ["FAIL", "FAIL"]
+
+
 def test_validation_every_other_epoch_is_enough(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = _tuner(storage, max_trials=1)

@@ -581,7 +581,9 @@ class _NoHyperModel:
 
 class _FailureGuard:
     """An Optuna callback that stops the search after ``limit`` failed trials in a row (0: never), or at once when
-    a trial raised KerasTuner's :class:`~mltune.errors.FatalError` (raised again here)."""
+    a trial raised KerasTuner's :class:`~mltune.errors.FatalError` (raised again here). A trial whose loss diverged
+    does not count: it says that its configuration (a learning rate too high) is bad, not that the search is broken,
+    and KerasTuner goes on after it too."""
 
     def __init__(self, limit: int, objective: HyperModelObjective) -> None:
         self.limit, self.objective, self.count = limit, objective, 0
@@ -590,6 +592,8 @@ class _FailureGuard:
         fatal, self.objective.fatal = self.objective.fatal, None
         if fatal is not None:
             raise fatal
+        if trial.state == optuna.trial.TrialState.FAIL and self.objective.diverged:
+            return
         self.count = self.count + 1 if trial.state == optuna.trial.TrialState.FAIL else 0
         if self.limit and self.count >= self.limit:
             raise SearchFailed(f"{self.count} trials in a row failed (max_consecutive_failed_trials="

@@ -137,6 +137,8 @@ class HyperModelObjective:
         """The trial the Tuner's own ``run_trial`` is running."""
         self.fatal: FatalError | None = None
         """KerasTuner's error that stops the search, if the last trial raised one."""
+        self.diverged = False
+        """Whether the last trial failed because its loss or objective became NaN or infinite."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.setting
@@ -162,6 +164,7 @@ class HyperModelObjective:
             running.status = "FAILED"
             self.last_error = f"{type(error).__name__}: {error}"
             self.fatal = _raised(error, FatalError)
+            self.diverged = _raised(error, TrialDiverged) is not None
             raise
         finally:
             self.last_space = hp.space
