@@ -790,6 +790,25 @@ def test_a_list_of_objectives_is_keras_tuners_multi_objective(workdir: Path, sto
     assert history["multi_objective"] == pytest.approx(combined) and trial.value == pytest.approx(min(combined))
 
 
+def _odd_names(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("dense/units (layer 1)",
+                                                                               np.arange(8, 17, 8))),
+                              keras.layers.Dropout(hp.Float("drop-rate%", 0.0, 0.2)),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_hyperparameters_named_with_any_characters_and_numpy_choices_are_tuned(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, build=_odd_names, max_trials=1)
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    [trial] = tuner.study.trials
+    assert trial.state.name == "COMPLETE" and trial.params["dense/units (layer 1)"] in (8, 16)
+    params = MlflowClient().get_run(trial.user_attrs["mlflow_run_id"]).data.params
+    assert params["dense/units _layer 1_"] == str(trial.params["dense/units (layer 1)"]) and "drop-rate_" in params
+
+
 def _diverging(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [4, 8])), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(1e8), loss="mse")  # KerasTuner's guides' learning rate too high

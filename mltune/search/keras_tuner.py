@@ -242,8 +242,8 @@ class HyperParameters:
     def Choice(self, name: str, values: Sequence[Scalar], ordered: bool | None = None,
                default: Scalar = None, parent_name: str | None = None,
                parent_values: Sequence[Scalar] | None = None) -> Any:
-        """One of ``values`` (ints, floats, strings or booleans)."""
-        choices = tuple(values)
+        """One of ``values`` (ints, floats, strings or booleans; NumPy's, as ``np.arange(8, 33, 8)`` gives, too)."""
+        choices = tuple(value.item() if type(value).__module__ == "numpy" else value for value in values)
         if not choices:
             raise ConfigError(f"hp.Choice {name!r}: values must not be empty, but got {list(values)}")
         spec = Spec(name, "choice", values=choices, default=choices[0] if default is None else default)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import posixpath
+import re
 import tempfile
 import time
 import warnings
@@ -64,6 +66,19 @@ def _text(value: Any) -> str:
     return str(value)[:6000]
 
 
+_KEY_UNSAFE = re.compile(r"[^/\w.\- ]")
+
+
+def mlflow_key(name: Any) -> str:
+    """A param, metric or tag name as MLflow takes it: characters other than letters, digits, ``_ - . / `` and spaces
+    (a hyperparameter named ``dense/units (layer 1)``) become ``_``, and so do the slashes and dots of a name that
+    is not a plain path (``a//b``, ``/x``, ``..``)."""
+    key = _KEY_UNSAFE.sub("_", str(name))[:250]
+    if posixpath.normpath(key) != key or key in ("", ".") or key.startswith(("..", "/")):
+        key = key.replace("/", "_").replace(".", "_") or "_"
+    return key
+
+
 @dataclass
 class TrialRun:
     """A trial's nested run; epochs are buffered and written with the final batch."""
@@ -77,7 +92,7 @@ class TrialRun:
 
     def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
         now = _now_ms()
-        self.metrics.extend(Metric(f"{prefix}{k}", float(v), now, step) for k, v in values.items())
+        self.metrics.extend(Metric(mlflow_key(f"{prefix}{k}"), float(v), now, step) for k, v in values.items())
 
     def log_plot(self, draw: Callable[[Path], None], name: str) -> None:
         """Draws a PNG with ``draw(path)`` and logs it as ``plots/<name>``."""
@@ -90,15 +105,15 @@ class TrialRun:
         log_text(self.client, self.run_id, text, path)
 
     def log_value(self, key: str, value: float, *, step: int = 0) -> None:
-        self.metrics.append(Metric(key, float(value), _now_ms(), step))
+        self.metrics.append(Metric(mlflow_key(key), float(value), _now_ms(), step))
 
     def flush(self, *, tags: dict[str, Any] | None = None) -> None:
         """Writes the params, buffered metrics and given tags (in batches within MLflow's limits)."""
         if self.dataset is not None:
             self.client.log_inputs(self.run_id, datasets=[self.dataset])
             self.dataset = None
-        params = [Param(k, _text(v)) for k, v in self.params.items()]
-        run_tags = [RunTag(k, _text(v)) for k, v in (tags or {}).items()]
+        params = [Param(mlflow_key(k), _text(v)) for k, v in self.params.items()]
+        run_tags = [RunTag(mlflow_key(k), _text(v)) for k, v in (tags or {}).items()]
         self.params = {}
         metrics, self.metrics = self.metrics, []
         while params or run_tags or metrics:
@@ -170,18 +185,18 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
-        items = [Param(k, _text(v)) for k, v in params.items()]
+        items = [Param(mlflow_key(k), _text(v)) for k, v in params.items()]
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[start:start + 100])
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        items = [RunTag(k, _text(v)) for k, v in tags.items()]
+        items = [RunTag(mlflow_key(k), _text(v)) for k, v in tags.items()]
         for start in range(0, len(items), 100):
             self.client.log_batch(run_id, tags=items[start:start + 100])
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
         now = _now_ms()
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+        self.client.log_batch(run_id, metrics=[Metric(mlflow_key(k), float(v), now, step) for k, v in metrics.items()])
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         log_text(self.client, run_id, text, path)
