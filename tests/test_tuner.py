@@ -809,6 +809,26 @@ def test_hyperparameters_named_with_any_characters_and_numpy_choices_are_tuned(w
     assert params["dense/units _layer 1_"] == str(trial.params["dense/units (layer 1)"]) and "drop-rate_" in params
 
 
+def _layers(hp: Any) -> keras.Model:  # keras.io's getting-started loop
+    model = keras.Sequential([keras.Input((64,))])
+    for i in range(hp.Int("num_layers", 1, 2)):
+        model.add(keras.layers.Dense(hp.Int(f"units_{i}", 8, 16, step=8), activation="relu"))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_the_best_hyperparameters_hold_every_name_declared_as_keras_tuners_do(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    grid = optuna.samplers.GridSampler({"num_layers": [1, 2], "units_0": [8], "units_1": [16]}, seed=0)
+    tuner = _tuner(storage, build=_layers, max_trials=2, sampler=grid)
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert sorted(len(t.params) for t in tuner.study.trials) == [2, 3]
+    for hp in tuner.get_best_hyperparameters(2):  # blogs print units_0 .. units_N after the search
+        assert [hp.get(f"units_{i}") for i in range(2)] == [8, 16]
+        assert tuner.hypermodel.build(hp).count_params() > 0
+
+
 def _diverging(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Choice("units", [4, 8])), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(1e8), loss="mse")  # KerasTuner's guides' learning rate too high

@@ -391,8 +391,17 @@ class Tuner:
 
     def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
         """The best trials' hyperparameters, best first; ``.values`` is a dict, and ``build_model(hp)`` rebuilds
-        the trial's model."""
-        return [HyperParameters.fixed(_values(t)) for t in self._best_trials(num_trials)]
+        the trial's model. As KerasTuner's, they hold a value for every name the trials declared outside a
+        conditional scope: ``units_2`` of a trial that built two layers is another trial's (unused)."""
+        conditional = {spec.name for spec in self._last_space if spec.conditions}
+        declared: dict[str, Any] = {}  # KerasTuner's hold every name declared: units_2 of a deeper network too
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            for name, value in _values(trial).items():
+                if name not in conditional:
+                    declared.setdefault(name, value)
+        best = [_values(t) for t in self._best_trials(num_trials)]
+        return [HyperParameters.fixed({**values, **{k: v for k, v in declared.items() if k not in values}})
+                for values in best]
 
     @property
     def remaining_trials(self) -> int | None:
