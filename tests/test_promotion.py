@@ -171,8 +171,8 @@ def test_refit_registers_the_best_configuration_trained_on_all_development_rows_
 
 @pytest.mark.slow
 def test_ensemble_registers_the_average_of_the_best_configurations_seeds_once(storage: str) -> None:
-    result = tune(load_recipe(TINY, ["promotion.ensemble=3", "promotion.baseline=false"]), storage=storage,
-                  n_trials=2)
+    result = tune(load_recipe(TINY, ["promotion.ensemble=3", "promotion.baseline=false",
+                                     "objective.metric=f1_macro"]), storage=storage, n_trials=2)
     first = promote(study_name=result.study_name, storage=storage)
     again = promote(study_name=result.study_name, storage=storage)
 
@@ -186,7 +186,13 @@ def test_ensemble_registers_the_average_of_the_best_configurations_seeds_once(st
     # The registered model is one Keras model averaging three members; it answers raw rows.
     from sklearn.datasets import load_digits
 
-    model = mlflow.pyfunc.load_model(f"models:/{first.model_name}/{first.version}")
+    uri = f"models:/{first.model_name}/{first.version}"
+    model = mlflow.pyfunc.load_model(uri)
     members = [layer.name for layer in model.unwrap_python_model().model.layers if layer.name.startswith("member_")]
     assert members == ["member_0", "member_1", "member_2"]
     assert len(model.predict(load_digits(as_frame=True).frame.drop(columns="target").head(4))) == 4
+    # as `mlflow models serve` loads it: a fresh process, whose Keras knows none of mltune's classes before the load
+    # (the members were compiled with mltune's macro-F1 metric)
+    loaded = subprocess.run([sys.executable, "-c", f"import mlflow; mlflow.pyfunc.load_model({uri!r}); print('ok')"],
+                            capture_output=True, text=True, timeout=300)
+    assert loaded.stdout.strip().endswith("ok"), loaded.stderr[-2000:]

@@ -51,6 +51,7 @@ class KerasTabularModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
         import keras
 
         import mltune.model.inputs  # noqa: F401  (registers the preprocessing layers for safe-mode loading)
+        import mltune.tasks.keras_metrics  # noqa: F401  (and the metrics an ensemble's members were compiled with)
 
         self.model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT], compile=False, safe_mode=True)
         self.encoding = Encoding.from_json(Path(context.artifacts[ENCODING_ARTIFACT]).read_text())
