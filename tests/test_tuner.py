@@ -666,7 +666,7 @@ from sklearn.datasets import load_digits
 
 def build_model(hp):
     warnings.warn("a note from the build function")  # Keras' own notes come so, once per process
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 16, step=8)),
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Int("units", 8, 24, step=8)),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -765,7 +765,7 @@ def test_a_model_of_two_outputs_is_kept_promoted_and_served_with_both(workdir: P
 
 
 def _unnamed_auc(hp: Any) -> keras.Model:
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu"),
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [4, 8, 12]), activation="relu"),
                               keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[keras.metrics.AUC()])  # `auc`, then `auc_1`?
     return model
@@ -827,6 +827,22 @@ def test_the_best_hyperparameters_hold_every_name_declared_as_keras_tuners_do(wo
     for hp in tuner.get_best_hyperparameters(2):  # blogs print units_0 .. units_N after the search
         assert [hp.get(f"units_{i}") for i in range(2)] == [8, 16]
         assert tuner.hypermodel.build(hp).count_params() > 0
+
+
+def _three_units(hp: Any) -> keras.Model:  # the KerasTuner README's example
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [8, 16, 32])),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_random_search_tries_each_choice_before_any_twice_and_ends_when_all_are_tried(workdir: Path,
+                                                                                       storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_three_units, objective="val_loss", max_trials=5, storage=storage, progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert sorted(t.params["units"] for t in tuner.study.trials) == [8, 16, 32]  # as KerasTuner's: 3, not 5
+    assert len(tuner.oracle.trials) == 3
 
 
 def _diverging(hp: Any) -> keras.Model:
@@ -913,7 +929,8 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     kept = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=2, study_name="kept",
                                storage=storage, hyperparameters=preset, tune_new_entries=False, progress="quiet")
     kept.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
-    assert [hp.values for hp in kept.get_best_hyperparameters(2)] == [{"learning_rate": 1e-3, "units": 8}] * 2
+    # nothing is left to search: one trial, as KerasTuner's random search ends when its space is exhausted
+    assert [hp.values for hp in kept.get_best_hyperparameters(2)] == [{"learning_rate": 1e-3, "units": 8}]
 
     # keras.io "Tailor the search space": a preset redefines a hyperparameter of the build function, only it is tuned
     redefined = mltune.HyperParameters()

@@ -49,8 +49,16 @@ from mltune.runtime.workers import (
 from mltune.search import oracles
 from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction
 from mltune.search.objective import close_trial_run
-from mltune.search.oracles import Exhaustive, GridSearchOracle, HyperbandOracle, KerasTunerOracle, Search
-from mltune.search.strategies import pruner_named, sampler_named
+from mltune.search.oracles import (
+    Exhaustive,
+    GridSearchOracle,
+    HyperbandOracle,
+    KerasTunerOracle,
+    Search,
+    Untried,
+    tuner_sampler,
+)
+from mltune.search.strategies import pruner_named
 from mltune.search.user_model import HyperModelObjective, RunningTrial, TunerSetting, checkpoint_path
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn, optuna_says_only
@@ -186,10 +194,10 @@ class Tuner:
 
     def _use(self, sampler: Any, pruner: Any, search: Search | None) -> None:
         """Sets the sampler (and how to reseed it), the pruner, their names, and an oracle's ``max_epochs``."""
-        self.sampler = sampler_named(sampler, seed=self.seed)
+        self.sampler = tuner_sampler(sampler, seed=self.seed)
         self._reseeded: Callable[[int], optuna.samplers.BaseSampler] | None = (
             search.reseeded if search is not None else
-            (lambda new_seed: sampler_named(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
+            (lambda new_seed: tuner_sampler(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
         """The sampler by name with another seed (None: the user's own sampler object, used as it is)."""
         self.pruner = pruner_named(pruner)
         self.sampler_name = "grid" if isinstance(self.sampler, Exhaustive) else \
@@ -322,7 +330,7 @@ class Tuner:
             self.parent_run_id, self.experiment_id = self._parent_run(study)
             if study.trials and self._reseeded is not None:  # resumed: not the first run's random draws again
                 study.sampler = self.sampler = self._reseeded(self.seed + len(study.trials))
-        if isinstance(self.sampler, Exhaustive):
+        if isinstance(self.sampler, (Exhaustive, Untried)):
             self.sampler.notice_exhausted(study)
         self._study = study
         return study

@@ -53,7 +53,7 @@ class KerasTunerOracle:
         self.max_retries_per_trial = max_retries_per_trial
 
     def search(self, seed: int) -> Search:
-        return Search(sampler_named("random", seed=seed), lambda s: sampler_named("random", seed=s),
+        return Search(tuner_sampler("random", seed=seed), lambda s: tuner_sampler("random", seed=s),
                       optuna.pruners.NopPruner(), self.max_trials)
 
 
@@ -146,6 +146,77 @@ class Exhaustive(optuna.samplers.BruteForceSampler):
                                                         optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
         if done:
             self.after_trial(study, done[-1], done[-1].state, done[-1].values)
+
+
+class Untried(optuna.samplers.RandomSampler):
+    """KerasTuner's random search: random configurations that do not repeat the ones tried. A discrete
+    hyperparameter (a choice, an integer, a float with a step) takes a value no earlier trial took while there is
+    one; once every trial declared the same discrete hyperparameters and each combination of them has been tried,
+    ``exhausted`` is set and the search ends, as KerasTuner's does. Continuous ones are drawn as Optuna's
+    ``RandomSampler`` draws them."""
+
+    exhausted = False
+
+    def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
+                           param_distribution: optuna.distributions.BaseDistribution) -> Any:
+        values = discrete_values(param_distribution)
+        if values is not None:
+            seen = {_key(t.params[param_name]) for t in study.get_trials(deepcopy=False)
+                    if t.number != trial.number and param_name in t.params}
+            untried = [value for value in values if _key(value) not in seen]
+            if untried:
+                return untried[int(self._rng.rng.randint(len(untried)))]
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.notice_exhausted(study, [trial] if state in ENDED else [])
+
+    def notice_exhausted(self, study: optuna.Study, ending: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
+        """Sets ``exhausted`` when the trials that ended (failed ones aside), and ``ending`` (the one ending now,
+        which the storage does not show ended yet), have tried every combination of one discrete space."""
+        trials = [*study.get_trials(deepcopy=False, states=ENDED), *ending]
+        spaces = {tuple(sorted(t.distributions.items(), key=lambda item: item[0])) for t in trials}
+        if len(spaces) != 1:  # none ended yet, or a conditional space
+            return
+        sizes = [discrete_values(distribution) for _, distribution in next(iter(spaces))]
+        if all(size is not None for size in sizes):
+            tried = {tuple(sorted((k, _key(v)) for k, v in t.params.items())) for t in trials}
+            self.exhausted = len(tried) >= math.prod(len(size or ()) for size in sizes)
+
+
+ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+"""The trials whose configurations count as tried (a failed one may be tried again)."""
+
+MAX_DISCRETE_VALUES = 10_000
+"""A discrete range with more values than this is drawn as a continuous one."""
+
+
+def discrete_values(distribution: optuna.distributions.BaseDistribution) -> list[Any] | None:
+    """Every value of a choice, an integer range or a float range with a step; None for a continuous range or
+    one on a log scale."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return list(distribution.choices)
+    step = getattr(distribution, "step", None)
+    if step is None or getattr(distribution, "log", False):  # a log scale is drawn as such, not value by value
+        return None
+    count = int(round((distribution.high - distribution.low) / step)) + 1  # type: ignore[attr-defined]
+    if count > MAX_DISCRETE_VALUES:
+        return None
+    if isinstance(distribution, optuna.distributions.IntDistribution):
+        return list(range(distribution.low, distribution.high + 1, distribution.step))
+    return [distribution.low + index * step for index in range(count)]  # type: ignore[attr-defined]
+
+
+def _key(value: Any) -> Any:
+    """A value as two draws of it compare: floats on a step grid to 10 decimals."""
+    return round(value, 10) if isinstance(value, float) else value
+
+
+def tuner_sampler(sampler: Any, *, seed: int | None) -> optuna.samplers.BaseSampler:
+    """A Tuner's sampler by name: ``"random"`` is :class:`Untried` (KerasTuner's random search), any other as a
+    recipe names it (:func:`~mltune.search.strategies.sampler_named`)."""
+    return Untried(seed=seed) if sampler == "random" else sampler_named(sampler, seed=seed)
 
 
 def hyperband_configurations(max_epochs: int, factor: int) -> int:
