@@ -63,6 +63,14 @@ def test_unknown_target(tmp_path: Path) -> None:
     path = write(tmp_path, messy_table())
     with pytest.raises(ConfigError, match=r"credit.csv: --target: no such column, but got 'price' \(columns: "):
         infer_recipe(str(path), "price")
+    with pytest.raises(ConfigError, match=r"but got 'BALANCE' \(did you mean 'balance'\? columns: "):
+        infer_recipe(str(path), "BALANCE")
+
+
+def test_many_whole_numbers_are_a_number_to_predict_that_may_be_class_codes(tmp_path: Path) -> None:
+    frame = messy_table().assign(movement=[1 + i % 15 for i in range(240)])  # KEEL's libras: 15 codes, 16 rows each
+    recipe, text = infer_recipe(str(write(tmp_path, frame)), "movement")
+    assert recipe.task == "regression" and "--set task=classification if they are class codes" in text
 
 
 @pytest.mark.parametrize(("metric", "direction", "validation", "test", "called_out"), [

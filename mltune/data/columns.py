@@ -236,6 +236,13 @@ def formatted_numbers(text: pd.Series) -> pd.Series:
     return numbers.where(parts)
 
 
+def column_list(names: Sequence[Any], wanted: str) -> str:
+    """The columns a missing one was looked for in (the first 20), and the one it differs from only in case."""
+    alike = [str(n) for n in names if str(n).casefold() == wanted.casefold()]
+    return (f"did you mean {alike[0]!r}? " if alike else "") + \
+        f"columns: {', '.join(map(str, names[:20]))}{f' and {len(names) - 20} more' if len(names) > 20 else ''}"
+
+
 def read_numbers(text: pd.Series) -> pd.Series | None:
     """Text cells as numbers, when they are a column of numbers (see :func:`mostly_numbers`; the other cells
     empty), written plainly or as a spreadsheet shows them (``$132,500``, ``45%``); None when they are not."""

@@ -26,6 +26,7 @@ from mltune.data.columns import (
     MISSING_MARKS,
     Column,
     clean_text,
+    column_list,
     comma_numbers,
     infer_columns,
     mlflow_type,
@@ -121,7 +122,7 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
         target = None
     if target is not None and target not in frame.columns:
         raise ConfigError(f"{source}: data.target: no such column in {origin}, but got {target!r} "
-                          f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+                          f"({column_list(list(frame.columns), target)})")
     names = _feature_names(recipe, frame, target, origin, source)
     frame = frame[[*names, *([target] if target is not None and task.uses_target else [])]]
     frame = frame.apply(clean_text).reset_index(drop=True)

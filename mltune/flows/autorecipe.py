@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe, table_format
-from mltune.data.columns import clean_text, decimal_comma_number, infer_columns, read_numbers
+from mltune.data.columns import clean_text, column_list, decimal_comma_number, infer_columns, read_numbers
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
 from mltune.data.tables import SEPARATORS, class_labels, first_line, headerless_names, read_file
@@ -54,7 +54,7 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
         hint = ("; its first line is data, not names, so the columns are numbered: give --target column_N, or "
                 "name them with --set 'data.column_names=[...]'") if headerless else ""
         raise ConfigError(f"{source}: --target: no such column, but got {target!r} "
-                          f"(columns: {', '.join(map(str, frame.columns[:20]))}){hint}")
+                          f"({column_list(list(frame.columns), target)}){hint}")
     values = clean_text(frame[target]).dropna()
     task, why = (given["task"].strip(), "given with --set") if "task" in given else _task(values, target)
     raw, notes = _raw_recipe(frame, file, target, task, separator, values)
@@ -120,9 +120,9 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
         numbers = read_numbers(text)
         if numbers is None or numbers.nunique() <= MAX_CLASSES_OF_NUMBERS:
             return "classification", f"target {target!r} holds text"
-        values = numbers.dropna()
-        odd = f"; its {int(numbers.isna().sum())} other cell(s) are read as empty and their rows left out"
-        return "regression", f"target {target!r} holds numbers ({values.nunique()} distinct values){odd}"
+        odd = int(numbers.isna().sum())
+        left_out = f"; its {odd} other cell(s) are read as empty and their rows left out" if odd else ""
+        return "regression", f"target {target!r} holds numbers ({numbers.nunique()} distinct values){left_out}"
     distinct = values.nunique()
     whole = _few_whole_numbers(values)
     counts = values.value_counts()
@@ -133,7 +133,8 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
     if whole:
         return "classification", (f"target {target!r} has {distinct} whole-number values; "
                                    "--set task=regression predicts a number instead")
-    return "regression", f"target {target!r} holds numbers ({distinct} distinct values)"
+    codes = "; --set task=classification if they are class codes" if bool((values % 1 == 0).all()) else ""
+    return "regression", f"target {target!r} holds numbers ({distinct} distinct values){codes}"
 
 
 def _few_whole_numbers(values: pd.Series) -> bool:
