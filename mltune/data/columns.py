@@ -166,16 +166,9 @@ def infer_column(values: pd.Series, name: str) -> Column:
     if comma is not None:
         return column("drop", f"numbers written with commas, read as text, e.g. {comma!r} (for decimal commas set "
                               "data.decimal: ',')")
-    if text.str.fullmatch(TIME_OF_DAY).mean() >= MOSTLY_NUMBERS:
-        return Column(name, "date", "times of day, read as hours", dtype=dtype, missing=missing,
-                      date_parts=("hour",))
-    if _parses_as_dates(text):
-        order = numeric_date_format(text)
-        dates = parse_dates(text.head(1000), order)
-        timed = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
-        return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}"
-                                    f"{', with times of day' if timed else ''}", dtype=dtype, missing=missing,
-                      date_format=order, date_parts=(*DATE_PARTS, "hour") if timed else DATE_PARTS)
+    dated = _date_column(text, name, dtype, missing)
+    if dated is not None:
+        return dated
     if (distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2)) or (
             distinct <= MAX_CATEGORIES_OF_MANY_ROWS and distinct <= len(present) // 10):
         return column("categorical", f"text with {distinct} distinct values")
@@ -281,6 +274,21 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE_LIKE = re.compile(rf"\d{{1,4}}[-/.]\d{{1,2}}[-/.]\d{{1,4}}|\d{{1,2}}[-/ ]{_MONTH}[-/ ,]*\d{{2,4}}"
                         rf"|{_MONTH}[-/ ]\d{{1,2}}(?:st|nd|rd|th)?,?[-/ ]\d{{4}}", re.IGNORECASE)
 """Dates as numbers (``2020-08-05``, ``05/08/2020``) or with a month's name (``05-Jan-2020``, ``Jan 1, 2000``)."""
+
+
+def _date_column(text: pd.Series, name: str, dtype: str, missing: bool) -> Column | None:
+    """A date column, when the text cells are dates (with times of day, or not), or times of day alone."""
+    if text.str.fullmatch(TIME_OF_DAY).mean() >= MOSTLY_NUMBERS:
+        return Column(name, "date", "times of day, read as hours", dtype=dtype, missing=missing,
+                      date_parts=("hour",))
+    if not _parses_as_dates(text):
+        return None
+    order = numeric_date_format(text)
+    dates = parse_dates(text.head(1000), order)
+    timed = bool(((dates.dt.hour != 0) | (dates.dt.minute != 0)).any())
+    return Column(name, "date", f"text that parses as dates{f' ({order})' if order else ''}"
+                                f"{', with times of day' if timed else ''}", dtype=dtype, missing=missing,
+                  date_format=order, date_parts=(*DATE_PARTS, "hour") if timed else DATE_PARTS)
 
 
 def _parses_as_dates(text: pd.Series) -> bool:

@@ -130,16 +130,7 @@ class Tuner:
                  directory: str | None = None, project_name: str | None = None, overwrite: bool = False,
                  executions_per_trial: int = 1, **keras_tuner_only: Any) -> None:
         """Checks the settings (see the class for each); nothing is written before :meth:`search`."""
-        if isinstance(hypermodel, KerasTunerOracle):  # KerasTuner's base Tuner(oracle, hypermodel)
-            if len(oracle_form) > 1 or "oracle" in keras_tuner_only:
-                raise TypeError("Tuner() takes an oracle and a hypermodel as its positional arguments, but got "
-                                f"{1 + len(oracle_form)} positional argument(s) or a second oracle")
-            keras_tuner_only["oracle"], hypermodel = hypermodel, oracle_form[0] if oracle_form else \
-                keras_tuner_only.pop("hypermodel", None)
-        elif oracle_form:
-            raise TypeError(f"Tuner() takes one positional argument (the hypermodel), or KerasTuner's (oracle, "
-                            f"hypermodel), but got {1 + len(oracle_form)}")
-        oracle = _oracle(keras_tuner_only.pop("oracle", None))
+        hypermodel, oracle = _positional(hypermodel, oracle_form, keras_tuner_only)
         search: Search | None = None
         if oracle is not None:  # KerasTuner's base Tuner takes its search from an oracle
             objective = oracle.objective if objective is None else objective
@@ -552,6 +543,21 @@ class Tuner:
             data_fingerprint=_fingerprint(x, y), expected_champion=expected_champion, lock_timeout=lock_timeout,
             tags={names.STUDY_NAME: self.study.study_name, names.TRIAL_NUMBER: best.number})
         return self.promotion.version
+
+
+def _positional(first: Any, more: tuple[Any, ...],
+                keras_tuner_only: dict[str, Any]) -> tuple[Any, KerasTunerOracle | None]:
+    """A Tuner's hypermodel and oracle: the first positional argument and ``oracle=``, or KerasTuner's
+    ``Tuner(oracle, hypermodel)`` (``hypermodel=`` after a positional oracle)."""
+    if not isinstance(first, KerasTunerOracle):
+        if more:
+            raise TypeError(f"Tuner() takes one positional argument (the hypermodel), or KerasTuner's (oracle, "
+                            f"hypermodel), but got {1 + len(more)}")
+        return first, _oracle(keras_tuner_only.pop("oracle", None))
+    if len(more) > 1 or "oracle" in keras_tuner_only:
+        raise TypeError("Tuner() takes an oracle and a hypermodel as its positional arguments, but got "
+                        f"{1 + len(more)} positional argument(s) or a second oracle")
+    return (more[0] if more else keras_tuner_only.pop("hypermodel", None)), first
 
 
 def _oracle(oracle: Any) -> KerasTunerOracle | None:

@@ -20,7 +20,6 @@ import keras
 import numpy as np
 
 from mltune.errors import TrialDiverged, TrialError
-from mltune.search.keras_tuner import Objective
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -177,7 +176,7 @@ class TrialFit:
 class _Combine(keras.callbacks.Callback):  # type: ignore[misc]
     """Writes a combined objective into each epoch's logs, before every other callback (and History) reads them."""
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Any) -> None:  # mltune.search.keras_tuner.Objective
         super().__init__()
         self.objective = objective
 
@@ -187,7 +186,7 @@ class _Combine(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-              objective: Objective, seed: int, on_epoch: EpochHook | None) -> TrialFit:
+              objective: Any, seed: int, on_epoch: EpochHook | None) -> TrialFit:
     """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback.
 
     Raises:
@@ -227,7 +226,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
                     returned=returned)
 
 
-def _value(returned: Any, recorder: ObjectiveRecorder, objective: Objective, label: str) -> tuple[float, int]:
+def _value(returned: Any, recorder: ObjectiveRecorder, objective: Any, label: str) -> tuple[float, int]:
     """The trial's value: the best epoch's, or what a custom ``fit`` returned (a number or a dict of metrics)."""
     if recorder.best is not None:
         return recorder.best, recorder.best_epoch
@@ -250,7 +249,7 @@ def is_number(value: Any) -> bool:
     return array.ndim == 0 and array.dtype.kind in "iuf"
 
 
-def returned_value(returned: Any, objective: Objective, label: str, *, source: str) -> float:
+def returned_value(returned: Any, objective: Any, label: str, *, source: str) -> float:
     """The objective's value in what KerasTuner lets ``fit`` or ``run_trial`` return: a number, a dict of metrics
     holding it, a ``History`` (its best epoch's, by the objective's direction), or a list of these (their mean).
 
