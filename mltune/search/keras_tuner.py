@@ -243,7 +243,9 @@ class HyperParameters:
                default: Scalar = None, parent_name: str | None = None,
                parent_values: Sequence[Scalar] | None = None) -> Any:
         """One of ``values`` (ints, floats, strings or booleans; NumPy's, as ``np.arange(8, 33, 8)`` gives, too)."""
-        choices = tuple(_plain(value) for value in values)
+        from mltune.data.columns import plain_value  # pandas is loaded by then: a Tuner reads tables
+
+        choices = tuple(plain_value(value) for value in values)
         if not choices:
             raise ConfigError(f"hp.Choice {name!r}: values must not be empty, but got {list(values)}")
         spec = Spec(name, "choice", values=choices, default=choices[0] if default is None else default)
@@ -358,11 +360,6 @@ class HyperParameters:
             value = suggest(self.trial)
         self.values[spec.name] = value
         return value
-
-
-def _plain(value: Any) -> Scalar:
-    """A NumPy scalar as the Python value it equals (Optuna's choices must be Python's)."""
-    return value.item() if type(value).__module__ == "numpy" else value  # type: ignore[no-any-return]
 
 
 def _sampling(name: str, sampling: str | None, step: float | None) -> str:

@@ -148,6 +148,10 @@ class Exhaustive(optuna.samplers.BruteForceSampler):
             self.after_trial(study, done[-1], done[-1].state, done[-1].values)
 
 
+ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+"""The trials whose configurations count as tried (a failed one may be tried again)."""
+
+
 class Untried(optuna.samplers.RandomSampler):
     """KerasTuner's random search: random configurations that do not repeat the ones tried. A discrete
     hyperparameter (a choice, an integer, a float with a step) takes a value no earlier trial took while there is
@@ -183,10 +187,6 @@ class Untried(optuna.samplers.RandomSampler):
         if all(size is not None for size in sizes):
             tried = {tuple(sorted((k, _key(v)) for k, v in t.params.items())) for t in trials}
             self.exhausted = len(tried) >= math.prod(len(size or ()) for size in sizes)
-
-
-ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-"""The trials whose configurations count as tried (a failed one may be tried again)."""
 
 MAX_DISCRETE_VALUES = 10_000
 """A discrete range with more values than this is drawn as a continuous one."""
