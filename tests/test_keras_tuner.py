@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,15 @@ def test_config_copy_and_a_step_that_does_not_divide_the_range() -> None:
         ("Int", "units", 25), ("Float", "rate", 0.2)]
     again = HyperParameters.from_config(config)
     assert again.Int("units", 10, 100, step=25) == units and hp.copy().values == hp.values
+
+
+def test_a_decimal_step_that_divides_the_range_draws_no_warning() -> None:
+    # 0.0 + 3 * 0.1 is 0.30000000000000004 in floating point: Optuna warned that the range is not divisible
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trial = _trial()
+        rate = HyperParameters.for_trial(trial).Float("dropout", 0.0, 0.3, step=0.1)
+    assert trial.distributions["dropout"].high == 0.3 and round(rate, 6) in (0.0, 0.1, 0.2, 0.3)
 
 
 def test_a_list_of_one_objective_is_that_objective_and_of_more_their_sum_as_in_keras_tuner() -> None:

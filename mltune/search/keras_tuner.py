@@ -234,8 +234,8 @@ class HyperParameters:
                     else _spread(float(min_value), float(max_value), sampling))
             return self._declare(spec, parent_name, parent_values,
                                  lambda trial: trial.suggest_categorical(name, grid))
-        top = float(max_value) if step is None else \
-            float(min_value) + math.floor((float(max_value) - float(min_value)) / step + 1e-9) * step
+        top = float(max_value) if step is None else round(  # the last value on the grid, without 0.1 * 3's error
+            float(min_value) + math.floor((float(max_value) - float(min_value)) / step + 1e-9) * step, 12)
         return self._declare(spec, parent_name, parent_values, lambda trial: trial.suggest_float(
             name, float(min_value), top, step=step, log=sampling == "log"))
 
