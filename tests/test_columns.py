@@ -102,6 +102,16 @@ def test_constant_only_feature_is_a_config_error(tmp_path: Path) -> None:
     assert error(recipe(path)).endswith("but got 'k': constant: every filled cell is 'same'")
 
 
+def test_a_table_of_only_free_text_says_how_to_keep_a_column(tmp_path: Path) -> None:
+    notes = [f"note {i} about the visit" for i in range(300)]
+    path = write(tmp_path, pd.DataFrame({"note": notes, "balance": range(300)}))
+    message = error(recipe(path))
+    assert "'note': identifier or free text" in message
+    assert message.endswith("to use a dropped column as categories, give its kind, e.g. "
+                            "--set 'data.columns={note: {kind: categorical}}'")
+    assert "note" in load_table(recipe(path, columns={"note": {"kind": "categorical"}})).features
+
+
 def test_target_with_empty_cells_drops_those_rows(tmp_path: Path) -> None:
     frame = messy_table()
     frame.loc[[1, 5, 9], "balance"] = np.nan
