@@ -227,7 +227,8 @@ def tune(recipe: str | None, data: str | None, target: str | None, n_trials: str
             budget = [f"budget.{key}={value}" for key, value in (("n_trials", _number(n_trials, "--n-trials", int)),
                                                                   ("timeout", _number(timeout, "--timeout", float)))
                       if value is not None]  # the recipe to save runs what this command would have
-            click.echo(_tune_recipe(recipe, data, target, (*overrides, *budget), show=False)[2], nl=False)
+            parsed, source, text = _tune_recipe(recipe, data, target, (*overrides, *budget), show=False)
+            click.echo(text + _column_comments(parsed, source), nl=False)
         return
     with _reporting(output) as emit:
         parsed, source, _ = _tune_recipe(recipe, data, target, overrides)
@@ -269,6 +270,20 @@ def _tune_recipe(recipe: str | None, data: str | None, target: str | None, overr
     if show:
         click.echo(text, err=True)
     return parsed, data, text
+
+
+def _column_comments(recipe: Any, source: str) -> str:
+    """How the table's columns are read, as YAML comments to print after the recipe: what each becomes and why,
+    and how to pin a kind."""
+    from mltune.config.recipe import KINDS
+    from mltune.data import load_table
+
+    if recipe.data.dataset is not None or not recipe.data.path or str(recipe.data.path).endswith(".npz"):
+        return ""
+    table = load_table(recipe, source=source)
+    lines = [f"#   {c.name}: {c.kind} ({c.reason})" for c in table.columns]
+    return "\n".join(["", "# the feature columns as read (pin a kind with data.columns: {NAME: {kind: KIND}}, "
+                          f"KIND one of {', '.join(KINDS)}):", *lines, ""])
 
 
 def _tune_result(result: Any, *, storage: str | None, promote: bool) -> tuple[dict[str, Any], str]:

@@ -110,6 +110,7 @@ def test_print_recipe_prints_the_inferred_recipe_and_trains_nothing(workdir: Pat
 
     from mltune.cli import main
     from mltune.config.recipe import load_recipe
+    from mltune.data import load_table
 
     path = write(workdir, messy_table())
     result = CliRunner().invoke(main, ["tune", "--data", str(path), "--target", "default", "--set",
@@ -120,6 +121,9 @@ def test_print_recipe_prints_the_inferred_recipe_and_trains_nothing(workdir: Pat
     assert printed["search"]["epochs"] == 3 and printed["budget"]["n_trials"] == 4
     saved = workdir / "credit.yaml"
     saved.write_text(result.stdout)
+    table = load_table(load_recipe(str(saved)))
+    read_as = result.stdout.partition("# the feature columns as read")[2].splitlines()[1:]
+    assert read_as == [f"#   {c.name}: {c.kind} ({c.reason})" for c in table.columns] and len(read_as) > 3
     assert load_recipe(str(saved)).data.target == "default"  # save it, edit it, run it
     again = CliRunner().invoke(main, ["tune", str(saved), "--set", "seed=7", "--print-recipe"])
     assert again.exit_code == 0 and yaml.safe_load(again.stdout)["seed"] == 7
