@@ -55,3 +55,57 @@ def test_one_cycle_warms_up_for_a_tenth_of_the_steps_then_decays_to_zero() -> No
     params = {"learning_rate": 0.01, "lr_schedule": "one_cycle", "optimizer": "adamw", "weight_decay": 0.01}
     rate = _optimizer(params, steps=100)._learning_rate
     assert [round(float(rate(step)), 5) for step in (0, 10, 100)] == [0.0004, 0.01, 0.0]
+
+
+def _count_traces(model: object) -> list[int]:
+    traced = [0]
+    step = model.train_step  # type: ignore[attr-defined]
+
+    def counting(data: object) -> object:
+        traced[0] += 1  # the Python function runs once per trace, not per batch
+        return step(data)
+
+    model.train_step = counting  # type: ignore[attr-defined]
+    return traced
+
+
+def test_a_trial_traces_its_training_step_once() -> None:
+    # Keras creates the optimizer's variables inside the first trace of the training step, and TensorFlow then
+    # traces it again: mltune creates them before `fit`.
+    from mltune.model.training import compiled_model, fit_rows, prepare
+
+    recipe = load_recipe(TINY)
+    table = load_table(recipe)
+    prepared = prepare(recipe, table, make_splits(recipe, table).folds[0])
+    params = {**SearchSpace.from_recipe(recipe).defaults, "epochs": 2}
+    model = compiled_model(recipe, params, prepared.x_train, prepared.encoding)
+    traced = _count_traces(model)
+    fit_rows(model, prepared.x_train, prepared.y_train, (prepared.x_val, prepared.y_val),
+             batch_size=int(params["batch_size"]), seed=0, epochs=2)
+    assert traced == [1] and model.optimizer.built
+
+
+def test_a_users_model_trains_with_its_optimizer_built_first_unless_it_trains_itself() -> None:
+    import keras
+
+    from mltune.model.hypermodel import HyperModel
+    from mltune.model.training import build_optimizer
+
+    def build(hp: object) -> keras.Model:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    class OwnStep(keras.Sequential):
+        def train_step(self, data: object) -> object:
+            return super().train_step(data)
+
+    x, y = np.random.default_rng(0).normal(size=(40, 3)), np.zeros((40, 2))
+    model = build(None)
+    traced = _count_traces(model)
+    HyperModel(build).fit(None, model, x, y, epochs=2, batch_size=16, verbose=0)
+    assert traced == [1]
+    own = OwnStep([keras.Input((3,)), keras.layers.Dense(2)])
+    own.compile(optimizer="adam", loss="mse")
+    build_optimizer(own)
+    assert not own.optimizer.built  # its train_step may update other variables: Keras builds it inside `fit`

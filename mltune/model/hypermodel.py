@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from mltune.errors import TrialDiverged, TrialError
+from mltune.model.training import build_optimizer
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -85,6 +86,7 @@ class HyperModel:
         """Trains ``model`` as KerasTuner's ``HyperModel.fit`` does: the user's own ``fit``, else ``model.fit``."""
         if self._fit is not None:
             return self._fit(hp, model, *args, **kwargs)
+        build_optimizer(model)
         return model.fit(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -407,4 +407,7 @@ class HyperModel:
         raise NotImplementedError("a HyperModel subclass must define build(hp)")
 
     def fit(self, hp: HyperParameters, model: Any, *args: Any, **kwargs: Any) -> Any:
+        from mltune.model.training import build_optimizer
+
+        build_optimizer(model)
         return model.fit(*args, **kwargs)
