@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import mlflow
 import numpy as np
 import optuna
 import pandas as pd
@@ -317,7 +318,17 @@ class Batches(keras.utils.PyDataset):
         return self.x[part], self.y[part]
 
 
-@pytest.mark.parametrize("kind", ["tf.data", "PyDataset", "pandas", "keras_tuner.HyperModel"])
+def _left_right(hp: Any) -> keras.Model:
+    left, right = keras.Input((32,), name="left"), keras.Input((32,), name="right")
+    hidden = keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu")(
+        keras.layers.Concatenate()([left, right]))
+    model = keras.Model({"left": left, "right": right}, keras.layers.Dense(10, activation="softmax")(hidden))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("kind", ["tf.data", "tf.data of named inputs", "PyDataset", "pandas",
+                                  "keras_tuner.HyperModel"])
 def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, storage: str, kind: str) -> None:
     import tensorflow as tf
 
@@ -327,6 +338,14 @@ def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, stora
         train = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
         val = tf.data.Dataset.from_tensor_slices((xv, yv)).batch(32)
         tuner.search(train, epochs=1, validation_data=val, verbose=0)
+    elif kind == "tf.data of named inputs":
+        tuner = _tuner(storage, build=_left_right, max_trials=1)
+        named = {"left": x[:, :32], "right": x[:, 32:]}
+        tuner.search(tf.data.Dataset.from_tensor_slices((named, y)).batch(32), epochs=1, verbose=0,
+                     validation_data=({"left": xv[:, :32], "right": xv[:, 32:]}, yv))
+        run_id = tuner.study.trials[0].user_attrs["mlflow_run_id"]
+        served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")  # its signature names both inputs
+        assert np.asarray(served.predict({"left": xv[:3, :32], "right": xv[:3, 32:]})).shape == (3, 10)
     elif kind == "PyDataset":
         tuner = _tuner(storage, max_trials=1)
         tuner.search(Batches(x, y), epochs=1, validation_data=Batches(xv, yv), verbose=0)

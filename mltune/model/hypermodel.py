@@ -287,10 +287,32 @@ def _first_lines(error: BaseException, limit: int = 6) -> str:
 
 
 def sample_inputs(args: tuple[Any, ...], kwargs: dict[str, Any], *, rows: int = 5) -> Any:
-    """A few input rows of the data given to ``search`` (for the registered model's signature), or None."""
+    """A few input rows of the data given to ``search`` (for the registered model's signature), or None: an array,
+    a frame or a dict of named inputs, as the model takes them. Inputs given in order (a list) get no signature:
+    MLflow's schemas have no list of arrays."""
     x = args[0] if args else kwargs.get("x")
     if x is None:
         return None
+    if hasattr(x, "iloc"):
+        return x.iloc[:rows]
+    if isinstance(x, np.ndarray | dict):
+        return _head(x, rows)
+    if hasattr(x, "take") and hasattr(x, "element_spec"):  # tf.data.Dataset of (x, y) batches
+        for batch in x.take(1):
+            return _head(batch[0] if isinstance(batch, tuple) else batch, rows)
+    if hasattr(x, "__getitem__") and hasattr(x, "__len__") and isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+        return _head(first[0] if isinstance(first, tuple) else first, rows)
+    return None
+
+
+def _head(x: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a model's input: one array or a dict of them (None for a list of them)."""
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[:rows] for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return None
+    return np.asarray(x)[:rows]
     if hasattr(x, "iloc"):
         return x.iloc[:rows]
     if isinstance(x, np.ndarray):
