@@ -313,17 +313,3 @@ def _head(x: Any, rows: int) -> Any:
     if isinstance(x, list | tuple):
         return None
     return np.asarray(x)[:rows]
-    if hasattr(x, "iloc"):
-        return x.iloc[:rows]
-    if isinstance(x, np.ndarray):
-        return x[:rows]
-    if isinstance(x, dict):
-        return {k: np.asarray(v)[:rows] for k, v in x.items()}
-    if hasattr(x, "take") and hasattr(x, "element_spec"):  # tf.data.Dataset of (x, y) batches
-        for batch in x.take(1):
-            first = batch[0] if isinstance(batch, tuple) else batch
-            return np.asarray(first)[:rows]
-    if hasattr(x, "__getitem__") and hasattr(x, "__len__") and isinstance(x, keras.utils.PyDataset):
-        first = x[0]
-        return np.asarray(first[0] if isinstance(first, tuple) else first)[:rows]
-    return None
