@@ -255,3 +255,4 @@ def test_keras_tuners_older_engine_paths_import() -> None:
 
     assert (OldHyperModel, OldHyperParameters) == (HyperModel, HyperParameters)
     assert mltune.engine.tuner.Tuner is Tuner is mltune.engine.base_tuner.BaseTuner is mltune.Tuner
+    assert mltune.engine.trial.TrialStatus.STOPPED == "STOPPED"  # what a pruned trial's status reads

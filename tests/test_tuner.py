@@ -934,6 +934,9 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     best = tuner.oracle.get_best_trials(1)[0]
     assert best.score == tuner.study.best_value and best.hyperparameters.values == values[0]
     assert best.best_step == 0 and best.status == "COMPLETED"  # KerasTuner counts epochs from 0
+    from mltune.engine.trial import Trial, TrialStatus  # a custom tuner's `keras_tuner.engine.trial` import
+
+    assert isinstance(best, Trial) and best.status == TrialStatus.COMPLETED
     oracle = tuner.oracle  # what KerasTuner scripts read from it
     assert (oracle.objective.name, oracle.max_trials, tuner.remaining_trials) == ("val_accuracy", 3, 0)
     assert sorted(oracle.trials) == ["0", "1", "2"] and oracle.get_trial(best.trial_id).score == best.score

@@ -763,7 +763,7 @@ class Oracle:
 
 _KERAS_TUNER_STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "STOPPED", "FAIL": "FAILED", "RUNNING": "RUNNING",
                        "WAITING": "IDLE"}
-"""KerasTuner's name of each Optuna trial state."""
+"""KerasTuner's name of each Optuna trial state (``mltune.engine.trial.TrialStatus`` names them)."""
 
 
 def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
