@@ -761,9 +761,20 @@ class Oracle:
                          TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, ""))))
 
 
-_KERAS_TUNER_STATUS = {"COMPLETE": "COMPLETED", "PRUNED": "STOPPED", "FAIL": "FAILED", "RUNNING": "RUNNING",
-                       "WAITING": "IDLE"}
-"""KerasTuner's name of each Optuna trial state (``mltune.engine.trial.TrialStatus`` names them)."""
+class TrialStatus:
+    """KerasTuner's trial statuses (``keras_tuner.engine.trial.TrialStatus``), as ``TrialView.status`` holds them."""
+
+    RUNNING = "RUNNING"
+    IDLE = "IDLE"
+    INVALID = "INVALID"
+    STOPPED = "STOPPED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+_KERAS_TUNER_STATUS = {"COMPLETE": TrialStatus.COMPLETED, "PRUNED": TrialStatus.STOPPED, "FAIL": TrialStatus.FAILED,
+                       "RUNNING": TrialStatus.RUNNING, "WAITING": TrialStatus.IDLE}
+"""KerasTuner's name of each Optuna trial state."""
 
 
 def _values(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
