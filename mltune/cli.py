@@ -417,7 +417,7 @@ def train(recipe: str, overrides: tuple[str, ...], from_run: str | None, sets: s
     with tracking_errors():
         result = train_configuration(parsed, from_run=from_run, experiment_name=experiment_name, storage=storage,
                                      source=recipe)
-    click.echo(f"run {result.run_id}: {parsed.metric}={result.value:.6g} after {result.epochs} epochs "
+    click.echo(f"run {result.run_id}: {result.metric}={result.value:.6g} after {result.epochs} epochs "
                f"({result.seconds:.1f}s); model at runs:/{result.run_id}/model")
 
 

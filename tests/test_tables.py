@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from mltune.cli import main
 from mltune.config.recipe import load_recipe
-from mltune.data import load_table, make_splits
+from mltune.data import load_table, make_splits, with_table_metric
 from mltune.names import DATA_SOURCE_ATTR, SCHEMA_ATTR, TEST_SCORE_ATTR
 
 from .conftest import RECIPES
@@ -75,6 +75,19 @@ def test_messy_table_tunes_from_a_template_and_the_champion_takes_read_csv_rows(
     schema = champion.metadata.get_input_schema()
     assert schema.input_names() == ["age", "income", "city", "student", "cards", "grade", "opened",
                                     *(["default"] if target == "balance" else ["balance"])]
+
+
+@pytest.mark.parametrize(("target", "sets", "metric"), [
+    ("cards", [], "mae"),  # 1-4 cards: a count, predicted to the card, as the inferred recipe does
+    ("balance", [], "rmse"),  # any number: squared error
+    ("cards", ["objective.metric=rmse"], "rmse"),  # a metric given is kept
+])
+def test_the_regression_template_tunes_a_score_for_absolute_error(tmp_path: Path, target: str, sets: list[str],
+                                                                   metric: str) -> None:
+    path = tmp_path / "credit.csv"
+    messy_table().to_csv(path, index=False)
+    recipe = load_recipe(RECIPES / "csv_regression.yaml", [f"data.path={path}", f"data.target={target}", *sets])
+    assert with_table_metric(recipe, load_table(recipe)).metric == metric
 
 
 @pytest.mark.slow

@@ -317,7 +317,8 @@ class ModelSpec(_Frozen):
 
 class ObjectiveSpec(_Frozen):
     metric: str | None = None
-    """Defaults to accuracy (classification), rmse (regression) or mse (autoencoder)."""
+    """Defaults to accuracy (classification), rmse (regression; mae when the target is a score or count, a few
+    whole-number values) or mse (autoencoder)."""
     direction: Literal["maximize", "minimize"] | None = None
     """Defaults to the metric's natural direction."""
 

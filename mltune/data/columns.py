@@ -44,6 +44,9 @@ MISSING_MARKS = frozenset({"?", "-", "--", "."})
 CONSTANT = "constant"
 MISSING_TOKEN = "<missing>"
 """What an empty cell of a categorical or ordinal column becomes: a category of its own."""
+MAX_CLASSES_OF_NUMBERS = 10
+"""A target of whole numbers with at most this many distinct values is taken as classes (but see the inferred
+recipe's ``MIN_SCALE_VALUES``), or, predicted as a number, as a score or count."""
 MAX_CATEGORIES = 100
 """More distinct text values than this (or than half the rows) make a column free text, not categorical, unless
 the table is large enough for :data:`MAX_CATEGORIES_OF_MANY_ROWS`."""
@@ -176,6 +179,13 @@ def infer_column(values: pd.Series, name: str) -> Column:
         return column("drop", f"identifier or free text: {distinct} distinct values in {len(present)} rows")
     return column("drop", f"free text: {distinct} distinct values (more than {MAX_CATEGORIES}, or half the rows, "
                           f"for a categorical column; up to {MAX_CATEGORIES_OF_MANY_ROWS} seen in 10 rows each)")
+
+
+def few_whole_numbers(values: pd.Series) -> bool:
+    """Whether a target's values are whole numbers, at most :data:`MAX_CLASSES_OF_NUMBERS` of them: class codes,
+    or a score or count."""
+    return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+            and values.nunique() <= MAX_CLASSES_OF_NUMBERS and bool((values.astype(float) % 1 == 0).all()))
 
 
 def mostly_numbers(text: pd.Series, numbers: pd.Series) -> bool:

@@ -28,6 +28,7 @@ from mltune.data.columns import (
     clean_text,
     column_list,
     comma_numbers,
+    few_whole_numbers,
     infer_columns,
     mlflow_type,
     read_numbers,
@@ -151,6 +152,16 @@ def load_table(recipe: Recipe, *, source: str = "recipe") -> Table:
 
 IMAGE_TARGET = "y"
 """The target column of a ``.npz`` file's rows (its ``y`` array)."""
+
+
+def with_table_metric(recipe: Recipe, table: Table) -> Recipe:
+    """The recipe with its objective metric named: a regression recipe that names none is tuned for ``mae`` when
+    its target is a score or count (a few whole-number values, as wine quality 3-8), as the inferred recipe is;
+    any other recipe keeps its task's default."""
+    if recipe.objective.metric is not None or recipe.task != "regression" or table.target is None \
+            or not few_whole_numbers(table.frame[table.target]):
+        return recipe
+    return recipe.model_copy(update={"objective": recipe.objective.model_copy(update={"metric": "mae"})})
 
 
 def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, int, int]]:

@@ -17,14 +17,20 @@ import pandas as pd
 import yaml
 
 from mltune.config.recipe import Recipe, SplitSpec, apply_overrides, parse_recipe, table_format
-from mltune.data.columns import clean_text, column_list, decimal_comma_number, infer_columns, read_numbers
+from mltune.data.columns import (
+    MAX_CLASSES_OF_NUMBERS,
+    clean_text,
+    column_list,
+    decimal_comma_number,
+    few_whole_numbers,
+    infer_columns,
+    read_numbers,
+)
 from mltune.data.report import IMBALANCED
 from mltune.data.splits import rows_to_stratify
 from mltune.data.tables import SEPARATORS, class_labels, first_line, headerless_names, read_file
 from mltune.errors import ConfigError
 
-MAX_CLASSES_OF_NUMBERS = 10
-"""A target of whole numbers with at most this many distinct values is taken as classes (but see the next)."""
 MIN_SCALE_VALUES = 5
 """A whole-number target with at least this many values, some far rarer than others, is a score or a count (wine
 quality 3-8, cases 0-17): a number to predict. Fewer values, or values about as common as each other, are class
@@ -124,7 +130,7 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
         left_out = f"; its {odd} other cell(s) are read as empty and their rows left out" if odd else ""
         return "regression", f"target {target!r} holds numbers ({numbers.nunique()} distinct values){left_out}"
     distinct = values.nunique()
-    whole = _few_whole_numbers(values)
+    whole = few_whole_numbers(values)
     counts = values.value_counts()
     if whole and distinct >= MIN_SCALE_VALUES and counts.min() < IMBALANCED * counts.max():
         return "regression", (f"target {target!r} has {distinct} whole-number values with very unequal counts "
@@ -135,13 +141,6 @@ def _task(values: pd.Series, target: str) -> tuple[str, str]:
                                    "--set task=regression predicts a number instead")
     codes = "; --set task=classification if they are class codes" if bool((values % 1 == 0).all()) else ""
     return "regression", f"target {target!r} holds numbers ({distinct} distinct values){codes}"
-
-
-def _few_whole_numbers(values: pd.Series) -> bool:
-    """Whether the target's values are whole numbers, at most :data:`MAX_CLASSES_OF_NUMBERS` of them: class codes,
-    or a score or count."""
-    return (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-            and values.nunique() <= MAX_CLASSES_OF_NUMBERS and bool((values.astype(float) % 1 == 0).all()))
 
 
 def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separator: str,
@@ -155,7 +154,7 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
     if separator != ",":
         data["separator"] = separator
     metric = "rmse"
-    if task == "regression" and _few_whole_numbers(values):
+    if task == "regression" and few_whole_numbers(values):
         # Scores and counts are read in whole points, and the error in points is what is asked of them (Cortez et
         # al. 2009 measure wine quality so): absolute error, trained on and tuned for.
         metric = "mae"

@@ -23,6 +23,7 @@ class TrainResult:
     value: float
     epochs: int
     seconds: float
+    metric: str
 
 
 def train_configuration(recipe: Recipe, *, from_run: str | None = None, experiment_name: str | None = None,
@@ -37,7 +38,7 @@ def train_configuration(recipe: Recipe, *, from_run: str | None = None, experime
 
     # A trial's run must be in a tracking store that exists: look before creating one.
     context = StudyContext.load(recipe, tracking_uri=tracking_uri, source=source, existing=bool(from_run))
-    tracker = context.tracker
+    recipe, tracker = context.recipe, context.tracker
     chosen = _trial_params(tracker, from_run, storage) if from_run else {}
     chosen.update({k: s.value for k, s in recipe.search.items() if isinstance(s, FixedParam)})
     try:
@@ -60,7 +61,7 @@ def train_configuration(recipe: Recipe, *, from_run: str | None = None, experime
     finally:
         run.flush()
         tracker.finish(run.run_id, status)
-    return TrainResult(run.run_id, result.value, result.epochs, result.seconds)
+    return TrainResult(run.run_id, result.value, result.epochs, result.seconds, recipe.metric)
 
 
 def _trial_params(tracker: Tracker, run_id: str, storage: str | None) -> dict[str, Any]:

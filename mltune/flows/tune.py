@@ -133,7 +133,7 @@ def tune(
     study, context = _open_study(context, optuna_storage, experiment_name, enqueue)
     fail_dead_local_trials(study, RetryLostTrial(reason="its process ended before the trial did",
                                                  tracking_uri=tracking_uri))
-    display = _progress(study, recipe, n_trials=n_trials, timeout=timeout, mode=progress)
+    display = _progress(study, context.recipe, n_trials=n_trials, timeout=timeout, mode=progress)
     status, best_model, failure = "FAILED", None, None
     try:
         with display:
