@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from mltune.cli import main
 from mltune.config.recipe import load_recipe
-from mltune.data import load_table, make_splits, with_table_metric
+from mltune.data import for_table, load_table, make_splits
 from mltune.names import DATA_SOURCE_ATTR, SCHEMA_ATTR, TEST_SCORE_ATTR
 
 from .conftest import RECIPES
@@ -87,7 +87,23 @@ def test_the_regression_template_tunes_a_score_for_absolute_error(tmp_path: Path
     path = tmp_path / "credit.csv"
     messy_table().to_csv(path, index=False)
     recipe = load_recipe(RECIPES / "csv_regression.yaml", [f"data.path={path}", f"data.target={target}", *sets])
-    assert with_table_metric(recipe, load_table(recipe)).metric == metric
+    assert for_table(recipe, load_table(recipe)).metric == metric
+
+
+@pytest.mark.parametrize(("features", "tuned"), [
+    ("[age, income, city]", True),  # city: text categories, one-hot or embedded
+    ("[age, income]", False),  # numbers only: no category to encode, no trial spent on how
+])
+def test_the_template_tunes_how_categories_are_read_only_where_a_table_has_them(tmp_path: Path, features: str,
+                                                                                  tuned: bool) -> None:
+    path = tmp_path / "credit.csv"
+    messy_table().to_csv(path, index=False)
+    recipe = load_recipe(RECIPES / "csv_regression.yaml",
+                         [f"data.path={path}", "data.target=balance", f"data.features={features}"])
+    search = for_table(recipe, load_table(recipe)).search
+    assert {"categorical_encoding", "embedding_dim"} <= set(recipe.search)
+    assert ("categorical_encoding" in search, "embedding_dim" in search) == (tuned, tuned)
+    assert "numeric_scaling" in search
 
 
 @pytest.mark.slow

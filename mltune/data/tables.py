@@ -17,13 +17,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mltune.config.recipe import Recipe, table_format
+from mltune.config.recipe import FixedParam, Recipe, table_format
 from mltune.data.columns import (
     MISSING_MARKS,
+    NUMERIC_KINDS,
     Column,
     clean_text,
     column_list,
@@ -154,14 +156,31 @@ IMAGE_TARGET = "y"
 """The target column of a ``.npz`` file's rows (its ``y`` array)."""
 
 
-def with_table_metric(recipe: Recipe, table: Table) -> Recipe:
-    """The recipe with its objective metric named: a regression recipe that names none is tuned for ``mae`` when
-    its target is a score or count (a few whole-number values, as wine quality 3-8), as the inferred recipe is;
-    any other recipe keeps its task's default."""
-    if recipe.objective.metric is not None or recipe.task != "regression" or table.target is None \
-            or not few_whole_numbers(table.frame[table.target]):
-        return recipe
-    return recipe.model_copy(update={"objective": recipe.objective.model_copy(update={"metric": "mae"})})
+READ_BY_KIND = {"categorical_encoding": ("categorical",), "numeric_scaling": NUMERIC_KINDS,
+                "numeric_embedding": NUMERIC_KINDS, "periodic_sigma": NUMERIC_KINDS}
+"""Hyperparameters of how columns of these kinds are read: moot for a table with none of them."""
+
+
+def for_table(recipe: Recipe, table: Table) -> Recipe:
+    """The recipe as the table settles it, for a template written for any table.
+
+    A regression recipe that names no objective metric is tuned for ``mae`` when its target is a score or count (a
+    few whole-number values, as wine quality 3-8), as the inferred recipe is; any other keeps its task's default.
+    A searched hyperparameter of how some kind of column is read (:data:`READ_BY_KIND`) is left out when the table
+    has no such column, with those sampled only under it: the sampler does not spend trials on it, and the trials'
+    parameters say only what their models use.
+    """
+    update: dict[str, Any] = {}
+    if recipe.objective.metric is None and recipe.task == "regression" and table.target is not None \
+            and few_whole_numbers(table.frame[table.target]):
+        update["objective"] = recipe.objective.model_copy(update={"metric": "mae"})
+    kinds = {c.kind for c in table.used_columns}
+    moot = {name for name, spec in recipe.search.items()
+            if not isinstance(spec, FixedParam) and name in READ_BY_KIND and not kinds & set(READ_BY_KIND[name])}
+    if table.columns and moot:
+        update["search"] = {name: spec for name, spec in recipe.search.items()
+                            if name not in moot and not moot & set(spec.when or {})}
+    return recipe.model_copy(update=update) if update else recipe
 
 
 def read_images(path: Path, *, source: str) -> tuple[pd.DataFrame, tuple[int, int, int]]:

@@ -18,7 +18,7 @@ from typing_extensions import Unpack
 
 from mltune import names
 from mltune.config.recipe import Recipe
-from mltune.data import load_table, with_table_metric
+from mltune.data import for_table, load_table
 from mltune.errors import NoCompleteTrial
 from mltune.flows.promote import promote
 from mltune.flows.tune import TuneOptions, tune
@@ -97,7 +97,7 @@ def retune(recipe: Recipe, *, run_key: str | None = None, skip_if_unchanged: boo
 
     # The rows are loaded once here (the fingerprint decides a skip); `tune` builds the study's context from them.
     table = load_table(recipe, source=options.get("source", "recipe"))
-    recipe = with_table_metric(recipe, table)
+    recipe = for_table(recipe, table)
     tracker = Tracker(tracking_uri)
     champion = Registry(tracker.client).version(recipe.model_name, CHAMPION)
     if skip_if_unchanged and champion and champion.data_fingerprint == table.fingerprint:

@@ -11,7 +11,7 @@ import yaml
 
 from mltune import names
 from mltune.config.recipe import Recipe, parse_recipe
-from mltune.data import Splits, Table, load_table, make_splits, with_table_metric
+from mltune.data import Splits, Table, for_table, load_table, make_splits
 from mltune.errors import ConfigError
 from mltune.names import (
     DATA_SOURCE_ATTR,
@@ -66,7 +66,7 @@ class StudyContext:
             ConfigError: the data does not fit the recipe, or ``existing`` and there is no tracking database.
         """
         table = table or load_table(recipe, source=source)
-        recipe = with_table_metric(recipe, table)
+        recipe = for_table(recipe, table)
         tracker = Tracker(tracking_uri, existing=existing)
         return cls(recipe=recipe, table=table, splits=make_splits(recipe, table, source=source),
                    space=SearchSpace.from_recipe(recipe), tracker=tracker,
