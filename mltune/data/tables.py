@@ -178,8 +178,13 @@ def for_table(recipe: Recipe, table: Table) -> Recipe:
     moot = {name for name, spec in recipe.search.items()
             if not isinstance(spec, FixedParam) and name in READ_BY_KIND and not kinds & set(READ_BY_KIND[name])}
     if table.columns and moot:
-        update["search"] = {name: spec for name, spec in recipe.search.items()
-                            if name not in moot and not moot & set(spec.when or {})}
+        search = {}
+        for name, spec in recipe.search.items():  # a `when` names an earlier parameter
+            if moot & {name, *(spec.when or {})}:
+                moot.add(name)
+            else:
+                search[name] = spec
+        update["search"] = search
     return recipe.model_copy(update=update) if update else recipe
 
 
