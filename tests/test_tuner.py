@@ -962,6 +962,43 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     only.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     values = [t.params for t in only.study.trials]
     assert {v["units"] for v in values} <= {16, 24} and set().union(*values) == {"units"}
+    capsys.readouterr()
+    only.search_space_summary()  # the tailor guide: "you will see only one hyperparameter"
+    printed = capsys.readouterr().out
+    assert "Default search space size: 1" in printed and "units (Choice)" in printed and "learning_rate" not in printed
+
+
+def _two_kinds(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((4,))])
+    if hp.Choice("kind", ["a", "b"]) == "a":
+        with hp.conditional_scope("kind", "a"):
+            model.add(keras.layers.Dense(hp.Int("a_units", 4, 8, step=4)))
+    else:
+        with hp.conditional_scope("kind", "b"):
+            model.add(keras.layers.Dense(hp.Int("b_units", 16, 32, step=16), activation=hp.Choice("act", ["relu",
+                                                                                                       "tanh"])))
+    model.add(keras.layers.Dense(1))
+    model.compile("adam", "mse")
+    return model
+
+
+def test_keras_tuners_random_search_tries_each_combination_once_then_ends(workdir: Path, storage: str) -> None:
+    """6 combinations down two conditional branches: 6 distinct trials of the 9 allowed, then the search ends; the
+    best hyperparameters hold no value of the branch a trial did not take; the caller's random generators are
+    not reset to a trial's seed."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4)), rng.random(32)
+    np.random.seed(7)
+    expected = np.random.rand()
+    np.random.seed(7)
+    tuner = mltune.RandomSearch(_two_kinds, objective="val_loss", max_trials=9, storage=storage, seed=3,
+                                progress="quiet")
+    tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+    assert np.random.rand() == expected
+    tried = [tuple(sorted(t.params.items())) for t in tuner.study.trials]
+    assert len(tried) == 6 == len(set(tried))
+    for hp in tuner.get_best_hyperparameters(6):
+        assert set(hp.values) == ({"kind", "a_units"} if hp.values["kind"] == "a" else {"kind", "b_units", "act"})
 
 
 def _uncompiled_softmax(hp: Any) -> keras.Model:

@@ -180,6 +180,7 @@ class Tuner:
         self._study: optuna.Study | None = None
         self._best: tuple[int, Any] | None = None
         self._last_space: list[Any] = []
+        self._conditional: set[str] = set()  # names some trial of this process declared in a conditional scope
         self._own_trials = own_trials
         self._objective: HyperModelObjective | None = None
 
@@ -237,6 +238,7 @@ class Tuner:
         finally:
             lock.close()
             self._last_space = objective.last_space
+            self._conditional |= objective.conditional
             try:
                 self._keep_best(study, objective, fit_args, fit_kwargs)
                 self._summarize(study)
@@ -392,7 +394,7 @@ class Tuner:
         """The best trials' hyperparameters, best first; ``.values`` is a dict, and ``build_model(hp)`` rebuilds
         the trial's model. As KerasTuner's, they hold a value for every name the trials declared outside a
         conditional scope: ``units_2`` of a trial that built two layers is another trial's (unused)."""
-        conditional = {spec.name for spec in self._last_space if spec.conditions}
+        conditional = self._conditional | {spec.name for spec in self._last_space if spec.conditions}
         declared: dict[str, Any] = {}  # KerasTuner's hold every name declared: units_2 of a deeper network too
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             for name, value in _values(trial).items():
@@ -493,11 +495,12 @@ class Tuner:
         print("\n".join(lines))
 
     def search_space_summary(self, extended: bool = False) -> None:
-        """Prints the hyperparameters the last trial declared (before any, those ``build_model`` declares with
-        every hyperparameter at its default, as KerasTuner does); ``extended`` is KerasTuner's and changes
-        nothing, each one's range and default are always shown."""
-        print(f"Search space summary\nDefault search space size: {len(self.last_space)}")
-        for spec in self.last_space:
+        """Prints the hyperparameters the search tunes, as the last trial declared them (before any, as
+        ``build_model`` declares them with every hyperparameter at its default, as KerasTuner does); ``extended`` is
+        KerasTuner's and changes nothing, each one's range and default are always shown."""
+        space = self.tuned_space
+        print(f"Search space summary\nDefault search space size: {len(space)}")
+        for spec in space:
             print(f"{spec.name} ({spec.kind.capitalize()})\n{spec.describe()}")
 
     @property
@@ -508,6 +511,15 @@ class Tuner:
             self.hypermodel.build(hp)
             self._last_space = hp.space
         return self._last_space
+
+    @property
+    def tuned_space(self) -> list[Any]:
+        """:attr:`last_space` less what is not searched: with ``tune_new_entries=False``, the names that the
+        ``hyperparameters`` preset does not hold (they keep their defaults), as KerasTuner leaves them out."""
+        if self.tune_new_entries or self.preset is None:
+            return self.last_space
+        preset = {spec.name for spec in self.preset.space}
+        return [spec for spec in self.last_space if spec.name in preset]
 
     # ------------------------------------------------------------ promotion
 
@@ -720,7 +732,7 @@ class Oracle:
     def hyperparameters(self) -> HyperParameters:
         """The search space as the last trial declared it (KerasTuner's ``oracle.hyperparameters``)."""
         hp = HyperParameters()
-        for spec in self.tuner.last_space:
+        for spec in self.tuner.tuned_space:
             hp._replay(spec)
         return hp
 

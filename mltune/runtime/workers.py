@@ -215,7 +215,7 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
         lock.release()  # the trial exists now: others may count it
         return objective(trial)
 
-    with no_retracing_warnings():  # every trial traces its new model's functions: by design
+    with no_retracing_warnings(), callers_random_state_kept():  # every trial traces its new model's functions
         while deadline is None or time.monotonic() < deadline:
             lock.acquire()
             try:
@@ -237,6 +237,22 @@ def run_trials(study: optuna.Study, objective: Callable[[optuna.Trial], float], 
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
             time.sleep(1.0)
+
+
+@contextlib.contextmanager
+def callers_random_state_kept() -> Iterator[None]:
+    """Trials seed Python's and NumPy's global generators (``keras.utils.set_random_seed``), so that a trial trains
+    the same way again; the caller finds them as they were, not reset to a trial's seed."""
+    import random
+
+    import numpy as np
+
+    python, numpy = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
 
 
 def configure_threads(threads: int | None) -> None:

@@ -154,10 +154,10 @@ ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 class Untried(optuna.samplers.RandomSampler):
     """KerasTuner's random search: random configurations that do not repeat the ones tried. A discrete
-    hyperparameter (a choice, an integer, a float with a step) takes a value no earlier trial took while there is
-    one; once every trial declared the same discrete hyperparameters and each combination of them has been tried,
-    ``exhausted`` is set and the search ends, as KerasTuner's does. Continuous ones are drawn as Optuna's
-    ``RandomSampler`` draws them."""
+    hyperparameter (a choice, an integer, a float with a step) takes, at random, a value that still leads to an
+    untried combination, given the values this trial took before it (conditional scopes included); once every
+    combination has been tried, ``exhausted`` is set and the search ends, as KerasTuner's does. Continuous ones
+    are drawn as Optuna's ``RandomSampler`` draws them (and a space that has one never runs out)."""
 
     exhausted = False
 
@@ -165,9 +165,10 @@ class Untried(optuna.samplers.RandomSampler):
                            param_distribution: optuna.distributions.BaseDistribution) -> Any:
         values = discrete_values(param_distribution)
         if values is not None:
-            seen = {_key(t.params[param_name]) for t in study.get_trials(deepcopy=False)
-                    if t.number != trial.number and param_name in t.params}
-            untried = [value for value in values if _key(value) not in seen]
+            ended = [t for t in study.get_trials(deepcopy=False, states=ENDED) if t.number != trial.number]
+            same = [t for t in ended if all(_key(t.params.get(k, _ABSENT)) == _key(v) for k, v in trial.params.items())]
+            untried = [value for value in values
+                       if not _tried_all(same, param_name, value, done={*trial.params, param_name})]
             if untried:
                 return untried[int(self._rng.rng.randint(len(untried)))]
         return super().sample_independent(study, trial, param_name, param_distribution)
@@ -178,15 +179,34 @@ class Untried(optuna.samplers.RandomSampler):
 
     def notice_exhausted(self, study: optuna.Study, ending: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
         """Sets ``exhausted`` when the trials that ended (failed ones aside), and ``ending`` (the one ending now,
-        which the storage does not show ended yet), have tried every combination of one discrete space."""
+        which the storage does not show ended yet), have tried every combination of the discrete space."""
         trials = [*study.get_trials(deepcopy=False, states=ENDED), *ending]
-        spaces = {tuple(sorted(t.distributions.items(), key=lambda item: item[0])) for t in trials}
-        if len(spaces) != 1:  # none ended yet, or a conditional space
-            return
-        sizes = [discrete_values(distribution) for _, distribution in next(iter(spaces))]
-        if all(size is not None for size in sizes):
-            tried = {tuple(sorted((k, _key(v)) for k, v in t.params.items())) for t in trials}
-            self.exhausted = len(tried) >= math.prod(len(size or ()) for size in sizes)
+        self.exhausted = bool(trials) and _subtree_tried(trials, done=set())
+
+
+_ABSENT = object()
+
+
+def _tried_all(trials: Sequence[optuna.trial.FrozenTrial], name: str, value: Any, done: set[str]) -> bool:
+    """Whether ``trials`` (which agree on the values taken so far) tried every combination that follows
+    ``name=value``."""
+    chosen = [t for t in trials if name in t.params and _key(t.params[name]) == _key(value)]
+    return bool(chosen) and _subtree_tried(chosen, done)
+
+
+def _subtree_tried(trials: Sequence[optuna.trial.FrozenTrial], done: set[str]) -> bool:
+    """Whether ``trials`` (which agree on the hyperparameters in ``done``) tried every combination of what they
+    declared next, in the order they declared it: the same next hyperparameter, discrete, each of its values tried
+    and every combination after each tried in turn. A trial with nothing left to declare is a whole combination."""
+    following = {next((k for k in t.params if k not in done), "") for t in trials}
+    if "" in following:
+        return True
+    if len(following) != 1:  # the trials went different ways on something that is not a hyperparameter
+        return False
+    name = following.pop()
+    values = discrete_values(trials[0].distributions[name])
+    return values is not None and all(_tried_all(trials, name, value, {*done, name}) for value in values)
+
 
 MAX_DISCRETE_VALUES = 10_000
 """A discrete range with more values than this is drawn as a continuous one."""

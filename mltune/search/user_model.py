@@ -133,6 +133,8 @@ class HyperModelObjective:
         self.last_error: str = ""
         self.last_space: list[Spec] = []
         """The hyperparameters the last trial declared."""
+        self.conditional: set[str] = set()
+        """The names any trial declared inside a conditional scope."""
         self.running: RunningTrial | None = None
         """The trial the Tuner's own ``run_trial`` is running."""
         self.fatal: FatalError | None = None
@@ -168,6 +170,7 @@ class HyperModelObjective:
             raise
         finally:
             self.last_space = hp.space
+            self.conditional.update(spec.name for spec in hp.space if spec.conditions)
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
             if s.hooks is not None and running.status != "RUNNING":
                 s.hooks.on_trial_end(running)
