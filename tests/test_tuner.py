@@ -727,6 +727,13 @@ def test_the_tuners_hypermodel_is_the_users_and_each_trial_logs_to_its_own_tenso
     board = keras.callbacks.TensorBoard(log_dir=str(workdir / "logs"))
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0, callbacks=[board])
     assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["trial_0", "trial_1"]
+    execution = workdir / "logs" / "trial_0" / "execution0"  # KerasTuner's layout: a folder per execution
+    assert sorted(p.name for p in execution.iterdir() if p.is_dir()) == ["train", "validation"]
+    import tensorflow as tf
+
+    [hparams] = [p for p in execution.iterdir() if p.is_file()]  # the trial's values for the HParams dashboard
+    events = tf.compat.v1.train.summary_iterator(str(hparams))
+    assert "hparams" in {v.metadata.plugin_data.plugin_name for e in events for v in e.summary.value}
     assert tuner.hypermodel.num_classes == 10  # KerasTuner's `tuner.hypermodel` is the user's object
     assert (tuner.project_name, tuner.executions_per_trial, tuner.directory) == (tuner.study_name, 1, None)
     best = tuner.get_best_hyperparameters()[0]

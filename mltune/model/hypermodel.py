@@ -187,9 +187,22 @@ class _Combine(keras.callbacks.Callback):  # type: ignore[misc]
             self.objective.add_to(logs)
 
 
+def _hparams_callback(log_dir: str, values: dict[str, Any], number: int) -> list[keras.callbacks.Callback]:
+    """TensorBoard's HParams callback writing the trial's hyperparameters (those TensorBoard can show) to
+    ``log_dir``; none where TensorBoard is not installed."""
+    try:
+        from tensorboard.plugins.hparams import api as hparams_api
+    except ImportError:
+        return []
+    shown = {name: value for name, value in values.items() if isinstance(value, (bool, int, float, str))}
+    return [hparams_api.KerasCallback(writer=log_dir, hparams=shown, trial_id=str(number))]
+
+
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-              objective: Any, seed: int, on_epoch: EpochHook | None) -> TrialFit:
+              objective: Any, seed: int, on_epoch: EpochHook | None, execution: int = 0) -> TrialFit:
     """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback.
+    A ``TensorBoard`` callback logs to ``<log_dir>/trial_<number>/execution<execution>``, with the trial's
+    hyperparameters for TensorBoard's HParams dashboard, as KerasTuner's does.
 
     Raises:
         TrialError: the model could not be built, or ``fit`` rejected the data or the objective is not logged.
@@ -207,9 +220,10 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     kwargs = dict(kwargs)
     callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
     number = getattr(getattr(hp, "trial", None), "number", None)
-    for callback in callbacks:  # each trial logs to a folder of its own, as in KerasTuner
+    for callback in list(callbacks):  # each trial's execution logs to a folder of its own, as in KerasTuner
         if isinstance(callback, keras.callbacks.TensorBoard) and isinstance(number, int):
-            callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}")
+            callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}", f"execution{execution}")
+            callbacks.extend(_hparams_callback(callback.log_dir, hp.values, number))
     kwargs["callbacks"] = [*([_Combine(objective)] if objective.parts else []), *callbacks, recorder]
     start = time.perf_counter()
     try:

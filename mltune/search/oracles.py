@@ -165,11 +165,14 @@ class Untried(optuna.samplers.RandomSampler):
                            param_distribution: optuna.distributions.BaseDistribution) -> Any:
         values = discrete_values(param_distribution)
         if values is not None:
-            ended = [t for t in study.get_trials(deepcopy=False, states=ENDED) if t.number != trial.number]
-            same = [t for t in ended if all(_key(t.params.get(k, _ABSENT)) == _key(v) for k, v in trial.params.items())]
+            same = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number
+                    and all(_key(t.params.get(k, _ABSENT)) == _key(v) for k, v in trial.params.items())]
+            ended = [t for t in same if t.state in ENDED]
             untried = [value for value in values
-                       if not _tried_all(same, param_name, value, done={*trial.params, param_name})]
-            if untried:
+                       if not _tried_all(ended, param_name, value, done={*trial.params, param_name})]
+            if untried:  # of those, the values the fewest trials took so far (none, while there is one)
+                taken = [sum(_key(t.params.get(param_name, _ABSENT)) == _key(v) for t in same) for v in untried]
+                untried = [value for value, count in zip(untried, taken, strict=True) if count == min(taken)]
                 return untried[int(self._rng.rng.randint(len(untried)))]
         return super().sample_independent(study, trial, param_name, param_distribution)
 

@@ -263,7 +263,7 @@ class HyperModelObjective:
                     reports.epoch(epoch, logs[name])
 
             fits.append(fit_trial(s.hypermodel, hp, args, kwargs, objective=s.objective,
-                                  seed=s.seed + trial.number + 100_003 * k, on_epoch=on_epoch))
+                                  seed=s.seed + trial.number + 100_003 * k, on_epoch=on_epoch, execution=k))
             if reports is not None:
                 reports.close()
         return fits
