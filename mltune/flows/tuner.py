@@ -179,8 +179,7 @@ class Tuner:
         """The gate's decision of the last :meth:`promote`."""
         self._study: optuna.Study | None = None
         self._best: tuple[int, Any] | None = None
-        self._last_space: list[Any] = []
-        self._conditional: set[str] = set()  # names some trial of this process declared in a conditional scope
+        self._last_space, self._conditional = list[Any](), set[str]()  # and names declared in a conditional scope
         self._own_trials = own_trials
         self._objective: HyperModelObjective | None = None
 
