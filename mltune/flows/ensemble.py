@@ -23,19 +23,17 @@ def ensemble_of_best(context: StudyContext, study: optuna.Study, trial: optuna.t
     ``model`` is the best trial's model in memory (a ``KerasTabularModel``), when the caller has it. Returns the
     run and the model in memory (None when an earlier promotion made it).
     """
-    import mlflow
-
     from mltune.model.ensemble import averaged
     from mltune.model.training import fit_fold
     from mltune.tracking.pyfunc import KerasTabularModel
-    from mltune.tracking.runs import model_uri
+    from mltune.tracking.runs import load_python_model, model_uri
 
     kept = study.user_attrs.get(names.ENSEMBLE_ATTR)
     if kept and kept["trial"] == trial.number and kept["size"] == size:
         return str(kept["run_id"]), None
     best_run_id = str(trial.user_attrs.get(RUN_ID_ATTR, ""))
     if model is None and context.tracker.has_model(best_run_id):
-        model = mlflow.pyfunc.load_model(model_uri(best_run_id)).unwrap_python_model()
+        model = load_python_model(model_uri(best_run_id))
     members, encoding = ([model.model], model.encoding) if model is not None else ([], None)
     params = context.space.sample(optuna.trial.FixedTrial(trial.params))
     seed = context.recipe.seed + trial.number

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import mlflow
 import optuna
 from mlflow.exceptions import MlflowException
 
@@ -28,7 +27,7 @@ from mltune.runtime.storage import existing_study, promotion_lock
 from mltune.search.context import StudyContext
 from mltune.tasks import is_better
 from mltune.tracking.registry import Registry
-from mltune.tracking.runs import Tracker, is_missing, model_uri
+from mltune.tracking.runs import Tracker, is_missing, load_python_model, model_uri
 
 
 @dataclass(frozen=True)
@@ -324,7 +323,7 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
 def _score(model: Any, context: StudyContext, test: Any) -> float:
     """The metric of a pyfunc model (in memory, or by URI) on the test rows."""
     if isinstance(model, str):
-        model = mlflow.pyfunc.load_model(model).unwrap_python_model()
+        model = load_python_model(model)
     y_true = test[context.table.target].to_numpy() if context.table.target else None
     return float(model.score(test, y_true, context.recipe.metric))
 

@@ -809,11 +809,10 @@ def _fingerprint(x: Any, y: Any) -> str:
 
 
 def _score_champion(uri: str, x: Any, y: Any, metric: str, model_name: str) -> float:
-    import mlflow
-
     from mltune.tracking.pyfunc import KerasNativeModel
+    from mltune.tracking.runs import load_python_model
 
-    champion = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    champion = load_python_model(uri)
     if not isinstance(champion, KerasNativeModel):
         raise ConfigError(f"model_name: the champion of {model_name!r} ({uri}) was registered from a recipe, not "
                           f"by a Tuner, so the two cannot be scored on the same data; choose another model name")

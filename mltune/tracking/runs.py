@@ -15,7 +15,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -285,7 +285,7 @@ class Tracker:
         """Logs the Keras model inside an MLflow pyfunc model (``runs:/<id>/model``), in one upload."""
         from mltune.tracking.pyfunc import save_pyfunc
 
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _no_progress_bar():
             target = os.path.join(tmp, MODEL_PATH)
             save_pyfunc(model, encoding, target, input_example=input_example)
             self._log_model_folder(run_id, target)
@@ -296,7 +296,7 @@ class Tracker:
         model takes, with ``code_paths`` shipped with it."""
         from mltune.tracking.pyfunc import save_keras_pyfunc
 
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _no_progress_bar():
             target = os.path.join(tmp, MODEL_PATH)
             save_keras_pyfunc(model, target, input_example=input_example, code_paths=code_paths)
             self._log_model_folder(run_id, target)
@@ -324,13 +324,28 @@ class Tracker:
         """The local path of the Keras file inside a run's pyfunc model (downloaded if the store is remote)."""
         from mltune.tracking.pyfunc import KERAS_ARTIFACT
 
-        folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{MODEL_PATH}/artifacts",
-                                                     tracking_uri=self.tracking_uri)
+        with _no_progress_bar():
+            folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=f"{MODEL_PATH}/artifacts",
+                                                         tracking_uri=self.tracking_uri)
         found = sorted(Path(folder).rglob("*.keras"))
         if not found:
             raise FileNotFoundError(f"run {run_id} holds no Keras model under {MODEL_PATH}/artifacts "
                                     f"({KERAS_ARTIFACT})")
         return str(found[0])
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow's "Downloading artifacts" bar left out of a user's script, unless the user turned it on."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
 
 
 def sqlite_file(tracking_uri: str) -> str | None:
@@ -339,6 +354,12 @@ def sqlite_file(tracking_uri: str) -> str | None:
         return None
     path = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
     return None if path in ("", ":memory:") else path
+
+
+def load_python_model(uri: str) -> Any:
+    """The Python model inside a logged or registered pyfunc model (its artifacts downloaded quietly)."""
+    with _no_progress_bar():
+        return mlflow.pyfunc.load_model(uri).unwrap_python_model()
 
 
 def model_uri(run_id: str) -> str:
