@@ -22,6 +22,7 @@ from mltune.data import Fold
 from mltune.errors import ConfigError, NoCompleteTrial, NothingToRollBack
 from mltune.flows.baseline import baseline
 from mltune.flows.ensemble import ensemble_of_best
+from mltune.model.notices import no_retracing_warnings
 from mltune.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.runtime.storage import existing_study, promotion_lock
 from mltune.search.context import StudyContext
@@ -117,7 +118,8 @@ def promote(*, study_name: str | None = None, storage: str | None = None, run_id
         context = StudyContext.of_study(study, storage=storage, tracking_uri=tracker.tracking_uri)
     refit = context.recipe.promotion.refit if refit is None else refit
     ensemble = context.recipe.promotion.ensemble if ensemble is None else ensemble
-    best, best_run_id, challenger_score = _challenger(context, study, model, refit=refit, ensemble=ensemble)
+    with no_retracing_warnings():  # the ensemble's and the refit's new models trace their own functions
+        best, best_run_id, challenger_score = _challenger(context, study, model, refit=refit, ensemble=ensemble)
     tree = baseline(context, study) if context.recipe.promotion.baseline else None
     test = context.table.frame.iloc[context.splits.test]
 
