@@ -259,6 +259,11 @@ def test_a_heavy_tail_keeps_its_real_large_values_and_a_corrupted_cell_is_still_
     delays = np.r_[rng.normal(0, 8, 9800), rng.exponential(120, 200) + 60, -9.7e14]
     low, high = outlier_fences(delays)
     assert high > delays.max() and -9.7e14 < low < delays[:-1].min()  # the tail kept, the corrupted cell still out
+    # Small changes, half of them 0 (Wooldridge's htv: the change in tuition): the quartiles are 0 and a hair below,
+    # and even the log-scale fences cut 41% of the rows; the fences move out to the tails' own spread.
+    change = np.r_[np.zeros(600), rng.normal(0, 1.0, 600), 9.7e14]
+    low, high = outlier_fences(change)
+    assert low < change.min() and change[:-1].max() < high < 1e6
     # A flag that is almost always 1: its three 0s are not outliers (they were clipped to 1, a constant column).
     assert outlier_fences(np.r_[np.ones(2997), np.zeros(3)]) == (-4.0, 6.0)
     assert outlier_fences(np.r_[np.ones(2997), 9.7e14])[1] == 6.0

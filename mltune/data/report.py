@@ -21,6 +21,8 @@ OUTLIER_IQRS = 5.0
 clips features to the same fences, learned on its training rows)."""
 HEAVY_TAIL_SHARE = 0.005
 """Outliers are rare: past this share of a column's values beyond the fences, the column is heavy-tailed."""
+OWN_SPREAD_SHARE = 0.02
+"""Past this share beyond even the log-scale fence, the values there are the column's own spread, not outliers."""
 IMBALANCED = 0.2
 """Classes are called unequal when the rarest has less than this share of the most common one's rows."""
 
@@ -122,9 +124,12 @@ def outlier_fences(values: np.ndarray) -> tuple[float, float]:
 
     A side with more than :data:`HEAVY_TAIL_SHARE` of the values beyond its fence is a heavy tail (counts, prices,
     delays), not corrupted cells: its fence is taken on the signed log scale ``sign(x) log(1 + |x|)`` instead (the
-    quartiles there -/+ 5 of their IQRs), so its real large values stay apart. With no spread between the quartiles
-    (a mostly constant column) the fences are the 0.1% and 99.9% quantiles, widened to the median -/+ 5 times
-    ``max(|median|, 1)`` (a flag's rare value is not an outlier).
+    quartiles there -/+ 5 of their IQRs), so its real large values stay apart. Where more than
+    :data:`OWN_SPREAD_SHARE` of the values still lie beyond (small numbers, for which that scale is almost linear, with
+    half of them on one value: a change that is most often 0), the fence moves out to the 5% (95%) quantile -/+ 5
+    times its distance to the median. With no spread between the quartiles (a mostly constant column) the fences
+    are the 0.1% and 99.9% quantiles, widened to the median -/+ 5 times ``max(|median|, 1)`` (a flag's rare value
+    is not an outlier).
     """
     low, high, _ = _fences(values)
     return low, high
@@ -151,6 +156,11 @@ def _fences(values: np.ndarray) -> tuple[float, float, bool]:
             low = np.sign(log25 - log_spread) * np.expm1(abs(log25 - log_spread))
         if heavy_high:
             high = np.sign(log75 + log_spread) * np.expm1(abs(log75 + log_spread))
+        q05, median, q95 = np.quantile(finite, [0.05, 0.5, 0.95])
+        if np.mean(finite < low) > OWN_SPREAD_SHARE:
+            low = min(low, q05 - OUTLIER_IQRS * (median - q05))
+        if np.mean(finite > high) > OWN_SPREAD_SHARE:
+            high = max(high, q95 + OUTLIER_IQRS * (q95 - median))
     return float(low), float(high), bool(heavy_low or heavy_high)
 
 
