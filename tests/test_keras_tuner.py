@@ -95,6 +95,12 @@ def test_config_copy_and_a_step_that_does_not_divide_the_range() -> None:
         ("Int", "units", 25), ("Float", "rate", 0.2)]
     again = HyperParameters.from_config(config)
     assert again.Int("units", 10, 100, step=25) == units and hp.copy().values == hp.values
+    # As KerasTuner's: the space is kept, a held name gives its value whatever is declared, a new one its default.
+    assert [spec.name for spec in again.space] == [spec.name for spec in hp.copy().space] == ["units", "rate"]
+    assert again.Int("units", 1, 5) == units and again.Int("layers", 1, 5) == 1 and again.Boolean("extra") is False
+    with again.conditional_scope("units", [units]):
+        assert again.Choice("act", ["relu", "tanh"]) == "relu"
+    assert HyperParameters.from_config(again.get_config()).get_config() == again.get_config()  # scopes kept
 
 
 def test_a_decimal_step_that_divides_the_range_draws_no_warning() -> None:
@@ -109,7 +115,7 @@ def test_a_decimal_step_that_divides_the_range_draws_no_warning() -> None:
 def test_a_list_of_one_objective_is_that_objective_and_of_more_their_sum_as_in_keras_tuner() -> None:
     assert Objective.of(["val_loss"]) == Objective("val_loss", "min")
     both = Objective.of(["val_loss", Objective("val_auc", "max")])
-    assert (both.name, both.direction) == ("multi_objective", "minimize")
+    assert (both.name, both.direction) == ("multi_objective", "min")
     assert both.add_to({"val_loss": 0.5, "val_auc": 0.75})["multi_objective"] == -0.25
     assert "multi_objective" not in both.add_to({"val_loss": 0.5})  # not before every part is there
     with pytest.raises(ConfigError, match="the list must name at least one metric"):
@@ -169,7 +175,9 @@ def test_direction_is_inferred_as_keras_tuner_does(name: str, direction: str | N
 
 def test_objective_forms() -> None:
     assert Objective.of("val_loss") == Objective("val_loss", "min") == Objective("val_loss", "minimize")
-    assert Objective.of(Objective("val_score", "max")).direction == "maximize"
+    assert Objective.of(Objective("val_score", "max")).direction == "max"  # KerasTuner's form, "maximize" taken too
+    assert repr(Objective("val_f", "maximize")) == 'Objective(name="val_f", direction="max")'
+    assert Objective("val_f", "max").optuna_direction == "maximize"
     with pytest.raises(ConfigError, match=r"cannot infer .* 'val_weird'.*mltune.Objective\('val_weird', 'max'\)"):
         Objective.of("val_weird")
     with pytest.raises(ConfigError, match="direction: must be 'max', 'min'"):

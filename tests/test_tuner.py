@@ -68,7 +68,7 @@ def test_keras_tuner_script_runs_unchanged_but_for_the_import(workdir: Path) -> 
     accuracy = float(done.stdout.split("test accuracy of the best model: ")[1].split()[0])
     assert accuracy > 0.5
     assert "registered digits-cnn version 1: no version of 'digits-cnn' held alias 'champion'" in done.stdout
-    assert "Search space summary" in done.stdout and "Trial 0 summary" in done.stdout
+    assert "Search space summary" in done.stdout and "Trial 0 summary" in done.stdout  # max_trials=5: one digit
 
     client = MlflowClient()
     experiment = client.get_experiment_by_name("digits_cnn")
@@ -470,7 +470,7 @@ class _OwnLoop(mltune.HyperModel):
 def test_a_hypermodel_that_trains_itself_needs_neither_compile_nor_an_objective(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = mltune.RandomSearch(_OwnLoop(), max_trials=2, storage=storage, pruner="none", progress="quiet")
-    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "minimize")
+    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "min")
     tuner.search(x, y, validation_data=(xv, yv))
     values = [t.value for t in tuner.study.trials]
     assert [t.state for t in tuner.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
@@ -539,7 +539,7 @@ def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Pat
     tuner = GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)  # no max_trials: until the grid is done
     combinations = [(t.params["units"], t.params["act"]) for t in tuner.study.trials]
-    assert sorted(combinations) == [(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")]
+    assert combinations == [(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")]  # KerasTuner's order
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in tuner.study.trials)
     assert len(_trial_runs(MlflowClient(), tuner.parent_run_id)) == 4
     again = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet")
@@ -612,7 +612,7 @@ class _TuneAnything(mltune.RandomSearch):
 
 def test_a_run_trial_with_no_hypermodel_tunes_anything_it_returns(workdir: Path, storage: str) -> None:
     tuner = _TuneAnything(max_trials=6, storage=storage, progress="quiet", project_name="tune_anything")
-    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "minimize")
+    assert (tuner.objective.name, tuner.objective.direction) == ("default_objective", "min")
     tuner.search()
     trials = tuner.study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 6
@@ -808,7 +808,7 @@ def test_an_unnamed_metric_is_the_objective_in_every_trial(workdir: Path, storag
 def test_a_list_of_objectives_is_keras_tuners_multi_objective(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = _tuner(storage, objective=[mltune.Objective("val_loss", "min"), "val_accuracy"], max_trials=1)
-    assert (tuner.objective.name, tuner.objective.direction) == ("multi_objective", "minimize")
+    assert (tuner.objective.name, tuner.objective.direction) == ("multi_objective", "min")
     tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
     trial = tuner.study.trials[0]
     history = {key: [m.value for m in MlflowClient().get_metric_history(trial.user_attrs["mlflow_run_id"], key)]
@@ -948,7 +948,7 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     oracle = tuner.oracle  # what KerasTuner scripts read from it
     assert (oracle.objective.name, oracle.max_trials, tuner.remaining_trials) == ("val_accuracy", 3, 0)
     assert sorted(oracle.trials) == ["0", "1", "2"] and oracle.get_trial(best.trial_id).score == best.score
-    assert (oracle.remaining_trials, oracle.seed) == (0, tuner.seed)
+    assert (oracle.remaining_trials(), oracle.seed) == (0, tuner.seed)  # a method, as KerasTuner's
     assert [spec.name for spec in oracle.get_space().space] == ["learning_rate", "units"]
     best.summary()
     tuner.search_space_summary(extended=True)
@@ -1211,6 +1211,35 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
     assert Path(tuner.get_trial_dir(other.trial_id)).is_dir()
     tuner.reload()
     assert len(tuner.study.trials) == 2
+
+
+def _top2(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [4, 8])),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=[keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")])
+    return model
+
+
+def test_keras_tuners_ids_objective_and_best_hyperparameters_as_its_scripts_read_them(workdir: Path) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.RandomSearch(_top2, objective=mltune.Objective("val_top2", "max"), max_trials=10,
+                                directory=str(workdir / "kt"), project_name="ids", progress="quiet")
+    tuner.search(x, y, epochs=3, validation_data=(xv, yv), verbose=0)  # 2 combinations: 2 trials
+    oracle = tuner.oracle
+    assert list(oracle.trials) == ["00", "01"] and oracle.get_trial("01").trial_id == oracle.get_trial(1).trial_id
+    assert oracle.objective.direction == "max" and oracle.remaining_trials() == 8
+    for trial in oracle.trials.values():  # a name that says no direction: the objective's
+        assert trial.metrics.get_best_value("val_top2") == trial.score
+    best_hp = tuner.get_best_hyperparameters()[0]
+    assert [spec.name for spec in best_hp.space] == ["units"]
+
+    def build_v2(hp: Any) -> keras.Model:  # a later script's build function, given the best values
+        model = _top2(hp)
+        hp.Boolean("extra_layer")
+        return model
+
+    assert build_v2(best_hp).count_params() > 0 and best_hp.values == {**tuner.study.best_params, "extra_layer": False}
 
 
 _FLAKY_CALLS: list[int] = []

@@ -47,12 +47,12 @@ from mltune.runtime.workers import (
     trials_counted,
 )
 from mltune.search import oracles
-from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction
+from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction, keras_tuner_trial_id
 from mltune.search.objective import close_trial_run
 from mltune.search.oracles import (
-    Exhaustive,
     GridSearchOracle,
     HyperbandOracle,
+    InOrder,
     KerasTunerOracle,
     Search,
     Untried,
@@ -146,7 +146,7 @@ class Tuner:
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
         self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
-        grid = isinstance(sampler, Exhaustive)
+        grid = isinstance(sampler, InOrder)
         _check_limits(None if grid and max_trials is None else max_trials, timeout, executions_per_trial,
                       max_consecutive_failed_trials)
         own_trials = type(self).run_trial is not Tuner.run_trial
@@ -191,7 +191,7 @@ class Tuner:
             (lambda new_seed: tuner_sampler(sampler, seed=new_seed)) if isinstance(sampler, str) else None)
         """The sampler by name with another seed (None: the user's own sampler object, used as it is)."""
         self.pruner = pruner_named(pruner)
-        self.sampler_name = "grid" if isinstance(self.sampler, Exhaustive) else \
+        self.sampler_name = "grid" if isinstance(self.sampler, InOrder) else \
             sampler if isinstance(sampler, str) else type(sampler).__name__
         self.pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
         self.max_epochs = search.max_epochs if search is not None else None
@@ -214,14 +214,15 @@ class Tuner:
                                experiment_id=self.experiment_id, seed=self.seed, fit_args=fit_args,
                                fit_kwargs=fit_kwargs, checkpoints=self.checkpoints,
                                executions=self.executions, preset=self.preset,
-                               tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, Exhaustive),
+                               tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, InOrder),
                                run_trial=self.run_trial if self._own_trials else None,
-                               retries=self.max_retries_per_trial, hooks=self, max_epochs=self.max_epochs)
+                               retries=self.max_retries_per_trial, hooks=self, max_trials=self.max_trials,
+                               max_epochs=self.max_epochs)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
         display = StudyProgress(total=self.max_trials, done=trials_counted(study), metric=self.objective.name,
-                                direction=self.objective.direction, timeout=self.timeout, mode=self.progress)
+                                direction=self.objective.optuna_direction, timeout=self.timeout, mode=self.progress)
         guard = _FailureGuard(self.max_consecutive_failed_trials, objective)
         lock = StorageLock(self.storage, f"mltune-trials:{study.study_name}")
         status = "FAILED"
@@ -294,7 +295,7 @@ class Tuner:
 
     def _running(self, trial_id: str) -> RunningTrial:
         running = self._objective.running if self._objective is not None else None
-        if running is None or running.trial_id != str(trial_id):
+        if running is None or running.trial_id.lstrip("0") != str(trial_id).lstrip("0"):  # "03", "3": trial 3
             raise ConfigError(f"trial_id: trial {trial_id!r} is not running; call this from run_trial")
         return running
 
@@ -308,11 +309,11 @@ class Tuner:
                 if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
                     optuna.delete_study(study_name=name, storage=storage)
             study = optuna.create_study(storage=storage, sampler=self.sampler, pruner=self.pruner,
-                                        study_name=name, direction=self.objective.direction,  # type: ignore[arg-type]
+                                        study_name=name, direction=self.objective.optuna_direction,  # type: ignore[arg-type]
                                         load_if_exists=True)
-            if study.direction.name.lower() != self.objective.direction:
+            if study.direction.name.lower() != self.objective.optuna_direction:
                 raise ConfigError(f"study_name: study {name!r} exists and is to {study.direction.name.lower()}, "
-                                  f"but the objective {self.objective.name!r} is to {self.objective.direction}; "
+                                  f"but the objective {self.objective.name!r} is to {self.objective.optuna_direction}; "
                                   "choose another study name (or overwrite=True)")
             known = study.user_attrs.get(OBJECTIVE_ATTR)
             if known and known != self.objective.name:
@@ -322,7 +323,7 @@ class Tuner:
             self.parent_run_id, self.experiment_id = self._parent_run(study)
             if study.trials and self._reseeded is not None:  # resumed: not the first run's random draws again
                 study.sampler = self.sampler = self._reseeded(self.seed + len(study.trials))
-        if isinstance(self.sampler, (Exhaustive, Untried)):
+        if isinstance(self.sampler, Untried):
             self.sampler.notice_exhausted(study)
         self._study = study
         return study
@@ -339,10 +340,10 @@ class Tuner:
             experiment_id=experiment_id, study_name=study.study_name, adopt_run_id=None,
             tags={names.STORAGE: redact(self.storage or "default journal file"),
                   names.HYPERMODEL: self.hypermodel.name,
-                  names.OBJECTIVE: f"{self.objective.name} ({self.objective.direction})"})
+                  names.OBJECTIVE: f"{self.objective.name} ({self.objective.optuna_direction})"})
         self.tracker.log_params(parent, {
             "hypermodel": self.hypermodel.name, "objective": self.objective.name,
-            "direction": self.objective.direction, "sampler": self.sampler_name, "pruner": self.pruner_name,
+            "direction": self.objective.optuna_direction, "sampler": self.sampler_name, "pruner": self.pruner_name,
             "seed": self.seed, "max_trials": self.max_trials})
         study.set_user_attr(PARENT_RUN_ATTR, parent)
         study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
@@ -386,7 +387,7 @@ class Tuner:
         complete = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise NoCompleteTrial(f"study {self.study_name!r} has no complete trial yet")
-        reverse = self.objective.direction == "maximize"
+        reverse = self.objective.optuna_direction == "maximize"
         return sorted(complete, key=lambda t: (-(t.value or 0.0) if reverse else (t.value or 0.0), t.number))[:n]
 
     def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
@@ -400,8 +401,8 @@ class Tuner:
                 if name not in conditional:
                     declared.setdefault(name, value)
         best = [_values(t) for t in self._best_trials(num_trials)]
-        return [HyperParameters.fixed({**values, **{k: v for k, v in declared.items() if k not in values}})
-                for values in best]
+        return [HyperParameters.fixed({**values, **{k: v for k, v in declared.items() if k not in values}},
+                                      self.last_space) for values in best]
 
     @property
     def remaining_trials(self) -> int | None:
@@ -480,11 +481,11 @@ class Tuner:
         """Prints the best trials, their hyperparameters and scores (as KerasTuner does)."""
         study = self.study
         lines = ["Results summary", f"Study {study.study_name!r} in {redact(self.storage or DEFAULT_STORAGE)}",
-                 f"Showing {num_trials} best trials", f"Objective(name={self.objective.name!r}, "
-                 f"direction={self.objective.direction!r})"]
+                 f"Showing {num_trials} best trials", repr(self.objective)]
         complete = self._best_trials(num_trials) if _best_trial(study) is not None else []
         for trial in complete:
-            lines += ["", *_summary(str(trial.number), _values(trial), trial.value)]
+            lines += ["", *_summary(keras_tuner_trial_id(trial.number, self.max_trials), _values(trial),
+                                    trial.value)]
         counts = {s.name: 0 for s in (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)}
         for trial in study.get_trials(deepcopy=False):
             if trial.state.name in counts:
@@ -546,7 +547,7 @@ class Tuner:
         x, y = test_data
         metric = self.objective.metric
         challenger = KerasNativeModel.of(model).score(x, y, metric)
-        gate = Gate(model_name, metric, self.objective.direction, margin)
+        gate = Gate(model_name, metric, self.objective.optuna_direction, margin)
         self.promotion = run_gate(
             gate, tracker=self.tracker, storage=self.storage, run_id=run_id,
             parent_run_id=str(self.study.user_attrs.get(PARENT_RUN_ATTR, "")), challenger_score=challenger,
@@ -655,8 +656,8 @@ class MetricObservation:
 class TrialMetrics:
     """KerasTuner's ``trial.metrics``: each metric's values by epoch, read from the trial's MLflow run."""
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
+    def __init__(self, tracker: Tracker, run_id: str, objective: Objective | None = None) -> None:
+        self.tracker, self.run_id, self.objective = tracker, run_id, objective
 
     def exists(self, name: str) -> bool:
         return bool(self.get_history(name))
@@ -667,11 +668,14 @@ class TrialMetrics:
         return [MetricObservation([m.value], max(m.step - 1, 0)) for m in sorted(logged, key=lambda m: m.step)]
 
     def get_best_value(self, name: str) -> float | None:
-        """The metric's best epoch value (its direction inferred from its name: losses minimized)."""
+        """The metric's best epoch value: the objective's direction for the objective, else the one its name says
+        (losses minimized, accuracies maximized), else minimized."""
         values = [o.mean() for o in self.get_history(name)]
         if not values:
             return None
-        return max(values) if infer_direction(name) == "maximize" else min(values)
+        objective = self.objective if self.objective is not None and self.objective.name == name else None
+        direction = objective.optuna_direction if objective is not None else infer_direction(name)
+        return max(values) if direction == "maximize" else min(values)
 
     def get_last_value(self, name: str) -> float | None:
         history = self.get_history(name)
@@ -723,8 +727,8 @@ class Oracle:
     def seed(self) -> int:
         return self.tuner.seed
 
-    @property
     def remaining_trials(self) -> int | None:
+        """KerasTuner's ``oracle.remaining_trials()``: trials left before ``max_trials``."""
         return self.tuner.remaining_trials
 
     @property
@@ -741,10 +745,16 @@ class Oracle:
     @property
     def trials(self) -> dict[str, TrialView]:
         """Every trial of the study by id (its number), as KerasTuner's ``oracle.trials``."""
-        return {str(t.number): self._view(t) for t in self.tuner.study.get_trials(deepcopy=False)}
+        views = (self._view(t) for t in self.tuner.study.get_trials(deepcopy=False))
+        return {view.trial_id: view for view in views}
 
     def get_trial(self, trial_id: str) -> TrialView:
-        return self.trials[str(trial_id)]
+        """The trial by KerasTuner's id (``"03"``; ``"3"`` or 3 as well)."""
+        trials = self.tuner.study.get_trials(deepcopy=False)
+        number = int(trial_id) if str(trial_id).isdigit() else -1
+        if not 0 <= number < len(trials):
+            raise KeyError(trial_id)
+        return self._view(trials[number])
 
     def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
         """KerasTuner's older way for a ``run_trial`` to give its trial's metrics (instead of returning them): the
@@ -763,13 +773,15 @@ class Oracle:
         return [self._view(t) for t in self.tuner._best_trials(num_trials)]
 
     def _view(self, trial: optuna.trial.FrozenTrial) -> TrialView:
-        pick = max if self.tuner.objective.direction == "maximize" else min
+        pick = max if self.tuner.objective.optuna_direction == "maximize" else min
         steps = trial.intermediate_values  # epochs, 1-based; the best one among them (EpochReports.close)
         best = pick(steps, key=steps.__getitem__, default=None)
-        return TrialView(str(trial.number), None if trial.value is None else float(trial.value),
+        return TrialView(keras_tuner_trial_id(trial.number, self.tuner.max_trials),
+                         None if trial.value is None else float(trial.value),
                          None if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
-                         HyperParameters.fixed(_values(trial)),
-                         TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, ""))))
+                         HyperParameters.fixed(_values(trial), self.tuner.last_space),
+                         TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, "")),
+                                      self.tuner.objective))
 
 
 class TrialStatus:
@@ -855,9 +867,9 @@ class BayesianOptimization(Tuner):
 
 class GridSearch(Tuner):
     """KerasTuner's ``GridSearch`` by name: every combination of the values the build function declares, each
-    once, in a random order (Optuna's ``BruteForceSampler``, which follows define-by-run spaces and conditional
-    scopes), until all are tried or ``max_trials`` are (None: all). As in KerasTuner, a ``Float`` with no step and
-    a log-sampled ``Int`` with no step take 10 values spread over their range. No pruner by default."""
+    once, in KerasTuner's order (each one's values as declared, the last declared changing fastest; conditional
+    scopes followed), until all are tried or ``max_trials`` are (None: all). As in KerasTuner, a ``Float`` with no
+    step and a log-sampled ``Int`` with no step take 10 values spread over their range. No pruner by default."""
 
     def __init__(self, hypermodel: Any = None, objective: Any = None, max_trials: int | None = None, *,
                  pruner: Any = "none", **options: Any) -> None:

@@ -215,7 +215,7 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
     keras.utils.set_random_seed(seed)
     model = hypermodel.build(hp)
     every_epoch = kwargs.get("validation_freq", 1) == 1  # else validation metrics are missing from some epochs
-    recorder = ObjectiveRecorder(objective.name, objective.direction, on_epoch, label,
+    recorder = ObjectiveRecorder(objective.name, objective.optuna_direction, on_epoch, label,
                                  strict=not hypermodel.fits_itself and every_epoch)
     kwargs = dict(kwargs)
     callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
@@ -290,7 +290,7 @@ def returned_value(returned: Any, objective: Any, label: str, *, source: str) ->
         if not values:
             raise TrialError(f"{label}: the objective {name!r} is not in the History {source} returned, which "
                              f"holds: {', '.join(returned.history) or 'none'}")
-        return float(max(values) if objective.direction == "maximize" else min(values))
+        return float(max(values) if objective.optuna_direction == "maximize" else min(values))
     raise TrialError(f"{label}: {source} must return the objective {name!r} as a number, a dict of metrics, a "
                      f"History or a list of these, but returned {type(returned).__name__}")
 

@@ -29,7 +29,7 @@ class Objective:
 
     Attributes:
         name: a key of the logs ``fit`` writes each epoch, e.g. ``"val_accuracy"`` or ``"val_loss"``.
-        direction: ``"max"``/``"maximize"`` or ``"min"``/``"minimize"`` (KerasTuner writes the short forms).
+        direction: ``"max"`` or ``"min"``, as KerasTuner's (``"maximize"`` and ``"minimize"`` are taken too).
     """
 
     name: str
@@ -39,11 +39,19 @@ class Objective:
     ``multi_objective``): the minimized ones added, the maximized ones subtracted, minimized."""
 
     def __post_init__(self) -> None:
-        direction = {"max": "maximize", "min": "minimize"}.get(self.direction, self.direction)
-        if direction not in ("maximize", "minimize"):
+        direction = {"maximize": "max", "minimize": "min"}.get(self.direction, self.direction)
+        if direction not in ("max", "min"):
             raise ConfigError(f"objective.direction: must be 'max', 'min', 'maximize' or 'minimize', "
                               f"but got {self.direction!r}")
         object.__setattr__(self, "direction", direction)
+
+    def __repr__(self) -> str:
+        return f'Objective(name="{self.name}", direction="{self.direction}")'  # KerasTuner's
+
+    @property
+    def optuna_direction(self) -> str:
+        """``"maximize"`` or ``"minimize"``, as Optuna's studies take it."""
+        return f"{self.direction}imize"
 
     @classmethod
     def of(cls, objective: Any) -> Objective:
@@ -78,7 +86,7 @@ class Objective:
     def add_to(self, values: dict[str, Any]) -> dict[str, Any]:
         """Adds a combined objective's value to an epoch's ``values`` (once each part is there) and returns them."""
         if self.parts and all(name in values for name, _ in self.parts):
-            values[self.name] = sum(float(values[name]) * (1 if direction == "minimize" else -1)
+            values[self.name] = sum(float(values[name]) * (1 if direction == "min" else -1)
                                     for name, direction in self.parts)
         return values
 
@@ -86,6 +94,12 @@ class Objective:
     def metric(self) -> str:
         """The name without its ``val_`` prefix, as ``evaluate`` reports it."""
         return self.name.removeprefix("val_")
+
+
+def keras_tuner_trial_id(number: int, max_trials: int | None) -> str:
+    """KerasTuner's id of trial ``number``: zero-padded to the digits of ``max_trials`` (``"03"`` of 10; ``"0003"``
+    with no bound, as ``len(str(None))`` makes it for KerasTuner's Hyperband)."""
+    return f"{number:0{len(str(max_trials))}d}"
 
 
 _MINIMIZED = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson", "logcosh", "mse", "mae", "mape",
@@ -185,11 +199,13 @@ class HyperParameters:
         return hp
 
     @classmethod
-    def fixed(cls, values: dict[str, Any]) -> HyperParameters:
-        """Hyperparameters holding ``values``; declaring them again returns those values."""
-        import optuna
-
-        return cls(trial=optuna.trial.FixedTrial(dict(values)), values=dict(values))
+    def fixed(cls, values: dict[str, Any], space: Sequence[Spec] = ()) -> HyperParameters:
+        """Hyperparameters holding ``values``, with ``space`` declared: as KerasTuner's, declaring a name they hold
+        returns its value, and a new name its default."""
+        hp = cls(values=dict(values))
+        for spec in space:
+            hp._register(spec)
+        return hp
 
     @property
     def trial_label(self) -> str:
@@ -298,9 +314,10 @@ class HyperParameters:
 
     def get_config(self) -> dict[str, Any]:
         """KerasTuner's form: ``{"space": [{"class_name": "Int", "config": {...}}, ...], "values": {...}}``."""
-        kinds = {"int": "Int", "float": "Float", "choice": "Choice", "boolean": "Boolean", "fixed": "Fixed"}
-        space = [{"class_name": kinds[spec.kind], "config": {
+        space = [{"class_name": _CLASS_NAMES[spec.kind], "config": {
             "name": spec.name, "default": spec.default,
+            "conditions": [{"class_name": "Parent", "config": {"name": parent, "values": list(wanted)}}
+                           for parent, wanted in spec.conditions],
             **({"min_value": spec.min_value, "max_value": spec.max_value, "step": spec.step,
                 "sampling": spec.sampling} if spec.kind in ("int", "float") else {}),
             **({"values": list(spec.values)} if spec.kind == "choice" else {}),
@@ -309,13 +326,17 @@ class HyperParameters:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> HyperParameters:
-        """Hyperparameters holding the values of :meth:`get_config`'s form (declaring them again returns them)."""
-        return cls.fixed(dict(config.get("values", {})))
+        """Hyperparameters of :meth:`get_config`'s form (KerasTuner's): its space declared and its values held."""
+        return cls.fixed(dict(config.get("values", {})), [_spec_of(entry) for entry in config.get("space", [])])
 
     def copy(self) -> HyperParameters:
         return HyperParameters.from_config(self.get_config())
 
     # ------------------------------------------------------------ sampling
+
+    def _register(self, spec: Spec) -> None:
+        self._specs[spec.name] = spec
+        self.space.append(spec)
 
     def _replay(self, spec: Spec) -> None:
         """Declares a preset's hyperparameter first, so that it overrides the build function's of the same name."""
@@ -342,15 +363,14 @@ class HyperParameters:
         known = self._specs.get(spec.name)
         if known is not None and ((known.kind == "fixed" and spec.kind != "fixed") or spec.name in self._overrides):
             return self.values.get(spec.name)  # KerasTuner's way to fix or redefine one: declared before build
-        if known is not None and not known.same_space(spec):
+        if known is not None and self.trial is not None and not known.same_space(spec):
             raise ConfigError(f"{self.trial_label}: hyperparameter {spec.name!r} declared twice with different "
                               f"ranges: first {known.describe()}, then {spec.describe()}")
         if known is None:
-            self._specs[spec.name] = spec
-            self.space.append(spec)
+            self._register(spec)
         if not all(self.values.get(parent) in wanted for parent, wanted in scopes):
             return None
-        if spec.name in self.values and known is not None:
+        if spec.name in self.values:
             return self.values[spec.name]
         if self.trial is None or (self.tuned is not None and spec.name not in self.tuned):
             value = spec.default
@@ -360,6 +380,26 @@ class HyperParameters:
             value = suggest(self.trial)
         self.values[spec.name] = value
         return value
+
+
+_CLASS_NAMES = {"int": "Int", "float": "Float", "choice": "Choice", "boolean": "Boolean", "fixed": "Fixed"}
+"""KerasTuner's class of each kind of :class:`Spec`, as its configs name them."""
+
+
+def _spec_of(entry: dict[str, Any]) -> Spec:
+    """A :class:`Spec` from one entry of a config's ``space`` (KerasTuner's form, as :meth:`HyperParameters.get_config`
+    writes it)."""
+    kinds = {name: kind for kind, name in _CLASS_NAMES.items()}
+    config, kind = entry.get("config", {}), kinds.get(entry.get("class_name", ""))
+    if kind is None or "name" not in config:
+        raise ConfigError(f"hyperparameters config: each space entry needs a class_name of {sorted(kinds)} and a "
+                          f"name, but got {entry!r}")
+    conditions = tuple((str(c["config"]["name"]), tuple(c["config"]["values"])) for c in config.get("conditions", []))
+    values = (tuple(config.get("values", ())) if kind == "choice" else (False, True) if kind == "boolean"
+              else (config.get("value"),) if kind == "fixed" else ())
+    default = config.get("value") if kind == "fixed" else config.get("default")
+    return Spec(str(config["name"]), kind, config.get("min_value"), config.get("max_value"), config.get("step"),
+                config.get("sampling"), values, default, conditions)
 
 
 def _sampling(name: str, sampling: str | None, step: float | None) -> str:

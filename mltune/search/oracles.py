@@ -9,7 +9,6 @@ as the Tuner of the same name (:class:`mltune.RandomSearch`, ...).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,17 +81,14 @@ class BayesianOptimizationOracle(KerasTunerOracle):
 
 
 class GridSearchOracle(KerasTunerOracle):
-    """Every combination once, in a random order, until all are tried or ``max_trials`` are (None: all)."""
+    """Every combination once, in KerasTuner's order, until all are tried or ``max_trials`` are (None: all)."""
 
     def __init__(self, objective: Any = None, max_trials: int | None = None, seed: int | None = None,
                  **options: Any) -> None:
         super().__init__(objective, max_trials, seed, **options)
 
     def search(self, seed: int) -> Search:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # BruteForceSampler
-            sampler = Exhaustive(seed=seed)
-        return Search(sampler, None, optuna.pruners.NopPruner(), self.max_trials)
+        return Search(InOrder(seed=seed), None, optuna.pruners.NopPruner(), self.max_trials)
 
 
 class HyperbandOracle(KerasTunerOracle):
@@ -120,34 +116,6 @@ class HyperbandOracle(KerasTunerOracle):
 
 
 
-class Exhaustive(optuna.samplers.BruteForceSampler):
-    """Optuna's ``BruteForceSampler`` (which follows define-by-run spaces and conditional scopes) that tells
-    mltune's trial loop (one trial per ``optimize`` call) when every combination has been tried: ``exhausted``, set
-    where Optuna's would stop the study. KerasTuner's grid search."""
-
-    exhausted = False
-
-    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
-                    values: Sequence[float] | None) -> None:
-        sampler = self
-
-        class Watched:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(study, name)
-
-            def stop(self) -> None:
-                sampler.exhausted = True
-
-        super().after_trial(Watched(), trial, state, values)  # type: ignore[arg-type]
-
-    def notice_exhausted(self, study: optuna.Study) -> None:
-        """Sets ``exhausted`` when the study's trials so far have tried every combination (a resumed study)."""
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                        optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL))
-        if done:
-            self.after_trial(study, done[-1], done[-1].state, done[-1].values)
-
-
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 """The trials whose configurations count as tried (a failed one may be tried again)."""
 
@@ -167,14 +135,19 @@ class Untried(optuna.samplers.RandomSampler):
         if values is not None:
             same = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number
                     and all(_key(t.params.get(k, _ABSENT)) == _key(v) for k, v in trial.params.items())]
-            ended = [t for t in same if t.state in ENDED]
+            done = {*trial.params, param_name}
             untried = [value for value in values
-                       if not _tried_all(ended, param_name, value, done={*trial.params, param_name})]
-            if untried:  # of those, the values the fewest trials took so far (none, while there is one)
-                taken = [sum(_key(t.params.get(param_name, _ABSENT)) == _key(v) for t in same) for v in untried]
-                untried = [value for value, count in zip(untried, taken, strict=True) if count == min(taken)]
-                return untried[int(self._rng.rng.randint(len(untried)))]
+                       if not _tried_all([t for t in same if t.state in ENDED], param_name, value, done)]
+            if untried:
+                return self._pick(untried, same, param_name, done)
         return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def _pick(self, untried: list[Any], same: list[optuna.trial.FrozenTrial], param_name: str, done: set[str]) -> Any:
+        """Of the values that lead to an untried combination, one of those the fewest trials (``same``: those that
+        agree with this one so far) took, at random."""
+        taken = [sum(_key(t.params.get(param_name, _ABSENT)) == _key(v) for t in same) for v in untried]
+        fewest = [value for value, count in zip(untried, taken, strict=True) if count == min(taken)]
+        return fewest[int(self._rng.rng.randint(len(fewest)))]
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
                     values: Sequence[float] | None) -> None:
@@ -185,6 +158,18 @@ class Untried(optuna.samplers.RandomSampler):
         which the storage does not show ended yet), have tried every combination of the discrete space."""
         trials = [*study.get_trials(deepcopy=False, states=ENDED), *ending]
         self.exhausted = bool(trials) and _subtree_tried(trials, done=set())
+
+
+class InOrder(Untried):
+    """KerasTuner's grid search: every combination of the declared values once, in KerasTuner's order (each
+    hyperparameter's values as declared, the last one declared changing fastest), following define-by-run spaces
+    and conditional scopes; ``exhausted`` once all are tried. A combination another worker is trying is left to it
+    while others remain."""
+
+    def _pick(self, untried: list[Any], same: list[optuna.trial.FrozenTrial], param_name: str, done: set[str]) -> Any:
+        busy = [t for t in same if t.state in (*ENDED, optuna.trial.TrialState.RUNNING)]
+        free = [value for value in untried if not _tried_all(busy, param_name, value, done)]
+        return (free or untried)[0]
 
 
 _ABSENT = object()

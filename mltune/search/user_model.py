@@ -22,7 +22,7 @@ from mltune.errors import FailedTrialError, FatalError, TrialDiverged, TrialErro
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_value
 from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
 from mltune.runtime.workers import stop_if_interrupted
-from mltune.search.keras_tuner import HyperParameters, Objective, Spec
+from mltune.search.keras_tuner import HyperParameters, Objective, Spec, keras_tuner_trial_id
 from mltune.search.objective import beats_best, trial_outcome
 from mltune.search.reports import EpochReports
 from mltune.tracking.runs import Tracker, TrialRun
@@ -72,6 +72,8 @@ class TunerSetting:
     that raised ``FailedTrialError`` or ``FatalError``, nor a pruned one)."""
     hooks: Any = None
     """What has KerasTuner's ``on_trial_begin(trial)`` and ``on_trial_end(trial)`` (the Tuner), or None."""
+    max_trials: int | None = None
+    """The Tuner's, for KerasTuner's trial ids (zero-padded to its digits)."""
     max_epochs: int | None = None
     """KerasTuner's Hyperband: every trial is given these epochs (the pruner stops the weaker ones early), and its
     values say so as KerasTuner's do (``tuner/epochs``, ``tuner/initial_epoch``, ...), which scripts read."""
@@ -106,7 +108,7 @@ class RunningTrial:
         for key, value in metrics.items():
             number, known = float(value), self.reported.get(str(key))
             if key != objective.name or known is None or (
-                    number > known if objective.direction == "maximize" else number < known):
+                    number > known if objective.optuna_direction == "maximize" else number < known):
                 self.reported[str(key)] = number
 
 
@@ -201,7 +203,7 @@ class HyperModelObjective:
             running.fits.extend(fits)
             return [f.returned for f in fits]
 
-        reports = EpochReports(trial, direction=s.objective.direction, label=s.objective.name)
+        reports = EpochReports(trial, direction=s.objective.optuna_direction, label=s.objective.name)
 
         def epoch_end(epoch: int, logs: dict[str, float]) -> None:
             stop_if_interrupted()
@@ -211,7 +213,7 @@ class HyperModelObjective:
             if s.objective.name in values:
                 reports.epoch(epoch + 1, values[s.objective.name])
 
-        running = RunningTrial(str(trial.number), hp, train, epoch_end)
+        running = RunningTrial(keras_tuner_trial_id(trial.number, s.max_trials), hp, train, epoch_end)
         return running, reports
 
     def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
@@ -252,7 +254,7 @@ class HyperModelObjective:
         name = s.objective.name
         fits: list[TrialFit] = []
         for k in range(s.executions):
-            reports = EpochReports(trial, direction=s.objective.direction, label=name,
+            reports = EpochReports(trial, direction=s.objective.optuna_direction, label=name,
                                    epochs=kwargs.get("epochs", 1)) if k == 0 else None
 
             def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
@@ -280,7 +282,7 @@ class HyperModelObjective:
         run.log_value("objective", value)
         if not fits:  # the Tuner's own run_trial built no model (it tunes something else)
             return value
-        result = max(fits, key=lambda f: f.value if s.objective.direction == "maximize" else -f.value)
+        result = max(fits, key=lambda f: f.value if s.objective.optuna_direction == "maximize" else -f.value)
         run.log_value("best_epoch", result.best_epoch)
         run.log_value("training_time_s", sum(f.seconds for f in fits))
         if s.checkpoints:
@@ -288,7 +290,7 @@ class HyperModelObjective:
         built = result.model.get_build_config()  # the input shapes fit built it with (a Sequential with no Input)
         if built:
             trial.set_user_attr(BUILD_CONFIG_ATTR, json.dumps(built))
-        if beats_best(trial.study, value, s.objective.direction):
+        if beats_best(trial.study, value, s.objective.optuna_direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return value
 
