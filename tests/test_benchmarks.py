@@ -97,6 +97,8 @@ def test_search_methods_take_turns_and_compare_by_error_ratio(tmp_path: Path) ->
     ("benchmarks.holdout", ["--target", "quality"], "arguments --csv and --target are required (or --extract WHEEL)"),
     ("benchmarks.holdout", ["--csv", "missing.csv", "--target", "y"], "argument --csv: no such file: missing.csv"),
     ("benchmarks.holdout", ["--csv", "x.csv", "--target", "y", "--seeds", "0"], "argument --seeds: "),
+    ("benchmarks.public_tables", ["--tables", "0"], "argument --tables: must be a whole number of at least 1"),
+    ("benchmarks.public_tables", ["--timeout", "-1"], "argument --timeout: "),
     ("benchmarks.overhead", ["--trials", "1"], "argument --trials: must be at least 2 (the first trial, which pays "
      "TensorFlow's start-up, is left out), but got 1"),
     ("benchmarks.overhead", ["--naive", "12"], "argument --naive: must be from 0 to --trials - 1 (11), but got 12"),
