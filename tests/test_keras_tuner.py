@@ -101,6 +101,9 @@ def test_config_copy_and_a_step_that_does_not_divide_the_range() -> None:
     with again.conditional_scope("units", [units]):
         assert again.Choice("act", ["relu", "tanh"]) == "relu"
     assert HyperParameters.from_config(again.get_config()).get_config() == again.get_config()  # scopes kept
+    with pytest.raises(ConfigError, match="each space entry needs a class_name of .*'Int'.* and a name, but got "
+                                          "{'class_name': 'Integer'"):
+        HyperParameters.from_config({"space": [{"class_name": "Integer", "config": {"name": "units"}}]})
 
 
 def test_a_decimal_step_that_divides_the_range_draws_no_warning() -> None:

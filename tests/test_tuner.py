@@ -1229,6 +1229,9 @@ def test_keras_tuners_ids_objective_and_best_hyperparameters_as_its_scripts_read
     oracle = tuner.oracle
     assert list(oracle.trials) == ["00", "01"] and oracle.get_trial("01").trial_id == oracle.get_trial(1).trial_id
     assert oracle.objective.direction == "max" and oracle.remaining_trials() == 8
+    for unknown in ("02", "x", -1):
+        with pytest.raises(KeyError):
+            oracle.get_trial(unknown)
     for trial in oracle.trials.values():  # a name that says no direction: the objective's
         assert trial.metrics.get_best_value("val_top2") == trial.score
     best_hp = tuner.get_best_hyperparameters()[0]

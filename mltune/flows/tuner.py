@@ -387,7 +387,7 @@ class Tuner:
         complete = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if not complete:
             raise NoCompleteTrial(f"study {self.study_name!r} has no complete trial yet")
-        reverse = self.objective.optuna_direction == "maximize"
+        reverse = self.objective.direction == "max"
         return sorted(complete, key=lambda t: (-(t.value or 0.0) if reverse else (t.value or 0.0), t.number))[:n]
 
     def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
@@ -673,9 +673,11 @@ class TrialMetrics:
         values = [o.mean() for o in self.get_history(name)]
         if not values:
             return None
-        objective = self.objective if self.objective is not None and self.objective.name == name else None
-        direction = objective.optuna_direction if objective is not None else infer_direction(name)
-        return max(values) if direction == "maximize" else min(values)
+        if self.objective is not None and self.objective.name == name:
+            maximize = self.objective.direction == "max"
+        else:
+            maximize = infer_direction(name) == "maximize"
+        return max(values) if maximize else min(values)
 
     def get_last_value(self, name: str) -> float | None:
         history = self.get_history(name)
@@ -773,7 +775,7 @@ class Oracle:
         return [self._view(t) for t in self.tuner._best_trials(num_trials)]
 
     def _view(self, trial: optuna.trial.FrozenTrial) -> TrialView:
-        pick = max if self.tuner.objective.optuna_direction == "maximize" else min
+        pick = max if self.tuner.objective.direction == "max" else min
         steps = trial.intermediate_values  # epochs, 1-based; the best one among them (EpochReports.close)
         best = pick(steps, key=steps.__getitem__, default=None)
         return TrialView(keras_tuner_trial_id(trial.number, self.tuner.max_trials),

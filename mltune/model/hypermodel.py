@@ -290,7 +290,7 @@ def returned_value(returned: Any, objective: Any, label: str, *, source: str) ->
         if not values:
             raise TrialError(f"{label}: the objective {name!r} is not in the History {source} returned, which "
                              f"holds: {', '.join(returned.history) or 'none'}")
-        return float(max(values) if objective.optuna_direction == "maximize" else min(values))
+        return float(max(values) if objective.direction == "max" else min(values))
     raise TrialError(f"{label}: {source} must return the objective {name!r} as a number, a dict of metrics, a "
                      f"History or a list of these, but returned {type(returned).__name__}")
 

@@ -108,7 +108,7 @@ class RunningTrial:
         for key, value in metrics.items():
             number, known = float(value), self.reported.get(str(key))
             if key != objective.name or known is None or (
-                    number > known if objective.optuna_direction == "maximize" else number < known):
+                    number > known if objective.direction == "max" else number < known):
                 self.reported[str(key)] = number
 
 
@@ -282,7 +282,7 @@ class HyperModelObjective:
         run.log_value("objective", value)
         if not fits:  # the Tuner's own run_trial built no model (it tunes something else)
             return value
-        result = max(fits, key=lambda f: f.value if s.objective.optuna_direction == "maximize" else -f.value)
+        result = max(fits, key=lambda f: f.value if s.objective.direction == "max" else -f.value)
         run.log_value("best_epoch", result.best_epoch)
         run.log_value("training_time_s", sum(f.seconds for f in fits))
         if s.checkpoints:
