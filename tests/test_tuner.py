@@ -475,6 +475,7 @@ def test_a_hypermodel_that_trains_itself_needs_neither_compile_nor_an_objective(
     values = [t.value for t in tuner.study.trials]
     assert [t.state for t in tuner.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert all(0 < v < 10 for v in values)  # the validation cross-entropy fit returned
+    assert tuner.oracle.get_best_trials()[0].metrics.get_last_value("default_objective") == pytest.approx(min(values))
 
 
 def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workdir: Path, storage: str) -> None:
@@ -621,6 +622,8 @@ def test_a_run_trial_with_no_hypermodel_tunes_anything_it_returns(workdir: Path,
     assert best ** 2 + 1 == pytest.approx(min(t.value for t in trials))
     runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
     assert [r.data.metrics["objective"] for r in runs] == pytest.approx([t.value for t in trials])
+    metrics = tuner.oracle.get_best_trials()[0].metrics  # a number returned is the objective's, as in KerasTuner
+    assert metrics.get_last_value("default_objective") == pytest.approx(tuner.study.best_value)
     with pytest.raises(NoCompleteTrial, match="has no model: _TuneAnything was given no hypermodel"):
         tuner.get_best_models(1)
 
@@ -660,6 +663,9 @@ def test_a_run_trial_with_its_own_training_loop_is_scored_by_what_it_returns(wor
     trials = tuner.study.trials
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
     assert {t.params["old_way"] for t in trials} == {True, False}  # both ways of giving the value, seeded
+    for view in tuner.oracle.trials.values():  # every metric given is the trial's, as KerasTuner records them
+        assert view.metrics.get_history("steps")[0].value == [3.0]
+        assert view.metrics.get_last_value("val_loss") == pytest.approx(view.score)
     model = tuner.get_best_models(1)[0]  # the model run_trial built, as it left it
     loss = keras.losses.SparseCategoricalCrossentropy()
     assert float(loss(yv, model(xv))) == pytest.approx(tuner.study.best_value, rel=1e-5)

@@ -295,6 +295,28 @@ def returned_value(returned: Any, objective: Any, label: str, *, source: str) ->
                      f"History or a list of these, but returned {type(returned).__name__}")
 
 
+def returned_metrics(returned: Any, objective: Any) -> dict[str, float]:
+    """The metrics KerasTuner records of what ``fit`` or ``run_trial`` returned (``convert_to_metrics_dict``): a
+    number as the objective, a dict's numbers, a ``History``'s best epoch (by the objective), a list's mean of
+    each metric."""
+    if isinstance(returned, (list, tuple)):
+        parts = [returned_metrics(r, objective) for r in returned]
+        keys = dict.fromkeys(k for part in parts for k in part)
+        return {k: float(np.mean([part[k] for part in parts if k in part])) for k in keys}
+    if is_number(returned):
+        return {objective.name: float(np.asarray(returned))}
+    if isinstance(returned, dict):
+        return {str(k): float(np.asarray(v)) for k, v in objective.add_to(dict(returned)).items() if is_number(v)}
+    if isinstance(returned, keras.callbacks.History) and returned.history:
+        epochs = [objective.add_to(dict(zip(returned.history, row, strict=True)))
+                  for row in zip(*returned.history.values(), strict=False)]
+        scored = [e for e in epochs if objective.name in e and math.isfinite(e[objective.name])]
+        if scored:
+            best = (max if objective.direction == "max" else min)(scored, key=lambda e: e[objective.name])
+            return {str(k): float(v) for k, v in best.items() if is_number(v)}
+    return {}
+
+
 def _first_lines(error: BaseException, limit: int = 6) -> str:
     lines = str(error).strip().splitlines()
     return "\n".join(lines[:limit]) + ("\n..." if len(lines) > limit else "")

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from mltune.errors import FailedTrialError, FatalError, TrialDiverged, TrialError
-from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_value
+from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_metrics, returned_value
 from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
 from mltune.runtime.workers import stop_if_interrupted
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec, keras_tuner_trial_id
@@ -243,7 +243,8 @@ class HyperModelObjective:
         value = returned_value(returned, s.objective, f"trial {trial.number}", source="run_trial")
         reports.close()
         model = running.model if running.model is not None else s.hypermodel.last_built
-        return self._settle(trial, run, [TrialFit(model, value, 0, 0.0)] if model is not None else [], value)
+        fits = [TrialFit(model, value, 0, 0.0)] if model is not None else []
+        return self._settle(trial, run, fits, value, returned=returned)
 
     def _fit(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> list[TrialFit]:
@@ -270,9 +271,11 @@ class HyperModelObjective:
                 reports.close()
         return fits
 
-    def _settle(self, trial: optuna.Trial, run: TrialRun, fits: list[TrialFit], value: float | None = None) -> float:
-        """The trial's value (given, else the mean of the models' best-epoch values); logs it, and keeps the best
-        of the models (and saves its weights) when the trial beats the study's best."""
+    def _settle(self, trial: optuna.Trial, run: TrialRun, fits: list[TrialFit], value: float | None = None, *,
+                returned: Any = None) -> float:
+        """The trial's value (given, else the mean of the models' best-epoch values); logs it with the metrics the
+        training returned (``returned``, else each fit's), and keeps the best of the models (and saves its
+        weights) when the trial beats the study's best."""
         s = self.setting
         name = s.objective.name
         if value is None:
@@ -280,6 +283,8 @@ class HyperModelObjective:
         if not math.isfinite(value):
             raise TrialDiverged(f"trial {trial.number}: the objective {name} is {value}")
         run.log_value("objective", value)
+        run.log_results(returned_metrics(returned if returned is not None else [f.returned for f in fits],
+                                         s.objective))
         if not fits:  # the Tuner's own run_trial built no model (it tunes something else)
             return value
         result = max(fits, key=lambda f: f.value if s.objective.direction == "max" else -f.value)

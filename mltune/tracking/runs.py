@@ -89,10 +89,20 @@ class TrialRun:
     metrics: list[Metric] = field(default_factory=list)
     dataset: Any = None
     """A dataset input (see :meth:`Tracker.log_dataset`) to record with the final batch."""
+    by_epoch: set[str] = field(default_factory=set)
+    """The metrics logged epoch by epoch."""
 
     def log_epoch(self, step: int, values: dict[str, float], *, prefix: str = "") -> None:
         now = _now_ms()
-        self.metrics.extend(Metric(mlflow_key(f"{prefix}{k}"), float(v), now, step) for k, v in values.items())
+        metrics = [Metric(mlflow_key(f"{prefix}{k}"), float(v), now, step) for k, v in values.items()]
+        self.by_epoch.update(m.key for m in metrics)
+        self.metrics.extend(metrics)
+
+    def log_results(self, values: dict[str, float]) -> None:
+        """Logs the metrics a trial's training returned (once, at step 0), but not those logged epoch by epoch."""
+        for key, value in values.items():
+            if mlflow_key(key) not in self.by_epoch:
+                self.log_value(key, value)
 
     def log_plot(self, draw: Callable[[Path], None], name: str) -> None:
         """Draws a PNG with ``draw(path)`` and logs it as ``plots/<name>``."""
