@@ -29,6 +29,6 @@ def __getattr__(name: str) -> Any:
     """Imports the public API on first use, so that ``import mltune`` (and ``mltune --help``) stays light."""
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    if name in ("tuners", "oracles", "errors", "engine"):  # KerasTuner's: kt.tuners.Hyperband, kt.engine.tuner...
+    if name in ("tuners", "oracles", "errors", "engine", "applications"):  # KerasTuner's: kt.tuners.Hyperband...
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'mltune' has no attribute {name!r}")

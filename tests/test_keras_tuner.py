@@ -237,6 +237,49 @@ def test_the_example_build_model_declares_the_same_space_in_keras_tuner_and_mltu
         assert sum(name.startswith("filters_") for name in by_name) == blocks
 
 
+@pytest.mark.parametrize("name", ["HyperResNet", "HyperXception"])
+def test_the_applications_declare_keras_tuners_hyperparameters_in_its_order(name: str) -> None:
+    keras_tuner = pytest.importorskip("keras_tuner")
+    import keras
+
+    import mltune
+
+    theirs = keras_tuner.HyperParameters()
+    getattr(keras_tuner.applications, name)(input_shape=(8, 8, 1), classes=10).build(theirs)
+    ours = HyperParameters()
+    model = getattr(mltune.applications, name)(input_shape=(8, 8, 1), classes=10).build(ours)
+    assert _mltune_space(ours) == _keras_tuner_space(theirs) and ours.values == theirs.values
+    assert model.output.shape == (None, 10) and model.loss == "categorical_crossentropy"
+    first = ours.space[0]  # each kind of network builds: ResNet v1, v2, next; Xception relu and selu
+    for value in first.values:
+        other = getattr(mltune.applications, name)(input_shape=(8, 8, 1), classes=10)
+        assert other.build(HyperParameters.fixed({first.name: value, "pooling": "max"})).output.shape == (None, 10)
+    features = getattr(mltune.applications, name)(include_top=False, input_tensor=keras.Input((8, 8, 3)))
+    assert len(features.build(HyperParameters()).output.shape) == 2
+    with pytest.raises(ValueError, match=f"{name}: give classes="):
+        getattr(mltune.applications, name)(input_shape=(8, 8, 1))
+
+
+def test_hyper_efficientnet_builds_from_random_weights_with_nothing_downloaded(monkeypatch: Any) -> None:
+    import keras
+
+    import mltune
+
+    def no_download(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"a download: {args}")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", no_download)
+    hp = HyperParameters()
+    augment = keras.Sequential([keras.layers.RandomFlip()])
+    hypermodel = mltune.applications.HyperEfficientNet(input_shape=(8, 8, 3), classes=3, augmentation_model=augment)
+    model = hypermodel.build(hp)
+    assert model.output.shape == (None, 3)
+    assert hp.values == {"version": "B0", "pooling": "avg", "top_dropout_rate": 0.2, "learning_rate": 0.01}
+    with pytest.raises(ValueError, match="augmentation_model must be a Keras model or a HyperModel"):
+        mltune.applications.HyperEfficientNet(input_shape=(8, 8, 3), classes=3, augmentation_model="flip")
+
+
 def test_fixed_before_build_fixes_a_hyperparameter_as_in_keras_tuner() -> None:
     hp = HyperParameters.for_trial(_trial())
     hp.Fixed("conv_blocks", 2)

@@ -982,6 +982,23 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     assert "Default search space size: 1" in printed and "units (Choice)" in printed and "learning_rate" not in printed
 
 
+def test_keras_tuners_tailor_guide_tunes_hyper_xception_with_a_preset_and_its_own_loss(workdir: Path,
+                                                                                    storage: str) -> None:
+    """keras.io "Tailor the search space": only the preset's learning rate is tuned, the loss is overridden for
+    integer labels."""
+    x, y, xv, yv, *_ = _digits(120, 40)
+    hypermodel = mltune.applications.HyperXception(input_shape=(8, 8, 1), classes=10)
+    hp = mltune.HyperParameters()
+    hp.Choice("learning_rate", values=[1e-2, 1e-3, 1e-4])
+    tuner = mltune.RandomSearch(hypermodel, hyperparameters=hp, tune_new_entries=False,
+                                loss="sparse_categorical_crossentropy", metrics=["accuracy"], objective="val_accuracy",
+                                max_trials=2, storage=storage, progress="quiet")
+    tuner.search(x.reshape(-1, 8, 8, 1), y, epochs=1, validation_data=(xv.reshape(-1, 8, 8, 1), yv), verbose=0)
+    assert [set(t.params) for t in tuner.study.trials] == [{"learning_rate"}] * 2
+    best = tuner.get_best_models(1)[0]
+    assert best.name == "Xception" and best.predict(xv.reshape(-1, 8, 8, 1), verbose=0).shape == (40, 10)
+
+
 def _two_kinds(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((4,))])
     if hp.Choice("kind", ["a", "b"]) == "a":
