@@ -107,9 +107,10 @@ def test_a_table_of_only_free_text_says_how_to_keep_a_column(tmp_path: Path) -> 
     path = write(tmp_path, pd.DataFrame({"note": notes, "balance": range(300)}))
     message = error(recipe(path))
     assert "'note': identifier or free text" in message
-    assert message.endswith("to use a dropped column as categories, give its kind, e.g. "
-                            "--set 'data.columns={note: {kind: categorical}}'")
+    assert message.endswith("to use a dropped column, give its kind: categories "
+                            "(--set 'data.columns={note: {kind: categorical}}') or words (kind: text)")
     assert "note" in load_table(recipe(path, columns={"note": {"kind": "categorical"}})).features
+    assert load_table(recipe(path, columns={"note": {"kind": "text"}})).schema == {"note": "text"}
 
 
 def test_target_with_empty_cells_drops_those_rows(tmp_path: Path) -> None:
@@ -342,6 +343,21 @@ def test_a_text_column_of_many_values_each_seen_often_is_categorical() -> None:
     countries = pd.Series(rng.choice([f"country {i}" for i in range(142)], 3000))
     assert infer_column(countries, "country").kind == "categorical"  # 142 values, about 21 rows each
     assert infer_column(countries.head(1000), "country").kind == "drop"  # about 7 rows each: free text
+
+
+def test_free_text_whose_words_many_rows_share_is_text_and_codes_are_not() -> None:
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    surnames = ["".join(rng.choice(letters, 7)).title() for _ in range(300)]
+    firsts = ["John", "William", "Mary", "Anna", "Owen", "James", "Elin", "Karl", "Rose", "Hugo", "Ida", "Per"]
+    names = pd.Series([f"{s}, {rng.choice(['Mr.', 'Mrs.', 'Miss.', 'Master.'])} {rng.choice(firsts)}"
+                       for s in surnames])  # a passenger list's names: the titles and first names repeat
+    text = infer_column(names, "Name")
+    assert text.kind == "text" and text.reason.startswith("free text: 300 distinct values, words such as [")
+    codes = pd.Series([f"C{100000 + i} {''.join(rng.choice(letters, 5))}" for i in range(300)])
+    assert infer_column(codes, "code").kind == "drop"  # parts that do not repeat
+    numbered = pd.Series([f"visit {i} of {i % 97}" for i in range(300)])
+    assert infer_column(numbered, "visit").kind == "drop"  # only numbers differ: not words that inform
 
 
 def test_the_console_report_of_a_wide_table_shows_the_largest_findings_of_each_check(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mltune.data.columns import Column, model_inputs
-from mltune.model.inputs import numeric_layer, predict, table_model
+from mltune.model.inputs import numeric_layer, predict, table_model, word_vocabulary
 
 COLUMNS = [Column("x", "numeric", "", missing=True), Column("n", "integer", ""), Column("c", "categorical", ""),
            Column("o", "ordinal", "", order=("low", "mid", "high"))]
@@ -98,3 +98,21 @@ def test_a_periodic_embedding_of_numeric_columns_trains_saves_and_loads(tmp_path
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_free_text_is_a_bag_of_the_words_seen_in_two_training_rows_as_keras_splits_them(tmp_path: Path) -> None:
+    columns = [Column("name", "text", ""), Column("n", "integer", "")]
+    rows = pd.DataFrame({"name": ["Braund, Mr. Owen", "Cumings, Mrs. John", "Heikkinen, Miss. Laina", "Allen, Mr. John",
+                                  "Moran, MR James", None], "n": [1, 2, 3, 4, 5, 6]})
+    inputs = model_inputs(rows, columns)
+    assert word_vocabulary(inputs["text_0"]) == ["mr", "john"]  # seen in 2 rows or more; punctuation and case gone
+    params = {"n_layers": 1, "units": 4, "activation": "relu", "dropout": 0.0}
+    model = table_model(family="mlp", task="regression", params=params, columns=columns, x_train=inputs,
+                        n_outputs=1)
+    bag = keras.Model(model.inputs, model.get_layer("text_0_flat").output)
+    # [another word, mr, john]: a surname is another word, and so is an empty cell
+    assert predict(bag, inputs).tolist() == [[1, 1, 0], [1, 0, 1], [1, 0, 0], [1, 1, 1], [1, 1, 0], [1, 0, 0]]
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False, safe_mode=True)
+    np.testing.assert_allclose(predict(loaded, inputs), predict(model, inputs), rtol=1e-6)

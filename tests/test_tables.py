@@ -134,6 +134,27 @@ def test_data_and_target_without_a_recipe_and_the_test_score_everywhere(workdir:
     assert parent.data.metrics["data_dropped"] == 2
 
 
+def test_a_table_of_free_text_is_tuned_on_its_words_and_the_champion_reads_raw_text(workdir: Path,
+                                                                                     storage: str) -> None:
+    rng = np.random.default_rng(3)
+    good, bad, neutral = ["great", "tasty", "love", "fresh"], ["stale", "awful", "broken", "bland"], \
+        ["the", "coffee", "box", "was", "a", "bit", "and", "arrived", "today", "my", "kids"]
+    liked = rng.random(400) < 0.5
+    reviews = [" ".join(rng.choice(neutral, 5).tolist() + [str(rng.choice(good if y else bad)).title() + "!"])
+               for y in liked]
+    path = workdir / "reviews.csv"
+    pd.DataFrame({"review_id": [f"R{i:06d}" for i in range(400)], "review": reviews,
+                  "liked": np.where(liked, "yes", "no")}).to_csv(path, index=False)
+    code, out, err = _tune("--data", str(path), "--target", "liked", "--storage", storage, "--promote",
+                           "--output", "json", "--n-trials", "1", "--set", "search.epochs=3")
+    assert code == 0, err
+    assert "data: 1 feature column(s): review (text)" in err
+    assert json.loads(out)["test_score"] >= 0.9  # one word tells the class, whatever its case and punctuation
+    rows = pd.DataFrame({"review_id": ["new"] * 3, "review": ["Awful, awful coffee.", "GREAT box, never seen", None]})
+    predicted = mlflow.pyfunc.load_model("models:/reviews@champion").predict(rows)
+    assert list(predicted[:2]) == ["no", "yes"] and predicted[2] in ("no", "yes")
+
+
 @pytest.mark.slow
 def test_a_study_is_bound_to_its_data(workdir: Path, storage: str) -> None:
     first, second = workdir / "first.csv", workdir / "second.csv"

@@ -187,8 +187,8 @@ PrunerSpec = Annotated[
 # ---------------------------------------------------------------- the rest of a recipe
 
 
-KINDS = ("numeric", "integer", "boolean", "categorical", "ordinal", "date", "drop")
-Kind = Literal["numeric", "integer", "boolean", "categorical", "ordinal", "date", "drop"]
+KINDS = ("numeric", "integer", "boolean", "categorical", "ordinal", "text", "date", "drop")
+Kind = Literal["numeric", "integer", "boolean", "categorical", "ordinal", "text", "date", "drop"]
 
 
 class ColumnSpec(_Frozen):

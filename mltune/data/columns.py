@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,7 +30,7 @@ import pandas as pd
 from mltune.config.recipe import ColumnSpec
 
 NUMERIC_KINDS = ("numeric", "integer", "boolean", "date")
-TEXT_KINDS = ("categorical", "ordinal")
+TEXT_KINDS = ("categorical", "ordinal", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "f"})
 DATE_PARTS = ("year", "month", "day", "dayofweek")
@@ -53,6 +54,13 @@ the table is large enough for :data:`MAX_CATEGORIES_OF_MANY_ROWS`."""
 MAX_CATEGORIES_OF_MANY_ROWS = 1000
 """A column of up to this many distinct text values, each seen in 10 rows on average (a country among 30,000 people),
 is categorical too (the search space then tunes embeddings)."""
+TEXT_WORDS = 2
+"""Free text (a name, a title, a description) has at least this many words in a cell (the median) ..."""
+TEXT_SHARED_WORDS = 10
+"""... and at least this many words (not numbers) that each appear in 1% of the rows (2 at least): ``Mr``, ``Mrs``
+and ``Miss`` of passengers' names, a product's brand, where an identifier's parts do not repeat."""
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
+"""What Keras' ``TextVectorization`` strips by default (``lower_and_strip_punctuation``)."""
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$"
                       r"|^unnamed: ?\d+(\.\d+)?$", re.IGNORECASE)
 """Names of identifier columns: ``id``, ``customer_id``, ``ID``, ``rownames`` (R), ``Unnamed: 0`` (a pandas index
@@ -175,10 +183,30 @@ def infer_column(values: pd.Series, name: str) -> Column:
     if (distinct <= MAX_CATEGORIES and distinct <= max(2, len(present) // 2)) or (
             distinct <= MAX_CATEGORIES_OF_MANY_ROWS and distinct <= len(present) // 10):
         return column("categorical", f"text with {distinct} distinct values")
+    shared = shared_words(text)
+    if shared:
+        return column("text", f"free text: {distinct} distinct values, words such as {shared[:4]} in many rows")
     if distinct >= 0.9 * len(present):
         return column("drop", f"identifier or free text: {distinct} distinct values in {len(present)} rows")
     return column("drop", f"free text: {distinct} distinct values (more than {MAX_CATEGORIES}, or half the rows, "
                           f"for a categorical column; up to {MAX_CATEGORIES_OF_MANY_ROWS} seen in 10 rows each)")
+
+
+def words(text: str) -> list[str]:
+    """A cell's words as Keras' ``TextVectorization`` splits them by default: lower case, punctuation left out."""
+    return _PUNCTUATION.sub("", text.lower()).split()
+
+
+def shared_words(text: pd.Series) -> list[str]:
+    """The words of free text that many rows share, most shared first (see :data:`TEXT_WORDS`), or none when
+    ``text`` is not free text."""
+    cells = text.map(words)
+    if cells.map(len).median() < TEXT_WORDS:
+        return []
+    rows = Counter(word for cell in cells for word in set(cell) if not word.isdigit())
+    floor = max(2.0, 0.01 * len(text))
+    shared = [word for word, count in rows.most_common() if count >= floor]
+    return shared if len(shared) >= TEXT_SHARED_WORDS else []
 
 
 def few_whole_numbers(values: pd.Series) -> bool:
@@ -380,7 +408,7 @@ def numeric_names(columns: Sequence[Column]) -> list[str]:
 
 
 def text_columns(columns: Sequence[Column]) -> list[Column]:
-    """The categorical and ordinal columns: one string input each."""
+    """The categorical, ordinal and free-text columns: one string input each."""
     return [c for c in columns if c.kind in TEXT_KINDS]
 
 

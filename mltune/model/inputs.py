@@ -1,8 +1,8 @@
 """Preprocessing inside the Keras model: raw columns in, one feature tensor out, for any model family.
 
 The model takes the inputs :func:`mltune.data.columns.model_inputs` makes from raw rows: ``numeric`` (every
-numeric, integer, boolean and date column, NaN where a cell was empty) and one string input per categorical or
-ordinal column. Everything learned from the training rows lives in layers, so the saved model carries it:
+numeric, integer, boolean and date column, NaN where a cell was empty) and one string input per categorical,
+ordinal or free-text column. Everything learned from the training rows lives in layers, so the saved model carries it:
 
 - numeric: empty cells filled with the training median, with a missing-value indicator for each column that had
   empty cells in training; values clipped to outlier fences learned on the training rows (quartiles -/+ 5 IQR,
@@ -12,7 +12,9 @@ ordinal column. Everything learned from the training rows lives in layers, so th
   every network's inputs so): skewed columns then reach the network spread evenly;
 - categorical: ``StringLookup`` over the training categories with one out-of-vocabulary bucket (an unseen
   category gets an answer), then one-hot or an ``Embedding`` (hyperparameter ``categorical_encoding``);
-- ordinal: ``StringLookup`` over the recipe's order, scaled to (0, 1]; unseen or empty is 0.
+- ordinal: ``StringLookup`` over the recipe's order, scaled to (0, 1]; unseen or empty is 0;
+- text (free text: names, titles, descriptions): ``TextVectorization`` as a bag of the words seen in at least two
+  training rows (``multi_hot``: which of them a cell holds, and whether it holds another).
 
 The family's model is built on the preprocessed width and called on the features: families need not know tables.
 """
@@ -26,7 +28,7 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
-from mltune.data.columns import NUMERIC_INPUT, Column, input_name, text_columns
+from mltune.data.columns import MISSING_TOKEN, NUMERIC_INPUT, Column, input_name, text_columns, words
 from mltune.data.report import outlier_fences
 from mltune.families import FAMILIES, InputShape
 
@@ -194,9 +196,21 @@ def vocabulary(values: np.ndarray) -> list[str]:
     return [value for value, _ in counts.most_common(MAX_VOCABULARY)]
 
 
+def word_vocabulary(values: np.ndarray) -> list[str]:
+    """A free-text column's words seen in at least 2 training rows (and 0.1% of them), most frequent first (at
+    most :data:`MAX_VOCABULARY`)."""
+    rows = Counter(word for value in values.ravel() for word in set(words(str(value))))
+    floor = max(2.0, 0.001 * values.size)
+    return [word for word, count in rows.most_common(MAX_VOCABULARY) if count >= floor]
+
+
 def _text_features(column: Column, position: int, values: np.ndarray, params: dict[str, Any]) -> tuple[Any, Any]:
     name = input_name(position)
     raw = keras.Input(shape=(1,), dtype="string", name=name)
+    if column.kind == "text":
+        known = word_vocabulary(values) or [MISSING_TOKEN]
+        bag = keras.layers.TextVectorization(vocabulary=known, output_mode="multi_hot", name=f"{name}_words")
+        return raw, keras.layers.Flatten(name=f"{name}_flat")(bag(raw))  # (rows, 1 + words)
     if column.kind == "ordinal":
         assert column.order is not None
         index = keras.layers.StringLookup(vocabulary=list(column.order), num_oov_indices=1,
