@@ -208,7 +208,7 @@ def _text_features(column: Column, position: int, values: np.ndarray, params: di
     name = input_name(position)
     raw = keras.Input(shape=(1,), dtype="string", name=name)
     if column.kind == "text":
-        known = word_vocabulary(values) or [MISSING_TOKEN]
+        known = word_vocabulary(values) or words(MISSING_TOKEN)  # no word repeats: only empty cells tell
         bag = keras.layers.TextVectorization(vocabulary=known, output_mode="multi_hot", name=f"{name}_words")
         return raw, keras.layers.Flatten(name=f"{name}_flat")(bag(raw))  # (rows, 1 + words)
     if column.kind == "ordinal":
