@@ -116,3 +116,8 @@ def test_free_text_is_a_bag_of_the_words_seen_in_two_training_rows_as_keras_spli
     model.save(path)
     loaded = keras.models.load_model(path, compile=False, safe_mode=True)
     np.testing.assert_allclose(predict(loaded, inputs), predict(model, inputs), rtol=1e-6)
+
+    unique = model_inputs(rows.assign(name=[f"word{i} other{i}" for i in range(5)] + [None]), columns)
+    alone = table_model(family="mlp", task="regression", params=params, columns=columns, x_train=unique, n_outputs=1)
+    bag = keras.Model(alone.inputs, alone.get_layer("text_0_flat").output)  # no word repeats: [another, empty]
+    assert predict(bag, unique).tolist() == [[1, 0]] * 5 + [[0, 1]]

@@ -284,9 +284,7 @@ def returned_value(returned: Any, objective: Any, label: str, *, source: str) ->
                              f"{', '.join(map(str, returned)) or 'none'}")
         return returned_value(returned[name], objective, label, source=source)
     if isinstance(returned, keras.callbacks.History):
-        epochs = [objective.add_to(dict(zip(returned.history, row, strict=True)))
-                  for row in zip(*returned.history.values(), strict=False)]
-        values = [epoch[name] for epoch in epochs if name in epoch and math.isfinite(epoch[name])]
+        values = [epoch[name] for epoch in _scored_epochs(returned, objective)]
         if not values:
             raise TrialError(f"{label}: the objective {name!r} is not in the History {source} returned, which "
                              f"holds: {', '.join(returned.history) or 'none'}")
@@ -307,14 +305,18 @@ def returned_metrics(returned: Any, objective: Any) -> dict[str, float]:
         return {objective.name: float(np.asarray(returned))}
     if isinstance(returned, dict):
         return {str(k): float(np.asarray(v)) for k, v in objective.add_to(dict(returned)).items() if is_number(v)}
-    if isinstance(returned, keras.callbacks.History) and returned.history:
-        epochs = [objective.add_to(dict(zip(returned.history, row, strict=True)))
-                  for row in zip(*returned.history.values(), strict=False)]
-        scored = [e for e in epochs if objective.name in e and math.isfinite(e[objective.name])]
-        if scored:
-            best = (max if objective.direction == "max" else min)(scored, key=lambda e: e[objective.name])
-            return {str(k): float(v) for k, v in best.items() if is_number(v)}
+    scored = _scored_epochs(returned, objective) if isinstance(returned, keras.callbacks.History) else []
+    if scored:
+        best = (max if objective.direction == "max" else min)(scored, key=lambda e: e[objective.name])
+        return {str(k): float(v) for k, v in best.items() if is_number(v)}
     return {}
+
+
+def _scored_epochs(history: Any, objective: Any) -> list[dict[str, Any]]:
+    """A ``History``'s epochs (their logs) that hold a finite value of the objective."""
+    epochs = [objective.add_to(dict(zip(history.history, row, strict=True)))
+              for row in zip(*history.history.values(), strict=False)]
+    return [e for e in epochs if objective.name in e and math.isfinite(e[objective.name])]
 
 
 def _first_lines(error: BaseException, limit: int = 6) -> str:

@@ -216,13 +216,13 @@ def _text_features(column: Column, position: int, values: np.ndarray, params: di
         index = keras.layers.StringLookup(vocabulary=list(column.order), num_oov_indices=1,
                                           name=f"{name}_order")(raw)
         return raw, OrdinalScale(len(column.order), name=f"{name}_scale")(index)
-    words = vocabulary(values)
+    categories = vocabulary(values)
     if params.get("categorical_encoding", "onehot") == "embedding":
-        index = keras.layers.StringLookup(vocabulary=words, num_oov_indices=1, name=f"{name}_lookup")(raw)
+        index = keras.layers.StringLookup(vocabulary=categories, num_oov_indices=1, name=f"{name}_lookup")(raw)
         size = int(params.get("embedding_dim", 4))
-        vectors = keras.layers.Embedding(len(words) + 1, size, name=f"{name}_embedding")(index)
+        vectors = keras.layers.Embedding(len(categories) + 1, size, name=f"{name}_embedding")(index)
         return raw, keras.layers.Flatten(name=f"{name}_flat")(vectors)
-    encoded = keras.layers.StringLookup(vocabulary=words, num_oov_indices=1, output_mode="one_hot",
+    encoded = keras.layers.StringLookup(vocabulary=categories, num_oov_indices=1, output_mode="one_hot",
                                         name=f"{name}_onehot")(raw)
     return raw, encoded
 
