@@ -9,7 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mltune"
 LAYERS = ["errors", "names", "locks", "tasks", "families", "config", "data", "model", "tracking", "runtime", "views",
-          "search", "flows", "api", "tuners", "oracles", "engine", "serving", "cli", "__main__", "__init__"]
+          "search", "flows", "api", "tuners", "oracles", "engine", "applications", "serving", "cli", "__main__",
+          "__init__"]
 """Bottom to top: a module may import from its own layer and the ones before it."""
 
 
