@@ -358,6 +358,9 @@ def test_free_text_whose_words_many_rows_share_is_text_and_codes_are_not() -> No
     assert infer_column(codes, "code").kind == "drop"  # parts that do not repeat
     numbered = pd.Series([f"visit {i} of {i % 97}" for i in range(300)])
     assert infer_column(numbered, "visit").kind == "drop"  # only numbers differ: not words that inform
+    tags = pd.Series([", ".join(rng.choice(["wifi", "pool", "parking", "gym", "spa", "bar"], 3, replace=False))
+                      + f" #{i}" for i in range(300)])
+    assert infer_column(tags, "amenities").kind == "text"  # a list of a few tags, in many combinations
 
 
 def test_the_console_report_of_a_wide_table_shows_the_largest_findings_of_each_check(tmp_path: Path) -> None:

@@ -56,9 +56,10 @@ MAX_CATEGORIES_OF_MANY_ROWS = 1000
 is categorical too (the search space then tunes embeddings)."""
 TEXT_WORDS = 2
 """Free text (a name, a title, a description) has at least this many words in a cell (the median) ..."""
-TEXT_SHARED_WORDS = 10
-"""... and at least this many words (not numbers) that each appear in 1% of the rows (2 at least): ``Mr``, ``Mrs``
-and ``Miss`` of passengers' names, a product's brand, where an identifier's parts do not repeat."""
+TEXT_SHARED_WORDS = 5
+"""... and at least this many words (not numbers) that each appear in 1% of the rows (2 at least) but not in every
+row: ``Mr``, ``Mrs`` and ``Miss`` of passengers' names, a product's brand, a list of tags, where an identifier's
+parts do not repeat and a template's fixed words (``note 17 about the visit``) tell nothing."""
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
 """What Keras' ``TextVectorization`` strips by default (``lower_and_strip_punctuation``)."""
 _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_\W]|^row_?names?$"
@@ -205,7 +206,7 @@ def shared_words(text: pd.Series) -> list[str]:
         return []
     rows = Counter(word for cell in cells for word in set(cell) if not word.isdigit())
     floor = max(2.0, 0.01 * len(text))
-    shared = [word for word, count in rows.most_common() if count >= floor]
+    shared = [word for word, count in rows.most_common() if floor <= count <= len(text) - floor]
     return shared if len(shared) >= TEXT_SHARED_WORDS else []
 
 
