@@ -41,12 +41,23 @@ class _ImageHyperModel(HyperModel):
         return inputs, inputs
 
 
-def _conv_bn(x: Any, filters: int, kernel: int, *, name: str, strides: int = 1, groups: int = 1,
-             relu: bool = True) -> Any:
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", groups=groups, use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
-    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+def _conv_bn(x: Any, filters: int, kernel: int, *, activation: str | None = "relu", strides: int = 1,
+             groups: int = 1, kind: Any = layers.Conv2D, name: str | None = None) -> Any:
+    """A convolution (``kind``: ``Conv2D`` or ``SeparableConv2D``) without bias, batch normalization, then the
+    activation (None: none); for ``selu``, a self-normalizing convolution alone, as KerasTuner's Xception has it.
+    ``name``: the layers' names start with it."""
+    def named(part: str) -> str | None:
+        return f"{name}_{part}" if name else None
+
+    grouped = {"groups": groups} if groups > 1 else {}
+    if activation == "selu":
+        weights = ("depthwise_initializer", "pointwise_initializer") if kind is layers.SeparableConv2D else \
+            ("kernel_initializer",)
+        return kind(filters, kernel, strides=strides, padding="same", activation="selu", name=named("conv"),
+                    **grouped, **dict.fromkeys(weights, "lecun_normal"))(x)
+    x = kind(filters, kernel, strides=strides, padding="same", use_bias=False, name=named("conv"), **grouped)(x)
+    x = layers.BatchNormalization(epsilon=1.001e-5, name=named("bn"))(x)
+    return layers.Activation(activation, name=named(activation))(x) if activation else x
 
 
 def _residual_block(x: Any, filters: int, *, stride: int, project: bool, version: str, name: str) -> Any:
@@ -58,13 +69,13 @@ def _residual_block(x: Any, filters: int, *, stride: int, project: bool, version
             layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_preact_bn")(x))
         shortcut = layers.Conv2D(out, 1, strides=stride, name=f"{name}_0_conv")(x) if project else x
     else:
-        shortcut = _conv_bn(x, out, 1, strides=stride, relu=False, name=f"{name}_0") if project else x
+        shortcut = _conv_bn(x, out, 1, strides=stride, activation=None, name=f"{name}_0") if project else x
     y = _conv_bn(x, filters, 1, strides=stride, name=f"{name}_1")
     y = _conv_bn(y, filters, 3, groups=32 if version == "next" else 1, name=f"{name}_2")
     if version == "v2":
         y = layers.Conv2D(out, 1, name=f"{name}_3_conv")(y)
     else:
-        y = _conv_bn(y, out, 1, relu=False, name=f"{name}_3")
+        y = _conv_bn(y, out, 1, activation=None, name=f"{name}_3")
     y = layers.Add(name=f"{name}_add")([shortcut, y])
     return y if version == "v2" else layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -98,25 +109,13 @@ class HyperResNet(_ImageHyperModel):
         return model
 
 
-def _conv(kind: Any, x: Any, filters: int, kernel: int, activation: str, *, strides: int = 1) -> Any:
-    """A convolution as KerasTuner's Xception has it: self-normalizing for ``selu``; for ``relu``, without bias
-    and followed by batch normalization and the activation."""
-    if activation == "selu":
-        weights = ("depthwise_initializer", "pointwise_initializer") if kind is layers.SeparableConv2D else \
-            ("kernel_initializer",)
-        return kind(filters, kernel, strides=strides, padding="same", activation="selu",
-                    **dict.fromkeys(weights, "lecun_normal"))(x)
-    x = kind(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-    return layers.Activation("relu")(layers.BatchNormalization()(x))
-
-
 def _xception_block(x: Any, filters: int, activation: str, *, pool: bool) -> Any:
     """Two separable convolutions, a residual connection around them, and a 2x max pooling in the exit flow."""
     shortcut = x
     if pool or x.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, strides=2 if pool else 1, padding="same")(x)
     for _ in range(2):
-        x = _conv(layers.SeparableConv2D, x, filters, 3, activation)
+        x = _conv_bn(x, filters, 3, activation=activation, kind=layers.SeparableConv2D)
     if pool:
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     return layers.Add()([x, shortcut])
@@ -132,7 +131,7 @@ class HyperXception(_ImageHyperModel):
         filters = hp.Choice("conv2d_num_filters", [32, 64, 128], default=64)
         kernel = hp.Choice("kernel_size", [3, 5])
         strides = hp.Choice("initial_strides", [2])
-        x = _conv(layers.Conv2D, x, filters, kernel, activation, strides=strides)
+        x = _conv_bn(x, filters, kernel, activation=activation, strides=strides)
         width = hp.Int("sep_num_filters", 128, 768, step=128, default=256)
         for _ in range(hp.Int("num_residual_blocks", 2, 8, default=4)):
             x = _xception_block(x, width, activation, pool=False)
