@@ -258,6 +258,8 @@ def test_the_applications_declare_keras_tuners_hyperparameters_in_its_order(name
     assert len(features.build(HyperParameters()).output.shape) == 2
     with pytest.raises(ValueError, match=f"{name}: give classes="):
         getattr(mltune.applications, name)(input_shape=(8, 8, 1))
+    with pytest.raises(ValueError, match=fr"{name}: give input_shape= \(height, width, channels\) or input_tensor="):
+        getattr(mltune.applications, name)(classes=10)
 
 
 def test_hyper_efficientnet_builds_from_random_weights_with_nothing_downloaded(monkeypatch: Any) -> None:
