@@ -234,6 +234,23 @@ def test_whole_numbers_named_as_an_identifier_are_one_even_when_some_repeat() ->
     assert infer_column(pd.Series(np.arange(300) % 100, name="id"), "id").kind == "integer"  # a third unique: a code
 
 
+def test_a_time_counted_up_by_one_a_row_is_kept_where_a_row_number_is_dropped() -> None:
+    def kind(name: str, values: Any) -> str:
+        return infer_column(pd.Series(values, name=name), name).kind
+
+    assert kind("Year", np.arange(1970, 2012)) == "integer"  # a row per year: what the target changes with
+    assert kind("month", np.arange(1, 43)) == "integer" and kind("t", np.arange(42)) == "integer"
+    assert kind("case", np.arange(1, 43)) == "drop" and kind("rownames", np.arange(1970, 2012)) == "drop"
+
+
+def test_a_table_of_only_row_numbers_says_how_to_keep_one_as_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path, pd.DataFrame({"case": range(1, 43), "balance": np.linspace(0, 1, 42)}))
+    message = error(recipe(path))
+    assert message.endswith("to use a dropped column, give its kind: numbers "
+                            "(--set 'data.columns={case: {kind: integer}}') or categories (kind: categorical)")
+    assert load_table(recipe(path, columns={"case": {"kind": "integer"}})).schema == {"case": "integer"}
+
+
 def test_unique_whole_numbers_with_a_plain_name_are_kept() -> None:
     values = pd.Series(np.random.default_rng(0).permutation(100_000)[:300], name="income")
     assert infer_column(values, "income").kind == "integer"

@@ -68,6 +68,9 @@ _ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|row)$|^(id|uuid|guid)[_
 written with ``to_csv``; ``Unnamed: 0.1`` when written twice)."""
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$|^[A-Z]?ID$")
 """Identifiers named in camel case or capitals: ``userId``, ``patientID``, ``PID``."""
+_TIME_NAME = re.compile(r"year|month|week|quarter|period|time|^(t|yr|day|age|season)$", re.IGNORECASE)
+"""Names of a time (``Year``, ``month``, ``t``): a table with a row per year counts them up by one, like a row number,
+but they are what the target changes with."""
 
 
 @dataclass(frozen=True)
@@ -248,8 +251,10 @@ def _looks_like_identifier(present: pd.Series, name: str) -> bool:
     unique_share = present.nunique() / len(present)
     if (_ID_NAME.search(name) or _CAMEL_ID.search(name)) and unique_share > 0.5:  # UCI's sample codes repeat
         return True
-    steps = np.diff(present.to_numpy(dtype=float))
-    return len(present) > 20 and unique_share == 1.0 and bool(np.all(steps == 1))
+    numbers = present.to_numpy(dtype=float)
+    years = bool(np.all((numbers >= 1700) & (numbers <= 2200)))
+    return len(present) > 20 and unique_share == 1.0 and bool(np.all(np.diff(numbers) == 1)) and not (
+        years or _TIME_NAME.search(name))
 
 
 FORMATTED_NUMBER = re.compile(r"\s*(?P<sign>[-+]?)\s*[$€£¥]?\s*(?P<inner>[-+]?)"

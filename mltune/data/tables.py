@@ -417,9 +417,11 @@ def _columns(recipe: Recipe, frame: pd.DataFrame, names: list[str], origin: str,
     used = [c for c in columns if c.used]
     if not used or all(c.constant for c in used):
         why = "; ".join(f"{c.name!r}: {c.reason}" for c in columns)
-        keepable = [c.name for c in columns if not c.used and not c.constant and "empty" not in c.reason]
-        hint = (f"; to use a dropped column, give its kind: categories (--set 'data.columns={{{keepable[0]}: "
-                f"{{kind: categorical}}}}') or words (kind: text)" if keepable else "")
+        keepable = [c for c in columns if not c.used and not c.constant and "empty" not in c.reason]
+        numbers = bool(keepable) and keepable[0].reason.startswith("identifier: ")  # whole numbers
+        hint = (f"; to use a dropped column, give its kind: {'numbers' if numbers else 'categories'} (--set "
+                f"'data.columns={{{keepable[0].name}: {{kind: {'integer' if numbers else 'categorical'}}}}}') or "
+                f"{'categories (kind: categorical)' if numbers else 'words (kind: text)'}" if keepable else "")
         raise ConfigError(f"{source}: data.features: no feature of {origin} can train a model (every one is "
                           f"dropped or holds one value), but got {why}{hint}")
     return columns
