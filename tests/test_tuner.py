@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -797,6 +798,34 @@ def test_a_model_of_two_outputs_is_kept_promoted_and_served_with_both(workdir: P
     assert {name: value.shape for name, value in served.items()} == {"digit": (len(yt), 10), "odd": (len(yt), 1)}
 
 
+_REVIEWS = np.array(["a good film", "bad plot", "great actors, good film", "an awful film", "good", "bad"] * 10,
+                    dtype=object)
+
+
+def _reads_text(hp: Any) -> keras.Model:
+    """KerasTuner's text guides: the words are read inside the model, which takes raw strings."""
+    words = keras.layers.TextVectorization(max_tokens=20, output_mode="multi_hot")
+    words.adapt(_REVIEWS)
+    text = keras.Input((1,), dtype="string")
+    hidden = keras.layers.Dense(hp.Choice("units", [4, 8]), activation="relu")(words(text))
+    model = keras.Model(text, keras.layers.Dense(1, activation="sigmoid")(hidden))
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_model_that_takes_raw_text_is_promoted_and_served_on_text(workdir: Path, storage: str) -> None:
+    import mlflow
+
+    positive = np.array([int("good" in text or "great" in text) for text in _REVIEWS])
+    tuner = _tuner(storage, build=_reads_text, objective="val_accuracy", max_trials=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*could not be saved")  # it was: no float in 'a good film'
+        tuner.search(_REVIEWS[:40], positive[:40], epochs=1, validation_data=(_REVIEWS[40:], positive[40:]), verbose=0)
+    assert tuner.promote("reviews", test_data=(_REVIEWS[40:], positive[40:])) == "1"
+    served = mlflow.pyfunc.load_model("models:/reviews@champion").predict(np.array(["good", "awful"], dtype=object))
+    assert served.shape == (2, 1) and served.dtype == np.float32
+
+
 def _unnamed_auc(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hp.Choice("units", [4, 8, 12]), activation="relu"),
                               keras.layers.Dense(1, activation="sigmoid")])
@@ -933,6 +962,23 @@ def _lr_and_units(hp: Any) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def test_a_preset_that_allows_no_new_entries_refuses_a_build_that_declares_one(workdir: Path,
+                                                                                 storage: str) -> None:
+    preset = mltune.HyperParameters()
+    preset.Fixed("learning_rate", 1e-3)
+    tuner = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=2, storage=storage,
+                                hyperparameters=preset, allow_new_entries=False, progress="quiet")
+    with pytest.raises(ConfigError, match="allow_new_entries=False: build_model declares 'units', which the "
+                                          "hyperparameters= preset does not hold"):
+        tuner.search(*_digits(20, 10)[:2], epochs=1)
+    preset.Int("units", 8, 16, step=8)
+    allowed = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=1, storage=storage,
+                                  hyperparameters=preset, allow_new_entries=False, progress="quiet")
+    x, y, xv, yv, *_ = _digits(20, 10)
+    allowed.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert allowed.study.trials[0].state == optuna.trial.TrialState.COMPLETE
 
 
 def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defaults(
@@ -1197,6 +1243,7 @@ class _Hooked(mltune.RandomSearch):
     """Subclasses that hook KerasTuner's search and trial lifecycle (logging and W&B blog posts)."""
 
     events: list[str] = []
+    batches: list[int] = []
 
     def on_search_begin(self) -> None:
         self.events.append("search begins")
@@ -1214,14 +1261,24 @@ class _Hooked(mltune.RandomSearch):
         self.events.append("search ends")
         super().on_search_end()
 
+    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: Any = None) -> None:
+        self.events.append(f"trial {trial.trial_id} epoch {epoch} {sorted(logs)}")
+        super().on_epoch_end(trial, model, epoch, logs=logs)  # mltune's training logs the epoch, once
+
+    def on_batch_end(self, trial: Any, model: Any, batch: int, logs: Any = None) -> None:
+        self.batches.append(batch)
+
 
 def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = _Hooked(build_model, objective="val_accuracy", max_trials=2, directory=str(workdir / "kt"),
                     project_name="hooks", progress="quiet")
-    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
-    assert tuner.events == ["search begins", "trial 0 begins", "trial 0 COMPLETED True", "trial 1 begins",
-                            "trial 1 COMPLETED True", "search ends"]
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0, batch_size=50)
+    logs = "['accuracy', 'loss', 'val_accuracy', 'val_loss']"
+    assert tuner.events == ["search begins", "trial 0 begins", f"trial 0 epoch 0 {logs}", f"trial 0 epoch 1 {logs}",
+                            "trial 0 COMPLETED True", "trial 1 begins", f"trial 1 epoch 0 {logs}",
+                            f"trial 1 epoch 1 {logs}", "trial 1 COMPLETED True", "search ends"]
+    assert tuner.batches == [0, 1] * 4  # 100 rows in batches of 50, 2 epochs, 2 trials
     best = tuner.oracle.get_best_trials(1)[0]
     history = best.metrics.get_history("val_accuracy")  # a blog's learning-curve idiom
     assert [o.step for o in history] == [0, 1] and best.metrics.get_best_value("val_accuracy") == best.score
@@ -1234,6 +1291,34 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
     assert Path(tuner.get_trial_dir(other.trial_id)).is_dir()
     tuner.reload()
     assert len(tuner.study.trials) == 2
+
+
+def _shallow_or_deep(hp: Any) -> keras.Model:
+    model = keras.Sequential([keras.Input((64,))])
+    if hp.Choice("kind", ["shallow", "deep"]) == "deep":
+        with hp.conditional_scope("kind", ["deep"]):
+            model.add(keras.layers.Dense(hp.Int("deep_units", 4, 16, step=4)))
+    model.add(keras.layers.Dense(10, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_the_search_space_holds_what_any_trial_declared_and_prints_as_keras_tuners(workdir: Path,
+                                                                                  capsys: Any) -> None:
+    x, y, xv, yv, *_ = _digits(60, 20)
+    tuner = mltune.GridSearch(_shallow_or_deep, objective="val_accuracy", max_trials=2,
+                              directory=str(workdir / "kt"), project_name="space", progress="quiet")
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert [t.params["kind"] for t in tuner.study.trials] == ["shallow", "deep"]
+    space = tuner.oracle.get_space().space  # deep_units too, though the last trial did not declare it
+    assert [(spec.name, spec.get_config()["conditions"]) for spec in space] == [
+        ("kind", []), ("deep_units", [{"class_name": "Parent", "config": {"name": "kind", "values": ["deep"]}}])]
+    assert [(type(spec).__name__, spec.ordered) for spec in space] == [("Choice", False), ("Int", False)]
+    assert isinstance(space[1], mltune.engine.hyperparameters.Int)  # keras_tuner.engine.hyperparameters.Int
+    tuner.search_space_summary()
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "Search space summary", "Default search space size: 2", "kind (Choice)",
+        "{'default': 'shallow', 'conditions': [], 'values': ['shallow', 'deep'], 'ordered': False}"]
 
 
 def _top2(hp: Any) -> keras.Model:

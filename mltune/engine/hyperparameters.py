@@ -1,5 +1,5 @@
-"""``keras_tuner.engine.hyperparameters``."""
+"""``keras_tuner.engine.hyperparameters``: ``HyperParameters`` and the classes of what its ``space`` holds."""
 
-from mltune.search.keras_tuner import HyperParameters
+from mltune.search.keras_tuner import Boolean, Choice, Fixed, Float, HyperParameters, Int
 
-__all__ = ["HyperParameters"]
+__all__ = ["Boolean", "Choice", "Fixed", "Float", "HyperParameters", "Int"]

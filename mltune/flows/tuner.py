@@ -59,7 +59,14 @@ from mltune.search.oracles import (
     tuner_sampler,
 )
 from mltune.search.strategies import pruner_named
-from mltune.search.user_model import HyperModelObjective, RunningTrial, TunerSetting, checkpoint_path
+from mltune.search.user_model import (
+    TUNER_HOOKS,
+    HyperModelObjective,
+    RunningTrial,
+    TunerSetting,
+    checkpoint_path,
+    merged_space,
+)
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn, optuna_says_only
 from mltune.views.progress import ProgressMode, StudyProgress
@@ -111,10 +118,11 @@ class Tuner:
             of them is the trial's model.
         keras_tuner_only: KerasTuner's ``hyperparameters`` (a preset whose ``Fixed`` values hold in every trial,
             and whose other hyperparameters replace the build function's of the same name), ``tune_new_entries``
-            (False: only the preset's names are searched), ``optimizer``, ``loss`` and ``metrics`` (they override
-            the model's own compile arguments), ``oracle`` (a base Tuner's search: :mod:`mltune.oracles`), and its
-            settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted with a warning so that a
-            KerasTuner script runs; any other name is a ``TypeError``.
+            (False: only the preset's names are searched), ``allow_new_entries`` (False: ``build_model`` may
+            declare only the preset's names, else :meth:`search` raises ``ConfigError``), ``optimizer``, ``loss``
+            and ``metrics`` (they override the model's own compile arguments), ``oracle`` (a base Tuner's search:
+            :mod:`mltune.oracles`), and its settings that mltune has no use for (:data:`KERAS_TUNER_ONLY`), accepted
+            with a warning so that a KerasTuner script runs; any other name is a ``TypeError``.
 
     KerasTuner's base ``Tuner(oracle, hypermodel)``, with the oracle first and positional, works too.
 
@@ -137,19 +145,20 @@ class Tuner:
             seed = oracle.seed if oracle.seed is not None else seed
             search = oracle.search(seed)
             sampler, pruner, max_trials = search.sampler, search.pruner, search.max_trials  # type: ignore[assignment]
-            keras_tuner_only.setdefault("hyperparameters", oracle.hyperparameters)
-            keras_tuner_only.setdefault("tune_new_entries", oracle.tune_new_entries)
+            for key in ("hyperparameters", "tune_new_entries", "allow_new_entries"):
+                keras_tuner_only.setdefault(key, getattr(oracle, key))
             max_consecutive_failed_trials = oracle.max_consecutive_failed_trials
         compile_with = {key: keras_tuner_only.pop(key, None) for key in ("optimizer", "loss", "metrics")}
         self.max_retries_per_trial = int(keras_tuner_only.pop(
             "max_retries_per_trial", oracle.max_retries_per_trial if oracle is not None else 0))
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
-        self.tune_new_entries = bool(keras_tuner_only.pop("tune_new_entries", True))
+        self.tune_new_entries, self.allow_new_entries = (
+            bool(keras_tuner_only.pop(key, True)) for key in ("tune_new_entries", "allow_new_entries"))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
         grid = isinstance(sampler, InOrder)
         _check_limits(None if grid and max_trials is None else max_trials, timeout, executions_per_trial,
                       max_consecutive_failed_trials)
-        own_trials = type(self).run_trial is not Tuner.run_trial
+        self._own_trials = own_trials = type(self).run_trial is not Tuner.run_trial
         self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__,
                                       compile_with=compile_with)
         if objective is None and not self.hypermodel.fits_itself and not own_trials:
@@ -171,16 +180,14 @@ class Tuner:
         self.code_paths = [str(Path(p).resolve()) for p in code_paths]
         self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
         self.executions = int(executions_per_trial)
-        # KerasTuner's names for the same settings, which scripts read back
         self.executions_per_trial, self.directory, self.project_name = self.executions, directory, self.study_name
-        self.project_dir = self.checkpoints
+        self.project_dir = self.checkpoints  # these four: KerasTuner's names for the settings, which scripts read
         self.parent_run_id, self.experiment_id = "", ""
         self.promotion: PromotionResult | None = None
         """The gate's decision of the last :meth:`promote`."""
         self._study: optuna.Study | None = None
         self._best: tuple[int, Any] | None = None
-        self._last_space, self._conditional = list[Any](), set[str]()  # and names declared in a conditional scope
-        self._own_trials = own_trials
+        self._space, self._conditional = list[Any](), set[str]()  # and names declared in a conditional scope
         self._objective: HyperModelObjective | None = None
 
     def _use(self, sampler: Any, pruner: Any, search: Search | None) -> None:
@@ -203,9 +210,17 @@ class Tuner:
         """Runs trials until the study holds ``max_trials``; the arguments go to ``model.fit`` unchanged.
 
         Raises:
+            ConfigError: with ``allow_new_entries=False``, ``build_model`` declares a name the preset does not hold
+                (nothing is trained or written).
             SearchFailed: ``max_consecutive_failed_trials`` trials failed in a row (each is recorded as failed,
                 with its error, in Optuna and MLflow).
         """
+        if not self.allow_new_entries:  # KerasTuner's guard: the preset is the whole space
+            preset = {spec.name for spec in self.preset.space} if self.preset is not None else set()
+            new = [spec.name for spec in self.space if spec.name not in preset]
+            if new:
+                raise ConfigError(f"allow_new_entries=False: build_model declares {', '.join(map(repr, new))}, which "
+                                  "the hyperparameters= preset does not hold; declare it there, or allow new entries")
         if self.max_epochs is not None:  # KerasTuner's Hyperband
             fit_kwargs = {**fit_kwargs, "epochs": self.max_epochs}
         study = self._open()
@@ -217,7 +232,7 @@ class Tuner:
                                tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, InOrder),
                                run_trial=self.run_trial if self._own_trials else None,
                                retries=self.max_retries_per_trial, hooks=self, max_trials=self.max_trials,
-                               max_epochs=self.max_epochs)
+                               max_epochs=self.max_epochs, fit_hooks=self._fit_hooks)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
         fail_dead_local_trials(study, lost)
@@ -237,7 +252,7 @@ class Tuner:
             raise
         finally:
             lock.close()
-            self._last_space = objective.last_space
+            self._space = merged_space(self._space, objective.space)
             self._conditional |= objective.conditional
             try:
                 self._keep_best(study, objective, fit_args, fit_kwargs)
@@ -259,11 +274,16 @@ class Tuner:
         """
         return trial.train(args, kwargs)
 
-    # KerasTuner's hooks for a custom training loop in run_trial (its guides of 2019-2021)
+    # KerasTuner's hooks: a subclass may override them; mltune's training calls the epoch and batch ones as
+    # KerasTuner's does, and a custom training loop in run_trial calls on_epoch_end (its guides of 2019-2021)
 
     def on_epoch_end(self, trial: RunningTrial, model: Any, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Logs the epoch's metrics (``epoch`` 0-based) on the trial's run, shows its objective to the pruner, and
-        keeps ``model`` as the trial's; the objective's best value is the trial's if ``run_trial`` returns nothing."""
+        keeps ``model`` as the trial's; the objective's best value is the trial's if ``run_trial`` returns nothing.
+        While mltune's training runs (an override's ``super().on_epoch_end``), it does nothing: that training logs
+        its epochs itself."""
+        if trial.fitting:
+            return
         trial.model = model
         trial.epoch_end(epoch, dict(logs or {}))
 
@@ -285,13 +305,18 @@ class Tuner:
         it."""
 
     def on_epoch_begin(self, trial: RunningTrial, model: Any, epoch: int, logs: Any = None) -> None:
-        """KerasTuner's hook; nothing to do."""
+        """KerasTuner's hook, called as mltune's training runs; a subclass may override it."""
 
     def on_batch_begin(self, trial: RunningTrial, model: Any, batch: int, logs: Any = None) -> None:
-        """KerasTuner's hook; nothing to do."""
+        """KerasTuner's hook, called as mltune's training runs; a subclass may override it."""
 
     def on_batch_end(self, trial: RunningTrial, model: Any, batch: int, logs: Any = None) -> None:
-        """KerasTuner's hook; nothing to do."""
+        """KerasTuner's hook, called as mltune's training runs; a subclass may override it."""
+
+    @property
+    def _fit_hooks(self) -> tuple[str, ...]:
+        """The epoch and batch hooks this Tuner's class overrides."""
+        return tuple(name for name in TUNER_HOOKS if getattr(type(self), name) is not getattr(Tuner, name))
 
     def _running(self, trial_id: str) -> RunningTrial:
         running = self._objective.running if self._objective is not None else None
@@ -394,7 +419,7 @@ class Tuner:
         """The best trials' hyperparameters, best first; ``.values`` is a dict, and ``build_model(hp)`` rebuilds
         the trial's model. As KerasTuner's, they hold a value for every name the trials declared outside a
         conditional scope: ``units_2`` of a trial that built two layers is another trial's (unused)."""
-        conditional = self._conditional | {spec.name for spec in self._last_space if spec.conditions}
+        conditional = self._conditional | {spec.name for spec in self._space if spec.conditions}
         declared: dict[str, Any] = {}  # KerasTuner's hold every name declared: units_2 of a deeper network too
         for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             for name, value in _values(trial).items():
@@ -402,7 +427,7 @@ class Tuner:
                     declared.setdefault(name, value)
         best = [_values(t) for t in self._best_trials(num_trials)]
         return [HyperParameters.fixed({**values, **{k: v for k, v in declared.items() if k not in values}},
-                                      self.last_space) for values in best]
+                                      self.space) for values in best]
 
     @property
     def remaining_trials(self) -> int | None:
@@ -495,31 +520,34 @@ class Tuner:
         print("\n".join(lines))
 
     def search_space_summary(self, extended: bool = False) -> None:
-        """Prints the hyperparameters the search tunes, as the last trial declared them (before any, as
-        ``build_model`` declares them with every hyperparameter at its default, as KerasTuner does); ``extended`` is
-        KerasTuner's and changes nothing, each one's range and default are always shown."""
+        """Prints the hyperparameters the search tunes, as KerasTuner does: each one's name, class and config, as the
+        trials declared them (before any, as ``build_model`` declares them with every hyperparameter at its default);
+        ``extended`` is KerasTuner's and changes nothing."""
         space = self.tuned_space
         print(f"Search space summary\nDefault search space size: {len(space)}")
         for spec in space:
-            print(f"{spec.name} ({spec.kind.capitalize()})\n{spec.describe()}")
+            config = spec.get_config()
+            print(f"{config.pop('name')} ({spec.kind.capitalize()})\n{config}")
 
     @property
-    def last_space(self) -> list[Any]:
-        """What the last trial declared; before any, what ``build_model`` declares at the defaults."""
-        if not self._last_space and not isinstance(self.hypermodel.target, _NoHyperModel):
+    def space(self) -> list[Any]:
+        """Every hyperparameter the trials declared (KerasTuner's ``oracle.get_space()``: a conditional one that a
+        single trial declared too), in the order first declared; before any trial, what ``build_model`` declares at
+        the defaults."""
+        if not self._space and not isinstance(self.hypermodel.target, _NoHyperModel):
             hp = HyperParameters()
             self.hypermodel.build(hp)
-            self._last_space = hp.space
-        return self._last_space
+            self._space = hp.space
+        return self._space
 
     @property
     def tuned_space(self) -> list[Any]:
-        """:attr:`last_space` less what is not searched: with ``tune_new_entries=False``, the names that the
+        """:attr:`space` less what is not searched: with ``tune_new_entries=False``, the names that the
         ``hyperparameters`` preset does not hold (they keep their defaults), as KerasTuner leaves them out."""
         if self.tune_new_entries or self.preset is None:
-            return self.last_space
+            return self.space
         preset = {spec.name for spec in self.preset.space}
-        return [spec for spec in self.last_space if spec.name in preset]
+        return [spec for spec in self.space if spec.name in preset]
 
     # ------------------------------------------------------------ promotion
 
@@ -735,7 +763,8 @@ class Oracle:
 
     @property
     def hyperparameters(self) -> HyperParameters:
-        """The search space as the last trial declared it (KerasTuner's ``oracle.hyperparameters``)."""
+        """The search space as the trials declared it (KerasTuner's ``oracle.hyperparameters``), each at its
+        default."""
         hp = HyperParameters()
         for spec in self.tuner.tuned_space:
             hp._replay(spec)
@@ -781,7 +810,7 @@ class Oracle:
         return TrialView(keras_tuner_trial_id(trial.number, self.tuner.max_trials),
                          None if trial.value is None else float(trial.value),
                          None if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
-                         HyperParameters.fixed(_values(trial), self.tuner.last_space),
+                         HyperParameters.fixed(_values(trial), self.tuner.space),
                          TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, "")),
                                       self.tuner.objective))
 
@@ -897,8 +926,7 @@ class Hyperband(Tuner):
 
 
 KERAS_TUNER_ONLY = frozenset({
-    "allow_new_entries", "distribution_strategy",
-    "logger", "tuner_id", "max_model_size", "alpha", "beta"})
+    "distribution_strategy", "logger", "tuner_id", "max_model_size", "alpha", "beta"})
 """KerasTuner settings that mltune accepts, warns about and does not use, so that a KerasTuner script runs
 (``hyperparameters`` and ``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""
 

@@ -199,10 +199,12 @@ def _hparams_callback(log_dir: str, values: dict[str, Any], number: int) -> list
 
 
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
-              objective: Any, seed: int, on_epoch: EpochHook | None, execution: int = 0) -> TrialFit:
-    """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback.
-    A ``TensorBoard`` callback logs to ``<log_dir>/trial_<number>/execution<execution>``, with the trial's
-    hyperparameters for TensorBoard's HParams dashboard, as KerasTuner's does.
+              objective: Any, seed: int, on_epoch: EpochHook | None, execution: int = 0,
+              hooks: keras.callbacks.Callback | None = None) -> TrialFit:
+    """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback
+    (and ``hooks``, not copied: a Tuner's epoch and batch hooks). A ``TensorBoard`` callback logs to
+    ``<log_dir>/trial_<number>/execution<execution>``, with the trial's hyperparameters for TensorBoard's HParams
+    dashboard, as KerasTuner's does.
 
     Raises:
         TrialError: the model could not be built, or ``fit`` rejected the data or the objective is not logged.
@@ -224,7 +226,8 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
         if isinstance(callback, keras.callbacks.TensorBoard) and isinstance(number, int):
             callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}", f"execution{execution}")
             callbacks.extend(_hparams_callback(callback.log_dir, hp.values, number))
-    kwargs["callbacks"] = [*([_Combine(objective)] if objective.parts else []), *callbacks, recorder]
+    kwargs["callbacks"] = [*([_Combine(objective)] if objective.parts else []), *callbacks,
+                           *([hooks] if hooks is not None else []), recorder]
     start = time.perf_counter()
     try:
         with _custom_gradients_forgotten():

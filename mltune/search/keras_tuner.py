@@ -10,6 +10,7 @@ as KerasTuner infers it, or :class:`Objective`. Nothing here imports TensorFlow 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,10 +156,54 @@ class Spec:
             return f"Fixed({self.values[0]!r})"
         return "Boolean()"
 
+    @property
+    def ordered(self) -> bool:
+        """KerasTuner's ``Choice.ordered``: whether the choices are numbers (booleans are not)."""
+        return bool(self.values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.values)
+
+    def get_config(self) -> dict[str, Any]:
+        """KerasTuner's config of one hyperparameter (what its ``search_space_summary`` prints)."""
+        return {"name": self.name, **({} if self.kind == "fixed" else {"default": self.default}),
+                "conditions": [{"class_name": "Parent", "config": {"name": parent, "values": list(wanted)}}
+                               for parent, wanted in self.conditions],
+                **({"min_value": self.min_value, "max_value": self.max_value, "step": self.step,
+                    "sampling": self.sampling} if self.kind in ("int", "float") else {}),
+                **({"values": list(self.values), "ordered": self.ordered} if self.kind == "choice" else {}),
+                **({"value": self.values[0]} if self.kind == "fixed" else {})}
+
     def same_space(self, other: Spec) -> bool:
         """Whether both declare the same values (defaults and scopes may differ)."""
         keys = ("kind", "min_value", "max_value", "step", "sampling", "values")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+class Int(Spec):
+    """KerasTuner's ``Int`` hyperparameter, as ``hp.space`` holds it."""
+
+
+class Float(Spec):
+    """KerasTuner's ``Float`` hyperparameter, as ``hp.space`` holds it."""
+
+
+class Choice(Spec):
+    """KerasTuner's ``Choice`` hyperparameter, as ``hp.space`` holds it."""
+
+
+class Boolean(Spec):
+    """KerasTuner's ``Boolean`` hyperparameter, as ``hp.space`` holds it."""
+
+
+class Fixed(Spec):
+    """KerasTuner's ``Fixed`` hyperparameter, as ``hp.space`` holds it."""
+
+
+_SPECS: dict[str, type[Spec]] = {"int": Int, "float": Float, "choice": Choice, "boolean": Boolean, "fixed": Fixed}
+"""The class of each kind of :class:`Spec`: KerasTuner's name, which ``type(hp.space[0]).__name__`` shows."""
+
+
+def spec_of_kind(name: str, kind: str, *args: Any, **kwargs: Any) -> Spec:
+    """A declaration of ``kind``, of KerasTuner's class for it (:class:`Int`, :class:`Choice`, ...)."""
+    return _SPECS[kind](name, kind, *args, **kwargs)
 
 
 @dataclass
@@ -225,7 +270,7 @@ class HyperParameters:
         step = (1 if sampling == "linear" else None) if step is None else int(step)  # KerasTuner's default
         top = int(max_value) if sampling == "log" or not step else \
             int(min_value) + (int(max_value) - int(min_value)) // step * step  # the last value on the grid
-        spec = Spec(name, "int", int(min_value), int(max_value), step, sampling,
+        spec = spec_of_kind(name, "int", int(min_value), int(max_value), step, sampling,
                     default=min_value if default is None else default)
         if sampling == "log" and (step is not None or self.grid):  # KerasTuner's multiplier: 32, 64, ... for 2
             grid = (sorted({round(value) for value in _multiples(min_value, max_value, step)}) if step
@@ -243,7 +288,7 @@ class HyperParameters:
         if not min_value <= max_value or (sampling == "log" and min_value <= 0):
             raise ConfigError(f"hp.Float {name!r}: min_value <= max_value (and min_value > 0 with log sampling) "
                               f"must hold, but got min_value={min_value}, max_value={max_value}")
-        spec = Spec(name, "float", float(min_value), float(max_value), None if step is None else float(step),
+        spec = spec_of_kind(name, "float", float(min_value), float(max_value), None if step is None else float(step),
                     sampling, default=min_value if default is None else default)
         if (sampling == "log" and step is not None) or (self.grid and step is None):
             grid = (_multiples(float(min_value), float(max_value), float(step)) if step is not None
@@ -264,21 +309,21 @@ class HyperParameters:
         choices = tuple(plain_value(value) for value in values)
         if not choices:
             raise ConfigError(f"hp.Choice {name!r}: values must not be empty, but got {list(values)}")
-        spec = Spec(name, "choice", values=choices, default=choices[0] if default is None else default)
+        spec = spec_of_kind(name, "choice", values=choices, default=choices[0] if default is None else default)
         return self._declare(spec, parent_name, parent_values,
                              lambda trial: trial.suggest_categorical(name, list(choices)))
 
     def Boolean(self, name: str, default: bool = False, parent_name: str | None = None,
                 parent_values: Sequence[Scalar] | None = None) -> Any:
         """True or False."""
-        spec = Spec(name, "boolean", values=(False, True), default=default)
+        spec = spec_of_kind(name, "boolean", values=(False, True), default=default)
         return self._declare(spec, parent_name, parent_values,
                              lambda trial: trial.suggest_categorical(name, [False, True]))
 
     def Fixed(self, name: str, value: Scalar, parent_name: str | None = None,
               parent_values: Sequence[Scalar] | None = None) -> Any:
         """A value that is recorded with the trial but not searched."""
-        spec = Spec(name, "fixed", values=(value,), default=value)
+        spec = spec_of_kind(name, "fixed", values=(value,), default=value)
         return self._declare(spec, parent_name, parent_values, lambda trial: value)
 
     @contextlib.contextmanager
@@ -314,14 +359,7 @@ class HyperParameters:
 
     def get_config(self) -> dict[str, Any]:
         """KerasTuner's form: ``{"space": [{"class_name": "Int", "config": {...}}, ...], "values": {...}}``."""
-        space = [{"class_name": _CLASS_NAMES[spec.kind], "config": {
-            "name": spec.name, "default": spec.default,
-            "conditions": [{"class_name": "Parent", "config": {"name": parent, "values": list(wanted)}}
-                           for parent, wanted in spec.conditions],
-            **({"min_value": spec.min_value, "max_value": spec.max_value, "step": spec.step,
-                "sampling": spec.sampling} if spec.kind in ("int", "float") else {}),
-            **({"values": list(spec.values)} if spec.kind == "choice" else {}),
-            **({"value": spec.values[0]} if spec.kind == "fixed" else {})}} for spec in self.space]
+        space = [{"class_name": _CLASS_NAMES[spec.kind], "config": spec.get_config()} for spec in self.space]
         return {"space": space, "values": dict(self.values)}
 
     @classmethod
@@ -339,19 +377,24 @@ class HyperParameters:
         self.space.append(spec)
 
     def _replay(self, spec: Spec) -> None:
-        """Declares a preset's hyperparameter first, so that it overrides the build function's of the same name."""
-        if spec.kind == "fixed":
-            self.Fixed(spec.name, spec.values[0])
-            return
-        if spec.kind == "choice":
-            self.Choice(spec.name, list(spec.values), default=spec.default)
-        elif spec.kind == "boolean":
-            self.Boolean(spec.name, default=bool(spec.default))
-        else:
-            declare = self.Int if spec.kind == "int" else self.Float
-            declare(spec.name, spec.min_value, spec.max_value, step=spec.step,  # type: ignore[arg-type]
-                    sampling=spec.sampling or "linear", default=spec.default)
-        self._overrides.add(spec.name)
+        """Declares a preset's hyperparameter first (in its conditional scopes), so that it overrides the build
+        function's of the same name."""
+        scopes, self._scopes = self._scopes, list(spec.conditions)
+        try:
+            if spec.kind == "fixed":
+                self.Fixed(spec.name, spec.values[0])
+                return
+            if spec.kind == "choice":
+                self.Choice(spec.name, list(spec.values), default=spec.default)
+            elif spec.kind == "boolean":
+                self.Boolean(spec.name, default=bool(spec.default))
+            else:
+                declare = self.Int if spec.kind == "int" else self.Float
+                declare(spec.name, spec.min_value, spec.max_value, step=spec.step,  # type: ignore[arg-type]
+                        sampling=spec.sampling or "linear", default=spec.default)
+            self._overrides.add(spec.name)
+        finally:
+            self._scopes = scopes
 
     def _declare(self, spec: Spec, parent_name: str | None, parent_values: Sequence[Scalar] | None,
                  suggest: Any) -> Any:
@@ -359,7 +402,7 @@ class HyperParameters:
         if parent_name is not None:
             wanted = tuple(parent_values) if isinstance(parent_values, (list, tuple)) else (parent_values,)
             scopes.append((parent_name, wanted))
-        spec = Spec(**{**spec.__dict__, "conditions": tuple(scopes)})
+        spec = dataclasses.replace(spec, conditions=tuple(scopes))
         known = self._specs.get(spec.name)
         if known is not None and ((known.kind == "fixed" and spec.kind != "fixed") or spec.name in self._overrides):
             return self.values.get(spec.name)  # KerasTuner's way to fix or redefine one: declared before build
@@ -398,7 +441,7 @@ def _spec_of(entry: dict[str, Any]) -> Spec:
     values = (tuple(config.get("values", ())) if kind == "choice" else (False, True) if kind == "boolean"
               else (config.get("value"),) if kind == "fixed" else ())
     default = config.get("value") if kind == "fixed" else config.get("default")
-    return Spec(str(config["name"]), kind, config.get("min_value"), config.get("max_value"), config.get("step"),
+    return spec_of_kind(str(config["name"]), kind, config.get("min_value"), config.get("max_value"), config.get("step"),
                 config.get("sampling"), values, default, conditions)
 
 

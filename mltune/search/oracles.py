@@ -39,15 +39,15 @@ class Search:
 
 
 class KerasTunerOracle:
-    """KerasTuner's ``Oracle`` arguments that mltune uses (``objective``, ``max_trials``, ``seed``,
-    ``hyperparameters``, ``tune_new_entries``, ``max_retries_per_trial``, ``max_consecutive_failed_trials``);
-    ``allow_new_entries`` is accepted and not used."""
+    """KerasTuner's ``Oracle`` arguments (``objective``, ``max_trials``, ``seed``, ``hyperparameters``,
+    ``allow_new_entries``, ``tune_new_entries``, ``max_retries_per_trial``, ``max_consecutive_failed_trials``)."""
 
     def __init__(self, objective: Any = None, max_trials: int | None = 10, seed: int | None = None,
                  hyperparameters: Any = None, allow_new_entries: bool = True, tune_new_entries: bool = True,
                  max_retries_per_trial: int = 0, max_consecutive_failed_trials: int = 3) -> None:
         self.objective, self.max_trials, self.seed = objective, max_trials, seed
         self.hyperparameters, self.tune_new_entries = hyperparameters, tune_new_entries
+        self.allow_new_entries = allow_new_entries
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self.max_retries_per_trial = max_retries_per_trial
 

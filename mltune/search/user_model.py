@@ -72,6 +72,8 @@ class TunerSetting:
     that raised ``FailedTrialError`` or ``FatalError``, nor a pruned one)."""
     hooks: Any = None
     """What has KerasTuner's ``on_trial_begin(trial)`` and ``on_trial_end(trial)`` (the Tuner), or None."""
+    fit_hooks: tuple[str, ...] = ()
+    """The hooks of :data:`TUNER_HOOKS` that ``hooks`` overrides: called as ``fit`` trains, as KerasTuner does."""
     max_trials: int | None = None
     """The Tuner's, for KerasTuner's trial ids (zero-padded to its digits)."""
     max_epochs: int | None = None
@@ -102,6 +104,8 @@ class RunningTrial:
     value so far, the others' last."""
     model: Any = None
     """The model a custom loop gave (``save_model``, ``on_epoch_end``)."""
+    fitting: bool = False
+    """Whether mltune's training (:attr:`train`) is running: it logs the epochs itself."""
 
     def report(self, metrics: dict[str, Any], objective: Objective) -> None:
         """Keeps reported metrics, the objective's best value (by its direction) and the others' last."""
@@ -110,6 +114,12 @@ class RunningTrial:
             if key != objective.name or known is None or (
                     number > known if objective.direction == "max" else number < known):
                 self.reported[str(key)] = number
+
+
+def merged_space(known: list[Spec], declared: list[Spec]) -> list[Spec]:
+    """KerasTuner's oracle space: ``known`` with ``declared``'s new names added, each as ``declared`` has it."""
+    latest = {spec.name: spec for spec in declared}
+    return [latest.pop(spec.name, spec) for spec in known] + list(latest.values())
 
 
 def checkpoint_path(folder: str, number: int) -> str:
@@ -133,8 +143,8 @@ class HyperModelObjective:
         self.setting = setting
         self.kept: KeptUserModel | None = None
         self.last_error: str = ""
-        self.last_space: list[Spec] = []
-        """The hyperparameters the last trial declared."""
+        self.space: list[Spec] = []
+        """Every hyperparameter the trials declared, in the order first declared, each as last declared."""
         self.conditional: set[str] = set()
         """The names any trial declared inside a conditional scope."""
         self.running: RunningTrial | None = None
@@ -171,7 +181,7 @@ class HyperModelObjective:
             self.diverged = _raised(error, TrialDiverged) is not None
             raise
         finally:
-            self.last_space = hp.space
+            self.space = merged_space(self.space, hp.space)
             self.conditional.update(spec.name for spec in hp.space if spec.conditions)
             trial.set_user_attr(HP_VALUES_ATTR, json.dumps(hp.values, default=str))
             if s.hooks is not None and running.status != "RUNNING":
@@ -199,7 +209,7 @@ class HyperModelObjective:
         s = self.setting
 
         def train(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-            fits = self._fit(trial, hp, run, args, kwargs)
+            fits = self._fit(trial, hp, run, running, args, kwargs)
             running.fits.extend(fits)
             return [f.returned for f in fits]
 
@@ -222,7 +232,7 @@ class HyperModelObjective:
         takes its value from what it returns (KerasTuner's rules), unless it returned what mltune's training did."""
         s = self.setting
         if s.run_trial is None:
-            return self._settle(trial, run, self._fit(trial, hp, run, s.fit_args, s.fit_kwargs))
+            return self._settle(trial, run, self._fit(trial, hp, run, running, s.fit_args, s.fit_kwargs))
         import keras
 
         keras.backend.clear_session()
@@ -246,30 +256,39 @@ class HyperModelObjective:
         fits = [TrialFit(model, value, 0, 0.0)] if model is not None else []
         return self._settle(trial, run, fits, value, returned=returned)
 
-    def _fit(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, args: tuple[Any, ...],
-             kwargs: dict[str, Any]) -> list[TrialFit]:
+    def _fit(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
+             args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[TrialFit]:
         """Trains ``executions`` models of the trial's configuration (KerasTuner's ``executions_per_trial``).
         Only the first reports to the pruner (its steps are epochs); the others' epochs are logged as
         ``execution_<k>/<metric>``."""
+        fits: list[TrialFit] = []
+        running.fitting = True
+        try:
+            for k in range(self.setting.executions):
+                fits.append(self._execution(trial, hp, run, running, args, kwargs, k))
+        finally:
+            running.fitting = False
+        return fits
+
+    def _execution(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
+                   args: tuple[Any, ...], kwargs: dict[str, Any], k: int) -> TrialFit:
+        """Trains the trial's model once (execution ``k``)."""
         s = self.setting
         name = s.objective.name
-        fits: list[TrialFit] = []
-        for k in range(s.executions):
-            reports = EpochReports(trial, direction=s.objective.optuna_direction, label=name,
-                                   epochs=kwargs.get("epochs", 1)) if k == 0 else None
+        reports = EpochReports(trial, direction=s.objective.optuna_direction, label=name,
+                               epochs=kwargs.get("epochs", 1)) if k == 0 else None
 
-            def on_epoch(epoch: int, logs: dict[str, float], k: int = k,
-                         reports: EpochReports | None = reports) -> None:
-                stop_if_interrupted()
-                run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
-                if reports is not None and name in logs:
-                    reports.epoch(epoch, logs[name])
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            stop_if_interrupted()
+            run.log_epoch(epoch, logs, prefix=f"execution_{k}/" if k else "")
+            if reports is not None and name in logs:
+                reports.epoch(epoch, logs[name])
 
-            fits.append(fit_trial(s.hypermodel, hp, args, kwargs, objective=s.objective,
-                                  seed=s.seed + trial.number + 100_003 * k, on_epoch=on_epoch, execution=k))
-            if reports is not None:
-                reports.close()
-        return fits
+        fit = fit_trial(s.hypermodel, hp, args, kwargs, objective=s.objective, seed=s.seed + trial.number + 100_003 * k,
+                        on_epoch=on_epoch, execution=k, hooks=tuner_callback(s.hooks, s.fit_hooks, running))
+        if reports is not None:
+            reports.close()
+        return fit
 
     def _settle(self, trial: optuna.Trial, run: TrialRun, fits: list[TrialFit], value: float | None = None, *,
                 returned: Any = None) -> float:
@@ -298,6 +317,27 @@ class HyperModelObjective:
         if beats_best(trial.study, value, s.objective.optuna_direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return value
+
+
+TUNER_HOOKS = {"on_epoch_begin": "on_epoch_begin", "on_epoch_end": "on_epoch_end",
+               "on_batch_begin": "on_train_batch_begin", "on_batch_end": "on_train_batch_end"}
+"""KerasTuner's Tuner hooks that its ``TunerCallback`` calls as ``fit`` trains, and the Keras callback methods that
+call them."""
+
+
+def tuner_callback(tuner: Any, overridden: tuple[str, ...], trial: RunningTrial) -> Any:
+    """KerasTuner's ``TunerCallback``: a Keras callback that calls the ``overridden`` hooks of ``tuner`` (a Tuner
+    subclass's ``on_epoch_end(trial, model, epoch, logs)``, ...) as mltune's training runs; None when there are none
+    (a batch hook costs a call a batch)."""
+    if not overridden:
+        return None
+    import keras
+
+    def forward(hook: str) -> Callable[..., None]:
+        return lambda callback, step, logs=None: getattr(tuner, hook)(trial, callback.model, step, logs=logs)
+
+    methods = {TUNER_HOOKS[name]: forward(name) for name in overridden}
+    return type("TunerCallback", (keras.callbacks.Callback,), methods)()
 
 
 def _raised(error: BaseException | None, kind: Any) -> Any:

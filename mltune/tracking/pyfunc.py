@@ -185,7 +185,12 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         if is_input_list(model_input):  # a model with several inputs, given in order
             return [self._inputs(part) for part in model_input]
         x = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
-        return x.astype(np.float32) if x.dtype == object else x
+        return x.astype(np.float32) if x.dtype == object and not self._takes_text else x
+
+    @property
+    def _takes_text(self) -> bool:
+        """Whether the model's input is strings (a ``TextVectorization`` or ``StringLookup`` inside it)."""
+        return any("string" in str(getattr(t, "dtype", "")) for t in getattr(self.model, "inputs", None) or [])
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
