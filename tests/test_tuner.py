@@ -822,8 +822,10 @@ def test_a_model_that_takes_raw_text_is_promoted_and_served_on_text(workdir: Pat
         warnings.filterwarnings("error", message=".*could not be saved")  # it was: no float in 'a good film'
         tuner.search(_REVIEWS[:40], positive[:40], epochs=1, validation_data=(_REVIEWS[40:], positive[40:]), verbose=0)
     assert tuner.promote("reviews", test_data=(_REVIEWS[40:], positive[40:])) == "1"
-    served = mlflow.pyfunc.load_model("models:/reviews@champion").predict(np.array(["good", "awful"], dtype=object))
+    champion = mlflow.pyfunc.load_model("models:/reviews@champion")
+    served = champion.predict(np.array(["good", "awful"], dtype=object))
     assert served.shape == (2, 1) and served.dtype == np.float32
+    assert np.array_equal(champion.predict(np.array(["good", "awful"])), served)  # NumPy strings: Keras refuses them
 
 
 def _unnamed_auc(hp: Any) -> keras.Model:

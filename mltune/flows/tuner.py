@@ -527,7 +527,7 @@ class Tuner:
         print(f"Search space summary\nDefault search space size: {len(space)}")
         for spec in space:
             config = spec.get_config()
-            print(f"{config.pop('name')} ({spec.kind.capitalize()})\n{config}")
+            print(f"{config.pop('name')} ({type(spec).__name__})\n{config}")
 
     @property
     def space(self) -> list[Any]:

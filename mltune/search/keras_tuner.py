@@ -198,7 +198,8 @@ class Fixed(Spec):
 
 
 _SPECS: dict[str, type[Spec]] = {"int": Int, "float": Float, "choice": Choice, "boolean": Boolean, "fixed": Fixed}
-"""The class of each kind of :class:`Spec`: KerasTuner's name, which ``type(hp.space[0]).__name__`` shows."""
+"""The class of each kind of :class:`Spec`, named as KerasTuner's (``type(hp.space[0]).__name__``, a config's
+``class_name``)."""
 
 
 def spec_of_kind(name: str, kind: str, *args: Any, **kwargs: Any) -> Spec:
@@ -359,7 +360,7 @@ class HyperParameters:
 
     def get_config(self) -> dict[str, Any]:
         """KerasTuner's form: ``{"space": [{"class_name": "Int", "config": {...}}, ...], "values": {...}}``."""
-        space = [{"class_name": _CLASS_NAMES[spec.kind], "config": spec.get_config()} for spec in self.space]
+        space = [{"class_name": type(spec).__name__, "config": spec.get_config()} for spec in self.space]
         return {"space": space, "values": dict(self.values)}
 
     @classmethod
@@ -425,14 +426,10 @@ class HyperParameters:
         return value
 
 
-_CLASS_NAMES = {"int": "Int", "float": "Float", "choice": "Choice", "boolean": "Boolean", "fixed": "Fixed"}
-"""KerasTuner's class of each kind of :class:`Spec`, as its configs name them."""
-
-
 def _spec_of(entry: dict[str, Any]) -> Spec:
     """A :class:`Spec` from one entry of a config's ``space`` (KerasTuner's form, as :meth:`HyperParameters.get_config`
     writes it)."""
-    kinds = {name: kind for kind, name in _CLASS_NAMES.items()}
+    kinds = {cls.__name__: kind for kind, cls in _SPECS.items()}
     config, kind = entry.get("config", {}), kinds.get(entry.get("class_name", ""))
     if kind is None or "name" not in config:
         raise ConfigError(f"hyperparameters config: each space entry needs a class_name of {sorted(kinds)} and a "

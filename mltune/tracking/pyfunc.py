@@ -181,16 +181,22 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
 
     def _inputs(self, model_input: Any) -> Any:
         if isinstance(model_input, dict):
-            return {k: np.asarray(v) for k, v in model_input.items()}
+            return {k: self._array(v) for k, v in model_input.items()}
         if is_input_list(model_input):  # a model with several inputs, given in order
             return [self._inputs(part) for part in model_input]
-        x = np.asarray(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
-        return x.astype(np.float32) if x.dtype == object and not self._takes_text else x
+        return self._array(model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else model_input)
 
-    @property
-    def _takes_text(self) -> bool:
-        """Whether the model's input is strings (a ``TextVectorization`` or ``StringLookup`` inside it)."""
-        return any("string" in str(getattr(t, "dtype", "")) for t in getattr(self.model, "inputs", None) or [])
+    def _array(self, value: Any) -> Any:
+        """One input as Keras takes it: numbers as they are (a frame's object column as float32), and text, for a
+        model that reads it (a ``TextVectorization`` or ``StringLookup`` inside), as a string tensor: Keras'
+        ``predict`` refuses NumPy's string arrays."""
+        x = np.asarray(value)
+        text = x.dtype.kind in "US" or (x.dtype == object and all(isinstance(v, str) for v in x.ravel()))
+        if text and any("string" in str(getattr(t, "dtype", "")) for t in getattr(self.model, "inputs", None) or []):
+            import tensorflow as tf
+
+            return tf.constant(x.astype(str))
+        return x.astype(np.float32) if x.dtype == object else x
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
