@@ -1297,7 +1297,7 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
 
 def _shallow_or_deep(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,))])
-    if hp.Choice("kind", ["shallow", "deep"]) == "deep":
+    if hp.Choice("kind", ["deep", "shallow"]) == "deep":
         with hp.conditional_scope("kind", ["deep"]):
             model.add(keras.layers.Dense(hp.Int("deep_units", 4, 16, step=4)))
     model.add(keras.layers.Dense(10, activation="softmax"))
@@ -1308,10 +1308,10 @@ def _shallow_or_deep(hp: Any) -> keras.Model:
 def test_the_search_space_holds_what_any_trial_declared_and_prints_as_keras_tuners(workdir: Path,
                                                                                   capsys: Any) -> None:
     x, y, xv, yv, *_ = _digits(60, 20)
-    tuner = mltune.GridSearch(_shallow_or_deep, objective="val_accuracy", max_trials=2,
-                              directory=str(workdir / "kt"), project_name="space", progress="quiet")
+    tuner = mltune.GridSearch(_shallow_or_deep, objective="val_accuracy", directory=str(workdir / "kt"),
+                              project_name="space", progress="quiet")
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
-    assert [t.params["kind"] for t in tuner.study.trials] == ["shallow", "deep"]
+    assert [t.params["kind"] for t in tuner.study.trials] == ["deep"] * 4 + ["shallow"]  # deep_units 4, 8, 12, 16
     space = tuner.oracle.get_space().space  # deep_units too, though the last trial did not declare it
     assert [(spec.name, spec.get_config()["conditions"]) for spec in space] == [
         ("kind", []), ("deep_units", [{"class_name": "Parent", "config": {"name": "kind", "values": ["deep"]}}])]
@@ -1320,7 +1320,7 @@ def test_the_search_space_holds_what_any_trial_declared_and_prints_as_keras_tune
     tuner.search_space_summary()
     assert capsys.readouterr().out.splitlines()[:4] == [
         "Search space summary", "Default search space size: 2", "kind (Choice)",
-        "{'default': 'shallow', 'conditions': [], 'values': ['shallow', 'deep'], 'ordered': False}"]
+        "{'default': 'deep', 'conditions': [], 'values': ['deep', 'shallow'], 'ordered': False}"]
 
 
 def _top2(hp: Any) -> keras.Model:
