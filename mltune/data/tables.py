@@ -418,10 +418,13 @@ def _columns(recipe: Recipe, frame: pd.DataFrame, names: list[str], origin: str,
     if not used or all(c.constant for c in used):
         why = "; ".join(f"{c.name!r}: {c.reason}" for c in columns)
         keepable = [c for c in columns if not c.used and not c.constant and "empty" not in c.reason]
-        numbers = bool(keepable) and keepable[0].reason.startswith("identifier: ")  # whole numbers
-        hint = (f"; to use a dropped column, give its kind: {'numbers' if numbers else 'categories'} (--set "
-                f"'data.columns={{{keepable[0].name}: {{kind: {'integer' if numbers else 'categorical'}}}}}') or "
-                f"{'categories (kind: categorical)' if numbers else 'words (kind: text)'}" if keepable else "")
+        hint = ""
+        if keepable:  # a dropped column of numbers is kept as numbers, one of text as categories or words
+            first = keepable[0]
+            said, kind, other = ("numbers", "integer", "categories (kind: categorical)") if first.dtype in (
+                "long", "double") else ("categories", "categorical", "words (kind: text)")
+            hint = (f"; to use a dropped column, give its kind: {said} (--set 'data.columns={{{first.name}: "
+                    f"{{kind: {kind}}}}}') or {other}")
         raise ConfigError(f"{source}: data.features: no feature of {origin} can train a model (every one is "
                           f"dropped or holds one value), but got {why}{hint}")
     return columns

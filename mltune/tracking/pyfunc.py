@@ -191,12 +191,16 @@ class KerasNativeModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-def
         model that reads it (a ``TextVectorization`` or ``StringLookup`` inside), as a string tensor: Keras'
         ``predict`` refuses NumPy's string arrays."""
         x = np.asarray(value)
-        text = x.dtype.kind in "US" or (x.dtype == object and all(isinstance(v, str) for v in x.ravel()))
-        if text and any("string" in str(getattr(t, "dtype", "")) for t in getattr(self.model, "inputs", None) or []):
+        if x.dtype.kind in "OUS" and self._reads_text and (
+                x.dtype.kind != "O" or all(isinstance(v, str) for v in x.ravel())):
             import tensorflow as tf
 
             return tf.constant(x.astype(str))
         return x.astype(np.float32) if x.dtype == object else x
+
+    @property
+    def _reads_text(self) -> bool:
+        return any("string" in str(getattr(t, "dtype", "")) for t in getattr(self.model, "inputs", None) or [])
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         # No type hints: MLflow reads them as a schema, and "any input the Keras model takes" is not one it knows.
