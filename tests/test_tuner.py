@@ -477,6 +477,7 @@ def test_a_hypermodel_that_trains_itself_needs_neither_compile_nor_an_objective(
     assert [t.state for t in tuner.study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
     assert all(0 < v < 10 for v in values)  # the validation cross-entropy fit returned
     assert tuner.oracle.get_best_trials()[0].metrics.get_last_value("default_objective") == pytest.approx(min(values))
+    assert [t.best_step for t in tuner.oracle.trials.values()] == [0, 0]  # KerasTuner's, with no epoch reported
 
 
 def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workdir: Path, storage: str) -> None:
@@ -560,6 +561,11 @@ def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is
         mltune.RandomSearch(build_model, objective="val_accuracy", max_trails=3, storage=storage)
     tuner = mltune.BayesianOptimization(build_model, objective="val_accuracy", num_initial_points=2, storage=storage)
     assert tuner.sampler._n_startup_trials == 2  # type: ignore[attr-defined]
+    oracle = tuner.oracle  # KerasTuner's oracle's settings, which scripts read
+    assert (oracle.num_initial_points, oracle.alpha, oracle.beta, oracle.max_retries_per_trial,
+            oracle.max_consecutive_failed_trials) == (2, 1e-4, 2.6, 0, 3)
+    with pytest.raises(AttributeError, match="'Oracle' object has no attribute 'factor'"):
+        oracle.factor  # noqa: B018
     with pytest.raises(ConfigError, match="hypermodel: missing; pass a build_model.hp. function or a HyperModel"):
         mltune.RandomSearch(objective="val_accuracy", storage=storage)
     with pytest.raises(ConfigError, match="trial_id: trial '3' is not running; call this from run_trial"):
@@ -734,8 +740,8 @@ def test_the_tuners_hypermodel_is_the_users_and_each_trial_logs_to_its_own_tenso
                                 pruner="none", progress="quiet")
     board = keras.callbacks.TensorBoard(log_dir=str(workdir / "logs"))
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0, callbacks=[board])
-    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["trial_0", "trial_1"]
-    execution = workdir / "logs" / "trial_0" / "execution0"  # KerasTuner's layout: a folder per execution
+    assert sorted(p.name for p in (workdir / "logs").iterdir()) == ["0", "1"]  # KerasTuner's: the trial ids
+    execution = workdir / "logs" / "0" / "execution0"  # KerasTuner's layout: a folder per execution
     assert sorted(p.name for p in execution.iterdir() if p.is_dir()) == ["train", "validation"]
     import tensorflow as tf
 
@@ -1153,6 +1159,9 @@ def test_a_tuner_given_a_keras_tuner_oracle_takes_its_search_from_it(workdir: Pa
     hyperband = mltune.oracles.HyperbandOracle(objective="val_accuracy", max_epochs=3, factor=3)
     band = mltune.Tuner(build_model, oracle=hyperband, storage=storage, study_name="band", progress="quiet")
     assert band.max_trials == hyperband_configurations(3, 3) and band.max_epochs == 3
+    assert (band.oracle.max_epochs, band.oracle.factor, band.oracle.hyperband_iterations) == (3, 3, 1)
+    by_name = mltune.Hyperband(build_model, objective="val_accuracy", max_epochs=4, factor=2, storage=storage)
+    assert (by_name.oracle.max_epochs, by_name.oracle.factor, by_name.oracle.hyperband_iterations) == (4, 2, 1)
     positional = mltune.Tuner(hyperband, build_model, storage=storage, study_name="band", progress="quiet")
     assert (positional.max_trials, positional.max_epochs) == (band.max_trials, 3)  # KerasTuner's Tuner(oracle, hm)
     assert positional.hypermodel.name == band.hypermodel.name
@@ -1290,7 +1299,19 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
     other = tuner.oracle.get_best_trials(2)[1]
     model = tuner.load_model(other)
     assert model.evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"] == pytest.approx(other.score, abs=1e-6)
-    assert Path(tuner.get_trial_dir(other.trial_id)).is_dir()
+    folder = Path(tuner.get_trial_dir(other.trial_id))  # KerasTuner's layout, which scripts read
+    assert sorted(p.name for p in folder.iterdir()) == ["build_config.json", "checkpoint.weights.h5", "trial.json"]
+    state = json.loads((folder / "trial.json").read_text())
+    assert (state["trial_id"], state["score"], state["status"]) == (other.trial_id, other.score, "COMPLETED")
+    assert state["hyperparameters"]["values"] == other.hyperparameters.values
+    observations = state["metrics"]["metrics"]["val_accuracy"]["observations"]
+    assert [o["step"] for o in observations] == [0, 1] and state["best_step"] == other.best_step
+    rebuilt = build_model(other.hyperparameters)
+    rebuilt.load_weights(folder / "checkpoint.weights.h5")  # a KerasTuner script's way to its weights
+    assert rebuilt.evaluate(xv, yv, verbose=0, return_dict=True)["accuracy"] == pytest.approx(other.score, abs=1e-6)
+    assert sorted(other.metrics.metrics) == ["accuracy", "loss", "val_accuracy", "val_loss"]  # as KerasTuner's
+    assert other.metrics.metrics["val_accuracy"].get_best_value() == other.score
+    assert (other.metrics.get_direction("val_accuracy"), other.metrics.get_direction("val_loss")) == ("max", "min")
     tuner.reload()
     assert len(tuner.study.trials) == 2
 

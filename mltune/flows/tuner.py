@@ -60,12 +60,16 @@ from mltune.search.oracles import (
 )
 from mltune.search.strategies import pruner_named
 from mltune.search.user_model import (
+    BEST_EPOCH_METRIC,
+    OBJECTIVE_METRIC,
+    TRAINING_TIME_METRIC,
     TUNER_HOOKS,
     HyperModelObjective,
     RunningTrial,
     TunerSetting,
     checkpoint_path,
     merged_space,
+    trial_folder,
 )
 from mltune.tracking.runs import Tracker
 from mltune.views.plots import draw_or_warn, optuna_says_only
@@ -109,7 +113,8 @@ class Tuner:
             row (as KerasTuner does); each failure is recorded first.
         progress: ``auto``, ``bar``, ``lines`` or ``quiet``: progress on stderr.
         directory: KerasTuner's results directory: here, where the default journal storage goes and where
-            every complete trial's weights are kept (``<directory>/<study>/trial_<n>.weights.h5``) for
+            every trial's folder is kept in KerasTuner's layout (``<directory>/<study>/trial_<id>/``: its
+            ``trial.json``, and a complete trial's ``checkpoint.weights.h5`` and ``build_config.json``) for
             :meth:`get_best_models`; without it they are kept in a temporary folder while this Tuner lives.
         project_name: KerasTuner's project name: the default study name.
         overwrite: start the study afresh (delete one of the same name) instead of resuming it.
@@ -155,9 +160,8 @@ class Tuner:
         self.tune_new_entries, self.allow_new_entries = (
             bool(keras_tuner_only.pop(key, True)) for key in ("tune_new_entries", "allow_new_entries"))
         _refuse_what_mltune_would_not_do(self, keras_tuner_only)
-        grid = isinstance(sampler, InOrder)
-        _check_limits(None if grid and max_trials is None else max_trials, timeout, executions_per_trial,
-                      max_consecutive_failed_trials)
+        _check_limits(None if isinstance(sampler, InOrder) and max_trials is None else max_trials, timeout,
+                      executions_per_trial, max_consecutive_failed_trials)
         self._own_trials = own_trials = type(self).run_trial is not Tuner.run_trial
         self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__,
                                       compile_with=compile_with)
@@ -179,9 +183,9 @@ class Tuner:
         self.tracker = Tracker(tracking_uri)
         self.code_paths = [str(Path(p).resolve()) for p in code_paths]
         self.max_consecutive_failed_trials, self.progress = max_consecutive_failed_trials, progress
-        self.executions = int(executions_per_trial)
-        self.executions_per_trial, self.directory, self.project_name = self.executions, directory, self.study_name
-        self.project_dir = self.checkpoints  # these four: KerasTuner's names for the settings, which scripts read
+        self.executions = self.executions_per_trial = int(executions_per_trial)
+        # KerasTuner's names for the settings, which scripts read
+        self.directory, self.project_name, self.project_dir = directory, self.study_name, self.checkpoints
         self.parent_run_id, self.experiment_id = "", ""
         self.promotion: PromotionResult | None = None
         """The gate's decision of the last :meth:`promote`."""
@@ -189,6 +193,8 @@ class Tuner:
         self._best: tuple[int, Any] | None = None
         self._space, self._conditional = list[Any](), set[str]()  # and names declared in a conditional scope
         self._objective: HyperModelObjective | None = None
+        self.oracle_settings: dict[str, Any] = dict(vars(oracle)) if oracle is not None else {}
+        """KerasTuner's oracle's settings, as ``tuner.oracle`` shows them (``num_initial_points``, ``factor``, ...)."""
 
     def _use(self, sampler: Any, pruner: Any, search: Search | None) -> None:
         """Sets the sampler (and how to reseed it), the pruner, their names, and an oracle's ``max_epochs``."""
@@ -245,7 +251,8 @@ class Tuner:
         try:
             with display, signals_interrupt(), optuna_says_only(optuna.logging.WARNING):  # the display says more
                 run_trials(study, objective, n_trials=self.max_trials, timeout=self.timeout, lock=lock,
-                           callbacks=[close_trial_run(self.tracker), display, guard], on_lost=lost)
+                           callbacks=[close_trial_run(self.tracker), self._write_trial_file, display, guard],
+                           on_lost=lost)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -462,7 +469,7 @@ class Tuner:
         if isinstance(self.hypermodel.target, _NoHyperModel):
             raise NoCompleteTrial(f"trial {trial.number} has no model: {type(self).__name__} was given no "
                                   "hypermodel, and its run_trial built none")
-        weights = checkpoint_path(self.checkpoints, trial.number)
+        weights = checkpoint_path(self.checkpoints, keras_tuner_trial_id(trial.number, self.max_trials))
         if not os.path.isfile(weights):
             run_id = str(trial.user_attrs.get(RUN_ID_ATTR, ""))
             if not run_id or not self.tracker.has_model(run_id):
@@ -492,10 +499,22 @@ class Tuner:
         return self._rebuilt(self.study.get_trials(deepcopy=False)[number])
 
     def get_trial_dir(self, trial_id: str) -> str:
-        """KerasTuner's: a folder of the trial's own, under ``directory`` (created if missing)."""
-        folder = Path(self.checkpoints, f"trial_{trial_id}")
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder)
+        """KerasTuner's: the trial's folder under ``directory`` (created if missing), which holds its ``trial.json``
+        and, once it completed, its ``checkpoint.weights.h5`` and ``build_config.json``."""
+        folder = trial_folder(self.checkpoints, str(trial_id))
+        os.makedirs(folder, exist_ok=True)
+        return folder
+
+    def _write_trial_file(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """An Optuna callback: the ended trial's ``trial.json`` in its folder (KerasTuner's ``trial.get_state()``)."""
+        declared = self._objective.space if self._objective is not None else []
+        view = self.oracle._view(trial, merged_space(self._space, declared))  # building no model to learn them
+        try:
+            with open(os.path.join(self.get_trial_dir(view.trial_id), "trial.json"), "w") as file:
+                json.dump(view.get_state(), file, indent=1)
+        except (OSError, TypeError, ValueError) as error:  # the trial is recorded: only its copy here is missing
+            warnings.warn(f"trial {trial.number}'s trial.json could not be written: {error}", UserWarning,
+                          stacklevel=_callers_level())
 
     def reload(self) -> None:
         """KerasTuner's: reads the study again from its storage (a later :meth:`search` resumes it anyway)."""
@@ -687,8 +706,22 @@ class TrialMetrics:
     def __init__(self, tracker: Tracker, run_id: str, objective: Objective | None = None) -> None:
         self.tracker, self.run_id, self.objective = tracker, run_id, objective
 
+    @property
+    def metrics(self) -> dict[str, MetricHistory]:
+        """Each metric the trial logged, by name (KerasTuner's ``trial.metrics.metrics``)."""
+        names = self.tracker.client.get_run(self.run_id).data.metrics if self.run_id else {}
+        ours = (OBJECTIVE_METRIC, BEST_EPOCH_METRIC, TRAINING_TIME_METRIC)  # mltune's, logged once a trial
+        return {name: MetricHistory(self, name) for name in sorted(names) if name not in ours}
+
     def exists(self, name: str) -> bool:
         return bool(self.get_history(name))
+
+    def get_direction(self, name: str) -> str:
+        """``"max"`` or ``"min"``: the objective's direction for the objective, else the one its name says (losses
+        minimized, accuracies maximized), else ``"min"``."""
+        if self.objective is not None and self.objective.name == name:
+            return self.objective.direction
+        return "max" if infer_direction(name) == "maximize" else "min"
 
     def get_history(self, name: str) -> list[MetricObservation]:
         """The metric's values by epoch (0-based steps, as KerasTuner counts them); empty if never logged."""
@@ -701,33 +734,60 @@ class TrialMetrics:
         values = [o.mean() for o in self.get_history(name)]
         if not values:
             return None
-        if self.objective is not None and self.objective.name == name:
-            maximize = self.objective.direction == "max"
-        else:
-            maximize = infer_direction(name) == "maximize"
-        return max(values) if maximize else min(values)
+        return max(values) if self.get_direction(name) == "max" else min(values)
 
     def get_last_value(self, name: str) -> float | None:
         history = self.get_history(name)
         return history[-1].mean() if history else None
 
+    def get_config(self) -> dict[str, Any]:
+        """KerasTuner's form, as its ``trial.json`` holds it: each metric's direction and values by step."""
+        return {"metrics": {name: history.get_config() for name, history in self.metrics.items()}}
+
+
+@dataclass(frozen=True)
+class MetricHistory:
+    """KerasTuner's ``MetricHistory``: one metric of a trial, its direction and its values by epoch."""
+
+    trial_metrics: TrialMetrics
+    name: str
+
+    @property
+    def direction(self) -> str:
+        return self.trial_metrics.get_direction(self.name)
+
+    def get_history(self) -> list[MetricObservation]:
+        return self.trial_metrics.get_history(self.name)
+
+    def get_best_value(self) -> float | None:
+        return self.trial_metrics.get_best_value(self.name)
+
+    def get_last_value(self) -> float | None:
+        return self.trial_metrics.get_last_value(self.name)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"direction": self.direction,
+                "observations": [{"value": o.value, "step": o.step} for o in self.get_history()]}
+
 
 @dataclass(frozen=True)
 class TrialView:
     """A trial as KerasTuner's ``Trial`` shows it: ``trial_id``, ``score`` (None until it completes),
-    ``best_step`` (the best epoch, 0-based as in KerasTuner), ``status``, ``hyperparameters`` and ``metrics``."""
+    ``best_step`` (the best epoch, 0-based as in KerasTuner; 0 when no epoch was reported), ``status``,
+    ``hyperparameters`` and ``metrics``."""
 
     trial_id: str
     score: float | None
-    best_step: int | None
+    best_step: int
     status: str
     hyperparameters: HyperParameters
     metrics: TrialMetrics
 
     def get_state(self) -> dict[str, Any]:
-        """KerasTuner's ``trial.get_state()``: the trial as a dict."""
-        return {"trial_id": self.trial_id, "score": self.score, "best_step": self.best_step, "status": self.status,
-                "hyperparameters": self.hyperparameters.get_config()}
+        """KerasTuner's ``trial.get_state()``: the trial as a dict (what its ``trial.json`` holds)."""
+        return {"trial_id": self.trial_id, "metrics": self.metrics.get_config(),
+                "hyperparameters": self.hyperparameters.get_config(), "score": self.score,
+                "best_step": self.best_step, "status": self.status}
 
     def summary(self) -> None:
         """KerasTuner's ``trial.summary()``: prints the trial's hyperparameters and score."""
@@ -740,10 +800,26 @@ def _summary(trial_id: str, values: dict[str, Any], score: float | None) -> list
 
 
 class Oracle:
-    """The part of KerasTuner's oracle that scripts read: the objective, ``max_trials``, the trials and the best."""
+    """The part of KerasTuner's oracle that scripts read: the objective, ``max_trials``, the trials, the best, and
+    its settings (``max_retries_per_trial``, BayesianOptimization's ``num_initial_points``, Hyperband's
+    ``factor``, ...: :attr:`Tuner.oracle_settings`)."""
 
     def __init__(self, tuner: Tuner) -> None:
         self.tuner = tuner
+
+    @property
+    def max_retries_per_trial(self) -> int:
+        return self.tuner.max_retries_per_trial
+
+    @property
+    def max_consecutive_failed_trials(self) -> int:
+        return self.tuner.max_consecutive_failed_trials
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__["tuner"].oracle_settings
+        if name not in settings:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return settings[name]
 
     @property
     def objective(self) -> Objective:
@@ -803,14 +879,15 @@ class Oracle:
         """
         return [self._view(t) for t in self.tuner._best_trials(num_trials)]
 
-    def _view(self, trial: optuna.trial.FrozenTrial) -> TrialView:
+    def _view(self, trial: optuna.trial.FrozenTrial, space: list[Any] | None = None) -> TrialView:
+        """The trial as KerasTuner shows it; its hyperparameters declare ``space`` (default: the Tuner's)."""
         pick = max if self.tuner.objective.direction == "max" else min
         steps = trial.intermediate_values  # epochs, 1-based; the best one among them (EpochReports.close)
         best = pick(steps, key=steps.__getitem__, default=None)
         return TrialView(keras_tuner_trial_id(trial.number, self.tuner.max_trials),
                          None if trial.value is None else float(trial.value),
-                         None if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
-                         HyperParameters.fixed(_values(trial), self.tuner.space),
+                         0 if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
+                         HyperParameters.fixed(_values(trial), self.tuner.space if space is None else space),
                          TrialMetrics(self.tuner.tracker, str(trial.user_attrs.get(RUN_ID_ATTR, "")),
                                       self.tuner.objective))
 
@@ -894,6 +971,8 @@ class BayesianOptimization(Tuner):
                          **options)
         if tpe is not None:
             self._reseeded = tpe
+        self.oracle_settings.update(num_initial_points=num_initial_points, alpha=options.get("alpha", 1e-4),
+                                    beta=options.get("beta", 2.6))  # alpha, beta: KerasTuner's GP's, unused
 
 
 class GridSearch(Tuner):
@@ -923,6 +1002,7 @@ class Hyperband(Tuner):
         super().__init__(hypermodel, objective=objective, max_trials=search.max_trials,  # type: ignore[arg-type]
                          sampler=sampler, pruner=search.pruner, **options)
         self.max_epochs = search.max_epochs
+        self.oracle_settings.update(max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations)
 
 
 KERAS_TUNER_ONLY = frozenset({

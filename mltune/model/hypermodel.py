@@ -187,7 +187,7 @@ class _Combine(keras.callbacks.Callback):  # type: ignore[misc]
             self.objective.add_to(logs)
 
 
-def _hparams_callback(log_dir: str, values: dict[str, Any], number: int) -> list[keras.callbacks.Callback]:
+def _hparams_callback(log_dir: str, values: dict[str, Any], trial_id: str) -> list[keras.callbacks.Callback]:
     """TensorBoard's HParams callback writing the trial's hyperparameters (those TensorBoard can show) to
     ``log_dir``; none where TensorBoard is not installed."""
     try:
@@ -195,15 +195,15 @@ def _hparams_callback(log_dir: str, values: dict[str, Any], number: int) -> list
     except ImportError:
         return []
     shown = {name: value for name, value in values.items() if isinstance(value, (bool, int, float, str))}
-    return [hparams_api.KerasCallback(writer=log_dir, hparams=shown, trial_id=str(number))]
+    return [hparams_api.KerasCallback(writer=log_dir, hparams=shown, trial_id=trial_id)]
 
 
 def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: dict[str, Any], *,
               objective: Any, seed: int, on_epoch: EpochHook | None, execution: int = 0,
-              hooks: keras.callbacks.Callback | None = None) -> TrialFit:
+              hooks: keras.callbacks.Callback | None = None, trial_id: str | None = None) -> TrialFit:
     """Builds the model for ``hp`` and trains it with the user's ``fit`` arguments plus mltune's epoch callback
     (and ``hooks``, not copied: a Tuner's epoch and batch hooks). A ``TensorBoard`` callback logs to
-    ``<log_dir>/trial_<number>/execution<execution>``, with the trial's hyperparameters for TensorBoard's HParams
+    ``<log_dir>/<trial_id>/execution<execution>``, with the trial's hyperparameters for TensorBoard's HParams
     dashboard, as KerasTuner's does.
 
     Raises:
@@ -221,11 +221,10 @@ def fit_trial(hypermodel: HyperModel, hp: Any, args: tuple[Any, ...], kwargs: di
                                  strict=not hypermodel.fits_itself and every_epoch)
     kwargs = dict(kwargs)
     callbacks = copy.deepcopy(list(kwargs.get("callbacks") or []))
-    number = getattr(getattr(hp, "trial", None), "number", None)
     for callback in list(callbacks):  # each trial's execution logs to a folder of its own, as in KerasTuner
-        if isinstance(callback, keras.callbacks.TensorBoard) and isinstance(number, int):
-            callback.log_dir = os.path.join(callback.log_dir, f"trial_{number}", f"execution{execution}")
-            callbacks.extend(_hparams_callback(callback.log_dir, hp.values, number))
+        if isinstance(callback, keras.callbacks.TensorBoard) and trial_id is not None:
+            callback.log_dir = os.path.join(callback.log_dir, trial_id, f"execution{execution}")
+            callbacks.extend(_hparams_callback(callback.log_dir, hp.values, trial_id))
     kwargs["callbacks"] = [*([_Combine(objective)] if objective.parts else []), *callbacks,
                            *([hooks] if hooks is not None else []), recorder]
     start = time.perf_counter()

@@ -106,7 +106,7 @@ class HyperbandOracle(KerasTunerOracle):
         max_trials = options.pop("max_trials", None) or hyperband_iterations * hyperband_configurations(max_epochs,
                                                                                                           factor)
         super().__init__(objective, max_trials, seed, **options)
-        self.max_epochs, self.factor = int(max_epochs), int(factor)
+        self.max_epochs, self.factor, self.hyperband_iterations = int(max_epochs), int(factor), hyperband_iterations
 
     def search(self, seed: int) -> Search:
         pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.max_epochs,

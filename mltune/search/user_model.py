@@ -42,8 +42,9 @@ class TunerSetting:
         seed: trial ``n`` trains with ``seed + n``.
         fit_args: the positional arguments given to ``search`` (for ``fit``).
         fit_kwargs: the keyword arguments given to ``search``.
-        checkpoints: a folder where each complete trial's weights are saved (``trial_<n>.weights.h5``), so that
-            ``get_best_models(n)`` can return more than the best; None to save none.
+        checkpoints: a folder where each complete trial's weights and build config are saved, in KerasTuner's
+            layout (``trial_<id>/checkpoint.weights.h5``, ``build_config.json``), so that ``get_best_models(n)``
+            can return more than the best; None to save none.
         executions: models trained per trial (KerasTuner's ``executions_per_trial``); the value is their mean.
         preset: KerasTuner's ``hyperparameters=``: its ``Fixed`` values hold in every trial.
         tune_new_entries: KerasTuner's: False searches only the preset's names.
@@ -122,9 +123,18 @@ def merged_space(known: list[Spec], declared: list[Spec]) -> list[Spec]:
     return [latest.pop(spec.name, spec) for spec in known] + list(latest.values())
 
 
-def checkpoint_path(folder: str, number: int) -> str:
-    """Where trial ``number``'s weights are saved in ``folder``."""
-    return os.path.join(folder, f"trial_{number}.weights.h5")
+OBJECTIVE_METRIC, BEST_EPOCH_METRIC, TRAINING_TIME_METRIC = "objective", "best_epoch", "training_time_s"
+"""What a Tuner's trial run logs once, besides the metrics of its training (which KerasTuner's trial records)."""
+
+
+def trial_folder(folder: str, trial_id: str) -> str:
+    """KerasTuner's folder of a trial in its project folder: ``trial_<trial_id>``."""
+    return os.path.join(folder, f"trial_{trial_id}")
+
+
+def checkpoint_path(folder: str, trial_id: str) -> str:
+    """Where a trial's weights are saved in ``folder``: KerasTuner's ``trial_<id>/checkpoint.weights.h5``."""
+    return os.path.join(trial_folder(folder, trial_id), "checkpoint.weights.h5")
 
 
 @dataclass
@@ -285,7 +295,8 @@ class HyperModelObjective:
                 reports.epoch(epoch, logs[name])
 
         fit = fit_trial(s.hypermodel, hp, args, kwargs, objective=s.objective, seed=s.seed + trial.number + 100_003 * k,
-                        on_epoch=on_epoch, execution=k, hooks=tuner_callback(s.hooks, s.fit_hooks, running))
+                        on_epoch=on_epoch, execution=k, hooks=tuner_callback(s.hooks, s.fit_hooks, running),
+                        trial_id=running.trial_id)
         if reports is not None:
             reports.close()
         return fit
@@ -301,19 +312,23 @@ class HyperModelObjective:
             value = statistics.fmean(f.value for f in fits)
         if not math.isfinite(value):
             raise TrialDiverged(f"trial {trial.number}: the objective {name} is {value}")
-        run.log_value("objective", value)
+        run.log_value(OBJECTIVE_METRIC, value)
         run.log_results(returned_metrics(returned if returned is not None else [f.returned for f in fits],
                                          s.objective))
         if not fits:  # the Tuner's own run_trial built no model (it tunes something else)
             return value
         result = max(fits, key=lambda f: f.value if s.objective.direction == "max" else -f.value)
-        run.log_value("best_epoch", result.best_epoch)
-        run.log_value("training_time_s", sum(f.seconds for f in fits))
-        if s.checkpoints:
-            result.model.save_weights(checkpoint_path(s.checkpoints, trial.number))
+        run.log_value(BEST_EPOCH_METRIC, result.best_epoch)
+        run.log_value(TRAINING_TIME_METRIC, sum(f.seconds for f in fits))
         built = result.model.get_build_config()  # the input shapes fit built it with (a Sequential with no Input)
         if built:
             trial.set_user_attr(BUILD_CONFIG_ATTR, json.dumps(built))
+        if s.checkpoints:
+            weights = checkpoint_path(s.checkpoints, keras_tuner_trial_id(trial.number, s.max_trials))
+            os.makedirs(os.path.dirname(weights), exist_ok=True)
+            result.model.save_weights(weights)
+            with open(os.path.join(os.path.dirname(weights), "build_config.json"), "w") as file:
+                json.dump(built or {}, file)
         if beats_best(trial.study, value, s.objective.optuna_direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
         return value
