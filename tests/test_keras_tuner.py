@@ -54,8 +54,39 @@ def test_conditional_scope_samples_only_active_hyperparameters() -> None:
         if model == "cnn":
             assert filters in (8, 16, 24, 32) and units is None and "units" not in trial.params
         else:
-            assert filters is None and "filters" not in trial.params and hp.get("filters") is None
+            assert filters is None and "filters" not in trial.params and "filters" not in hp
+            with pytest.raises(ValueError, match="filters is currently inactive"):  # as KerasTuner's
+                hp.get("filters")
             assert units is not None
+
+
+def test_name_scopes_prefix_names_and_merge_declares_another_sets_hyperparameters() -> None:
+    trial = _trial()
+    hp = HyperParameters.for_trial(trial)
+    with hp.name_scope("block1"):
+        units = hp.Int("units", 8, 32, step=8)
+        assert hp.get("units") == units and "units" in hp  # its own name inside the scope
+        with hp.name_scope("inner"):
+            hp.Boolean("bn")
+    with hp.name_scope("block2"):
+        hp.Choice("act", ["relu", "tanh"])
+        with hp.conditional_scope("act", ["tanh"]):  # the parent by its name in the scope too
+            hp.Float("slope", 0.1, 0.2)
+    assert [spec.name for spec in hp.space] == ["block1/units", "block1/inner/bn", "block2/act", "block2/slope"]
+    assert set(trial.params) <= {"block1/units", "block1/inner/bn", "block2/act", "block2/slope"}
+    assert hp.space[3].conditions == (("block2/act", ("tanh",)),)
+
+    other = HyperParameters()
+    other.Int("block1/units", 100, 200, default=150)
+    other.Choice("optimizer", ["sgd", "adam"])
+    merged = HyperParameters.fixed({"block1/units": 24})
+    merged.Int("block1/units", 8, 32, step=8)
+    kept = merged.copy()
+    merged.merge(other)
+    assert merged.values == {"block1/units": 150, "optimizer": "sgd"}  # KerasTuner's: the merged ones' defaults
+    assert [type(spec).__name__ for spec in merged.space] == ["Int", "Int", "Choice"]
+    kept.merge(other.space, overwrite=False)
+    assert kept.values == {"block1/units": 24, "optimizer": "sgd"}
 
 
 def test_log_sampling_with_a_step_multiplies_as_in_keras_tuner() -> None:

@@ -652,8 +652,9 @@ class _OwnLoopTuner(mltune.RandomSearch):
             optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables,
                                           strict=True))
         metrics = {"val_loss": loss(validation_data[1], model(validation_data[0])), "steps": 3}
-        if hp.Boolean("old_way"):
-            self.oracle.update_trial(trial.trial_id, metrics)
+        if hp.Boolean("old_way"):  # as at an epoch: logged at that step, shown to the pruner
+            self.oracle.update_trial(trial.trial_id, {**metrics, "val_loss": 9.0}, step=0)
+            self.oracle.update_trial(trial.trial_id, metrics, step=1)
             return None
         return metrics
 
@@ -673,6 +674,8 @@ def test_a_run_trial_with_its_own_training_loop_is_scored_by_what_it_returns(wor
     for view in tuner.oracle.trials.values():  # every metric given is the trial's, as KerasTuner records them
         assert view.metrics.get_history("steps")[0].value == [3.0]
         assert view.metrics.get_last_value("val_loss") == pytest.approx(view.score)
+        if view.hyperparameters["old_way"]:
+            assert [o.step for o in view.metrics.get_history("val_loss")] == [0, 1] and view.best_step == 1
     model = tuner.get_best_models(1)[0]  # the model run_trial built, as it left it
     loss = keras.losses.SparseCategoricalCrossentropy()
     assert float(loss(yv, model(xv))) == pytest.approx(tuner.study.best_value, rel=1e-5)
@@ -1012,8 +1015,10 @@ def test_keras_tuners_preset_fixes_values_and_can_keep_new_entries_at_their_defa
     assert [spec.name for spec in oracle.get_space().space] == ["learning_rate", "units"]
     best.summary()
     tuner.search_space_summary(extended=True)
+    tuner.results_summary(2)
     printed = capsys.readouterr().out
     assert f"Trial {best.trial_id} summary" in printed and f"Score: {best.score}" in printed
+    assert f"Results summary\nResults in {tuner.project_dir}\nShowing 2 best trials\n" in printed  # as KerasTuner's
     assert "Default search space size: 2" in printed
 
     kept = mltune.RandomSearch(_lr_and_units, objective="val_accuracy", max_trials=2, study_name="kept",
@@ -1201,6 +1206,10 @@ def test_keras_tuners_failed_trial_error_fails_a_trial_and_its_fatal_error_stops
     assert states == {10: "COMPLETE", 20: "FAIL", 30: "FAIL", 40: "FAIL"}  # 10 * 21 + 11 <= 300 < 20 * 21 + 21
     errors = [r.data.tags.get("mltune.error", "") for r in _trial_runs(MlflowClient(), tuner.parent_run_id)]
     assert sum("_too_large_fails(hp) raised FailedTrialError: Model too large! It contains" in e for e in errors) == 3
+    failed = [view for view in tuner.oracle.trials.values() if view.status == "FAILED"]
+    assert len(failed) == 3 and all("Model too large!" in str(view.message) for view in failed)  # KerasTuner's
+    state = json.loads(Path(tuner.get_trial_dir(failed[0].trial_id), "trial.json").read_text())
+    assert (state["status"], state["message"]) == ("FAILED", failed[0].message)
 
     stopping = mltune.RandomSearch(_too_large_fails, objective="val_loss", max_trials=5, storage=storage,
                                    study_name="stops", progress="quiet", hyperparameters=_fixed_stop(True))

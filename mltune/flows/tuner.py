@@ -32,6 +32,7 @@ from mltune.flows.tune import log_learning_curves, log_study_plots, record_study
 from mltune.model.hypermodel import HyperModel, sample_inputs
 from mltune.names import (
     BUILD_CONFIG_ATTR,
+    ERROR,
     EXPERIMENT_ATTR,
     HP_VALUES_ATTR,
     OBJECTIVE_ATTR,
@@ -524,8 +525,8 @@ class Tuner:
     def results_summary(self, num_trials: int = 10) -> None:
         """Prints the best trials, their hyperparameters and scores (as KerasTuner does)."""
         study = self.study
-        lines = ["Results summary", f"Study {study.study_name!r} in {redact(self.storage or DEFAULT_STORAGE)}",
-                 f"Showing {num_trials} best trials", repr(self.objective)]
+        lines = ["Results summary", f"Results in {self.project_dir}", f"Showing {num_trials} best trials",
+                 repr(self.objective)]
         complete = self._best_trials(num_trials) if _best_trial(study) is not None else []
         for trial in complete:
             lines += ["", *_summary(keras_tuner_trial_id(trial.number, self.max_trials), _values(trial),
@@ -535,7 +536,8 @@ class Tuner:
             if trial.state.name in counts:
                 counts[trial.state.name] += 1
         lines += ["", f"{len(study.trials)} trials: {len(complete)} shown, {counts['PRUNED']} pruned, "
-                      f"{counts['FAIL']} failed"]
+                      f"{counts['FAIL']} failed (study {study.study_name!r} in "
+                      f"{redact(self.storage or DEFAULT_STORAGE)})"]
         print("\n".join(lines))
 
     def search_space_summary(self, extended: bool = False) -> None:
@@ -783,11 +785,18 @@ class TrialView:
     hyperparameters: HyperParameters
     metrics: TrialMetrics
 
+    @property
+    def message(self) -> str | None:
+        """KerasTuner's: why the trial failed (the error its MLflow run records), else None."""
+        if self.status != TrialStatus.FAILED or not self.metrics.run_id:
+            return None
+        return self.metrics.tracker.client.get_run(self.metrics.run_id).data.tags.get(ERROR)
+
     def get_state(self) -> dict[str, Any]:
         """KerasTuner's ``trial.get_state()``: the trial as a dict (what its ``trial.json`` holds)."""
         return {"trial_id": self.trial_id, "metrics": self.metrics.get_config(),
                 "hyperparameters": self.hyperparameters.get_config(), "score": self.score,
-                "best_step": self.best_step, "status": self.status}
+                "best_step": self.best_step, "status": self.status, "message": self.message}
 
     def summary(self) -> None:
         """KerasTuner's ``trial.summary()``: prints the trial's hyperparameters and score."""
@@ -864,9 +873,10 @@ class Oracle:
         return self._view(trials[number])
 
     def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
-        """KerasTuner's older way for a ``run_trial`` to give its trial's metrics (instead of returning them): the
-        trial's value is the objective's, if ``run_trial`` returns nothing."""
-        self.tuner._running(trial_id).report(metrics, self.tuner.objective)
+        """KerasTuner's older way for a ``run_trial`` to give its trial's metrics (instead of returning them), as at
+        epoch ``step`` (0-based): logged and shown to the pruner as :meth:`Tuner.on_epoch_end` does; the trial's
+        value is the objective's best, if ``run_trial`` returns nothing."""
+        self.tuner._running(trial_id).epoch_end(step, dict(metrics))
 
     def _save_trial(self, trial: Any) -> None:
         """KerasTuner's private save, which some ``run_trial`` overrides call: every trial is in the study already."""

@@ -229,6 +229,8 @@ class HyperParameters:
     _overrides: set[str] = field(default_factory=set, repr=False)
     """Names a preset declared (KerasTuner's ``hyperparameters=``): the build function's own ranges do not count."""
     _scopes: list[tuple[str, tuple[Scalar, ...]]] = field(default_factory=list, repr=False)
+    _names: list[str] = field(default_factory=list, repr=False)
+    """The open :meth:`name_scope` names."""
 
     @classmethod
     def for_trial(cls, trial: optuna.trial.BaseTrial, preset: HyperParameters | None = None,
@@ -264,6 +266,7 @@ class HyperParameters:
             sampling: str = "linear", default: int | None = None, parent_name: str | None = None,
             parent_values: Sequence[Scalar] | None = None) -> Any:
         """An integer in ``[min_value, max_value]`` (both included), every ``step`` (default 1)."""
+        name = self._scoped(name)
         sampling = _sampling(name, sampling, step)
         if min_value > max_value:
             raise ConfigError(f"hp.Int {name!r}: min_value <= max_value must hold, but got "
@@ -285,6 +288,7 @@ class HyperParameters:
               sampling: str = "linear", default: float | None = None, parent_name: str | None = None,
               parent_values: Sequence[Scalar] | None = None) -> Any:
         """A float in ``[min_value, max_value]``, on a linear or log scale, every ``step`` if given."""
+        name = self._scoped(name)
         sampling = _sampling(name, sampling, step)
         if not min_value <= max_value or (sampling == "log" and min_value <= 0):
             raise ConfigError(f"hp.Float {name!r}: min_value <= max_value (and min_value > 0 with log sampling) "
@@ -307,6 +311,7 @@ class HyperParameters:
         """One of ``values`` (ints, floats, strings or booleans; NumPy's, as ``np.arange(8, 33, 8)`` gives, too)."""
         from mltune.data.columns import plain_value  # pandas is loaded by then: a Tuner reads tables
 
+        name = self._scoped(name)
         choices = tuple(plain_value(value) for value in values)
         if not choices:
             raise ConfigError(f"hp.Choice {name!r}: values must not be empty, but got {list(values)}")
@@ -317,6 +322,7 @@ class HyperParameters:
     def Boolean(self, name: str, default: bool = False, parent_name: str | None = None,
                 parent_values: Sequence[Scalar] | None = None) -> Any:
         """True or False."""
+        name = self._scoped(name)
         spec = spec_of_kind(name, "boolean", values=(False, True), default=default)
         return self._declare(spec, parent_name, parent_values,
                              lambda trial: trial.suggest_categorical(name, [False, True]))
@@ -324,6 +330,7 @@ class HyperParameters:
     def Fixed(self, name: str, value: Scalar, parent_name: str | None = None,
               parent_values: Sequence[Scalar] | None = None) -> Any:
         """A value that is recorded with the trial but not searched."""
+        name = self._scoped(name)
         spec = spec_of_kind(name, "fixed", values=(value,), default=value)
         return self._declare(spec, parent_name, parent_values, lambda trial: value)
 
@@ -331,6 +338,7 @@ class HyperParameters:
     def conditional_scope(self, parent_name: str, parent_values: Any) -> Iterator[None]:
         """Hyperparameters declared inside are active only while ``parent_name`` has one of ``parent_values``;
         inactive ones return None and are not sampled."""
+        parent_name = self._scoped(parent_name)
         if parent_name not in self._specs:
             raise ConfigError(f"hp.conditional_scope: the parent hyperparameter must be declared first, "
                               f"but got {parent_name!r} (declared: {', '.join(self._specs) or 'none'})")
@@ -341,22 +349,52 @@ class HyperParameters:
         finally:
             self._scopes.pop()
 
+    @contextlib.contextmanager
+    def name_scope(self, name: str) -> Iterator[None]:
+        """KerasTuner's: hyperparameters declared inside are named ``<name>/<their name>`` (scopes nest), and
+        :meth:`get` inside finds them by their own name."""
+        self._names.append(str(name))
+        try:
+            yield
+        finally:
+            self._names.pop()
+
+    def _scoped(self, name: str) -> str:
+        return "/".join([*self._names, str(name)])
+
     def get(self, name: str) -> Any:
-        """The value of a declared hyperparameter (None while it is inactive)."""
+        """The value of an active hyperparameter (by its name in the current :meth:`name_scope`).
+
+        Raises:
+            ValueError: it is declared but inactive (its conditional scope's parent has another value).
+            KeyError: it is not declared.
+        """
+        name = self._scoped(name)
         if name in self.values:
             return self.values[name]
         if name in self._specs:
-            return None
+            raise ValueError(f"{name} is currently inactive.")
         raise KeyError(f"{name} does not exist.")
 
     def __getitem__(self, name: str) -> Any:
         return self.get(name)
 
     def __contains__(self, name: str) -> bool:
-        return name in self.values or name in self._specs
+        """Whether ``name`` is declared and active, as in KerasTuner."""
+        return self._scoped(name) in self.values
 
     def is_active(self, name: str) -> bool:
-        return name in self.values
+        return self._scoped(getattr(name, "name", name)) in self.values
+
+    def merge(self, hps: HyperParameters | Sequence[Spec], overwrite: bool = True) -> None:
+        """KerasTuner's: declares ``hps``' hyperparameters (another ``HyperParameters`` or its ``space``) here, each
+        at its default where active; with ``overwrite=False`` a name declared here already keeps its own."""
+        for spec in hps.space if isinstance(hps, HyperParameters) else list(hps):
+            if spec.name in self._specs and not overwrite:
+                continue
+            self._register(spec)
+            if all(self.values.get(parent) in wanted for parent, wanted in spec.conditions):
+                self.values[spec.name] = spec.default
 
     def get_config(self) -> dict[str, Any]:
         """KerasTuner's form: ``{"space": [{"class_name": "Int", "config": {...}}, ...], "values": {...}}``."""
