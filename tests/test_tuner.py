@@ -1325,6 +1325,18 @@ def test_keras_tuners_hooks_trial_metrics_and_models_by_trial(workdir: Path) -> 
     assert len(tuner.study.trials) == 2
 
 
+def test_overwrite_starts_the_study_afresh_and_clears_the_old_trials_folders(workdir: Path) -> None:
+    x, y, xv, yv, *_ = _digits(60, 20)
+    options = {"objective": "val_accuracy", "directory": str(workdir / "kt"), "project_name": "again",
+               "progress": "quiet"}
+    first = mltune.RandomSearch(build_model, max_trials=3, **options)
+    first.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    second = mltune.RandomSearch(build_model, max_trials=2, overwrite=True, **options)  # KerasTuner's overwrite
+    second.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert len(second.study.trials) == 2 and sorted(second.oracle.trials) == ["0", "1"]
+    assert sorted(p.name for p in Path(second.project_dir).iterdir()) == ["trial_0", "trial_1"]  # no stale trial_2
+
+
 def _shallow_or_deep(hp: Any) -> keras.Model:
     model = keras.Sequential([keras.Input((64,))])
     if hp.Choice("kind", ["deep", "shallow"]) == "deep":

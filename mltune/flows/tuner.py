@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -341,6 +342,8 @@ class Tuner:
                 self.overwrite = False  # once per Tuner: a second search goes on with the new study
                 if name in {s.study_name for s in optuna.get_all_study_summaries(storage)}:
                     optuna.delete_study(study_name=name, storage=storage)
+                for folder in Path(self.checkpoints).glob("trial_*"):  # the old study's trial folders too
+                    shutil.rmtree(folder, ignore_errors=True)
             study = optuna.create_study(storage=storage, sampler=self.sampler, pruner=self.pruner,
                                         study_name=name, direction=self.objective.optuna_direction,  # type: ignore[arg-type]
                                         load_if_exists=True)
