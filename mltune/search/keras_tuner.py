@@ -383,8 +383,13 @@ class HyperParameters:
         """Whether ``name`` is declared and active, as in KerasTuner."""
         return self._scoped(name) in self.values
 
-    def is_active(self, name: str) -> bool:
-        return self._scoped(getattr(name, "name", name)) in self.values
+    def is_active(self, name: str | Spec) -> bool:
+        """Whether a hyperparameter (by name in the current :meth:`name_scope`, or as declared) holds a value."""
+        return (name.name if isinstance(name, Spec) else self._scoped(name)) in self.values
+
+    def _active(self, conditions: Sequence[tuple[str, tuple[Scalar, ...]]]) -> bool:
+        """Whether every ``(parent, values)`` condition holds: each parent has one of its values."""
+        return all(self.values.get(parent) in wanted for parent, wanted in conditions)
 
     def merge(self, hps: HyperParameters | Sequence[Spec], overwrite: bool = True) -> None:
         """KerasTuner's: declares ``hps``' hyperparameters (another ``HyperParameters`` or its ``space``) here, each
@@ -393,7 +398,7 @@ class HyperParameters:
             if spec.name in self._specs and not overwrite:
                 continue
             self._register(spec)
-            if all(self.values.get(parent) in wanted for parent, wanted in spec.conditions):
+            if self._active(spec.conditions):
                 self.values[spec.name] = spec.default
 
     def get_config(self) -> dict[str, Any]:
@@ -450,7 +455,7 @@ class HyperParameters:
                               f"ranges: first {known.describe()}, then {spec.describe()}")
         if known is None:
             self._register(spec)
-        if not all(self.values.get(parent) in wanted for parent, wanted in scopes):
+        if not self._active(scopes):
             return None
         if spec.name in self.values:
             return self.values[spec.name]

@@ -324,10 +324,10 @@ class HyperModelObjective:
         if built:
             trial.set_user_attr(BUILD_CONFIG_ATTR, json.dumps(built))
         if s.checkpoints:
-            weights = checkpoint_path(s.checkpoints, keras_tuner_trial_id(trial.number, s.max_trials))
-            os.makedirs(os.path.dirname(weights), exist_ok=True)
-            result.model.save_weights(weights)
-            with open(os.path.join(os.path.dirname(weights), "build_config.json"), "w") as file:
+            trial_id = keras_tuner_trial_id(trial.number, s.max_trials)
+            os.makedirs(trial_folder(s.checkpoints, trial_id), exist_ok=True)
+            result.model.save_weights(checkpoint_path(s.checkpoints, trial_id))
+            with open(os.path.join(trial_folder(s.checkpoints, trial_id), "build_config.json"), "w") as file:
                 json.dump(built or {}, file)
         if beats_best(trial.study, value, s.objective.optuna_direction):
             self.kept = KeptUserModel(trial.number, run.run_id, result.model)
