@@ -370,10 +370,12 @@ def test_hypermodel_class_with_its_own_fit_and_other_inputs(workdir: Path, stora
 
 
 def _raises(hp: Any) -> Any:
+    hp.Int("units", 2, 4)  # each build below declares a space of three, so that two trials fail in a row
     raise RuntimeError("no GPU here")
 
 
 def _not_a_model(hp: Any) -> Any:
+    hp.Int("units", 2, 4)
     return "a string"
 
 
@@ -382,7 +384,7 @@ def _uncompiled(hp: Any) -> Any:
 
 
 def _images(hp: Any) -> Any:
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(hp.Int("units", 2, 4))])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -408,6 +410,17 @@ def test_bad_input_fails_the_trial_with_a_clear_message(workdir: Path, storage: 
     runs = _trial_runs(MlflowClient(), tuner.parent_run_id)
     assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
     assert message in runs[0].data.tags["mltune.error"]
+    assert MlflowClient().get_run(tuner.parent_run_id).info.status == "FAILED"
+
+
+def test_a_search_whose_every_configuration_failed_says_so_when_the_space_is_used_up(workdir: Path,
+                                                                                      storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = _tuner(storage, build=_raises, max_trials=10, max_consecutive_failed_trials=5)
+    with pytest.raises(SearchFailed, match=r"the space's 3 configurations were all tried and none "
+                                           r"completed \(3 failed\); the last, trial 2: .*_raises\(hp\) raised RuntimeError: no GPU here"):
+        tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert sorted(t.params["units"] for t in tuner.study.trials) == [2, 3, 4]  # each once, as KerasTuner's
     assert MlflowClient().get_run(tuner.parent_run_id).info.status == "FAILED"
 
 
@@ -1418,6 +1431,7 @@ def test_keras_tuners_max_retries_per_trial_trains_a_flaky_trial_again(workdir: 
     with pytest.warns(UserWarning, match="raised OSError: the GPU is busy; training it again .retry 1 of 1."):
         tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     assert {t.state.name for t in tuner.study.trials} == {"FAIL", "COMPLETE"}  # both kinds, by the seed
+    assert [t.params["units"] for t in tuner.study.trials].count(24) == 1  # a failed configuration is tried once
     for trial in tuner.study.trials:
         big = trial.params["units"] == 24
         assert trial.state.name == ("FAIL" if big else "COMPLETE")

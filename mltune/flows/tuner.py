@@ -668,7 +668,9 @@ class _NoHyperModel:
 
 class _FailureGuard:
     """An Optuna callback that stops the search after ``limit`` failed trials in a row (0: never), or at once when
-    a trial raised KerasTuner's :class:`~mltune.errors.FatalError` (raised again here). A trial whose loss diverged
+    a trial raised KerasTuner's :class:`~mltune.errors.FatalError` (raised again here), or when a failed trial used
+    up the space of a random or grid search with no trial complete (KerasTuner would end quietly, with nothing to
+    show; a failed configuration is not drawn again). A trial whose loss diverged
     does not count: it says that its configuration (a learning rate too high) is bad, not that the search is broken,
     and KerasTuner goes on after it too."""
 
@@ -685,6 +687,10 @@ class _FailureGuard:
         if self.limit and self.count >= self.limit:
             raise SearchFailed(f"{self.count} trials in a row failed (max_consecutive_failed_trials="
                                f"{self.limit}); the last, trial {trial.number}: {self.objective.last_error}")
+        if self.count and getattr(study.sampler, "exhausted", False) and _best_trial(study) is None:
+            failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+            raise SearchFailed(f"the space's {len(study.trials)} configurations were all tried and none completed "
+                               f"({failed} failed); the last, trial {trial.number}: {self.objective.last_error}")
 
 
 def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:

@@ -116,8 +116,10 @@ class HyperbandOracle(KerasTunerOracle):
 
 
 
-ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-"""The trials whose configurations count as tried (a failed one may be tried again)."""
+TRIED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+"""The trials whose configurations count as tried: a failed one too, as in KerasTuner (whose retries happen inside
+the trial, ``max_retries_per_trial``), so a configuration that always fails does not come back until the search
+gives up; a trial whose worker was lost is queued again by its parameters, not drawn."""
 
 
 class Untried(optuna.samplers.RandomSampler):
@@ -128,8 +130,6 @@ class Untried(optuna.samplers.RandomSampler):
     are drawn as Optuna's ``RandomSampler`` draws them (and a space that has one never runs out)."""
 
     exhausted = False
-    tried: tuple[optuna.trial.TrialState, ...] = ENDED
-    """The trials whose configurations count as tried."""
 
     def sample_independent(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, param_name: str,
                            param_distribution: optuna.distributions.BaseDistribution) -> Any:
@@ -139,7 +139,7 @@ class Untried(optuna.samplers.RandomSampler):
                     and all(_key(t.params.get(k, _ABSENT)) == _key(v) for k, v in trial.params.items())]
             done = {*trial.params, param_name}
             untried = [value for value in values
-                       if not _tried_all([t for t in same if t.state in self.tried], param_name, value, done)]
+                       if not _tried_all([t for t in same if t.state in TRIED], param_name, value, done)]
             if untried:
                 return self._pick(untried, same, param_name, done)
         return super().sample_independent(study, trial, param_name, param_distribution)
@@ -153,12 +153,12 @@ class Untried(optuna.samplers.RandomSampler):
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, state: optuna.trial.TrialState,
                     values: Sequence[float] | None) -> None:
-        self.notice_exhausted(study, [trial] if state in self.tried else [])
+        self.notice_exhausted(study, [trial] if state in TRIED else [])
 
     def notice_exhausted(self, study: optuna.Study, ending: Sequence[optuna.trial.FrozenTrial] = ()) -> None:
-        """Sets ``exhausted`` when the trials that ended (failed ones aside), and ``ending`` (the one ending now,
+        """Sets ``exhausted`` when the trials that ended, and ``ending`` (the one ending now,
         which the storage does not show ended yet), have tried every combination of the discrete space."""
-        trials = [*study.get_trials(deepcopy=False, states=self.tried), *ending]
+        trials = [*study.get_trials(deepcopy=False, states=TRIED), *ending]
         self.exhausted = bool(trials) and _subtree_tried(trials, done=set())
 
 
@@ -168,10 +168,8 @@ class InOrder(Untried):
     and conditional scopes; ``exhausted`` once all are tried, a failed one included (as KerasTuner's grid, which
     does not come back to it). A combination another worker is trying is left to it while others remain."""
 
-    tried = (*ENDED, optuna.trial.TrialState.FAIL)
-
     def _pick(self, untried: list[Any], same: list[optuna.trial.FrozenTrial], param_name: str, done: set[str]) -> Any:
-        busy = [t for t in same if t.state in (*self.tried, optuna.trial.TrialState.RUNNING)]
+        busy = [t for t in same if t.state in (*TRIED, optuna.trial.TrialState.RUNNING)]
         free = [value for value in untried if not _tried_all(busy, param_name, value, done)]
         return (free or untried)[0]
 
