@@ -116,6 +116,9 @@ WORKER_ATTR = "mltune_worker"
 """Trial: ``host:pid`` of the process running it."""
 HP_VALUES_ATTR = "mltune_hp_values"
 """Trial of a Tuner study: every active ``hp`` value, ``Fixed`` ones included (JSON), for ``build_model(hp)``."""
+TRIAL_ID_ATTR = "mltune_trial_id"
+"""Trial of a Tuner study: its KerasTuner id (``"03"``), fixed when it starts, as KerasTuner's is (padded to the
+digits of ``max_trials`` then, whatever a resumed search's ``max_trials`` is)."""
 BUILD_CONFIG_ATTR = "mltune_build_config"
 """Trial of a Tuner study: the input shapes ``fit`` built its model with (Keras' ``get_build_config``, JSON), to
 rebuild a model that declares no ``Input`` (KerasTuner's ``Sequential([Flatten(), ...])``) before loading weights."""

@@ -163,6 +163,14 @@ def test_resume_runs_only_the_missing_trials_under_the_same_parent(workdir: Path
     assert len(_trial_runs(MlflowClient(), first.parent_run_id)) == 2
     first_lr, second_lr = (t.params["lr"] for t in second.study.trials)
     assert second_lr != first_lr  # the resumed run's sampler is seeded anew: not the first run's draw again
+    # a trial keeps the id it started with (KerasTuner's, padded to max_trials then): its folder and weights too
+    kept = {"directory": str(workdir / "kt"), "study_name": "ids"}
+    _tuner(storage, max_trials=2, **kept).search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    third = _tuner(storage, max_trials=10, **kept)
+    third.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert sorted(third.oracle.trials, key=int) == ["0", "1", *(f"{n:02d}" for n in range(2, 10))]
+    assert len(third.get_best_models(10)) == 10
+    assert third.load_model(third.oracle.get_trial("1")).count_params() > 0
 
 
 LAYERS = """
@@ -214,6 +222,9 @@ def test_executions_per_trial_average_their_best_values(workdir: Path, storage: 
     second = max(m.value for m in client.get_metric_history(run.info.run_id, "execution_1/val_accuracy"))
     assert tuner.study.trials[0].value == pytest.approx((first + second) / 2)
     assert run.data.metrics["objective"] == pytest.approx((first + second) / 2)
+    # KerasTuner's trial.metrics names the training's metrics once, not each execution's copy
+    assert sorted(tuner.oracle.get_best_trials(1)[0].metrics.metrics) == ["accuracy", "loss", "val_accuracy",
+                                                                           "val_loss"]
 
 
 def test_pruned_trials_are_killed_runs(workdir: Path, storage: str) -> None:
@@ -384,7 +395,8 @@ def _uncompiled(hp: Any) -> Any:
 
 
 def _images(hp: Any) -> Any:
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(hp.Int("units", 2, 4))])
+    dense = keras.layers.Dense(hp.Int("units", 2, 4))
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), dense])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -418,7 +430,8 @@ def test_a_search_whose_every_configuration_failed_says_so_when_the_space_is_use
     x, y, xv, yv, *_ = _digits(100, 40)
     tuner = _tuner(storage, build=_raises, max_trials=10, max_consecutive_failed_trials=5)
     with pytest.raises(SearchFailed, match=r"the space's 3 configurations were all tried and none "
-                                           r"completed \(3 failed\); the last, trial 2: .*_raises\(hp\) raised RuntimeError: no GPU here"):
+                                           r"completed \(3 failed\); the last, trial 2: .*_raises\(hp\) raised "
+                                           r"RuntimeError: no GPU here"):
         tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
     assert sorted(t.params["units"] for t in tuner.study.trials) == [2, 3, 4]  # each once, as KerasTuner's
     assert MlflowClient().get_run(tuner.parent_run_id).info.status == "FAILED"
@@ -505,6 +518,11 @@ def test_hyperband_by_name_trains_up_to_max_epochs_and_stops_weaker_trials(workd
     assert len(trained) == 5 and max(trained) == 3
     finished = [t for t, n in zip(tuner.study.trials, trained, strict=True) if n == 3]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in finished)  # never pruned at the last epoch
+    # KerasTuner's Hyperband has no max_trials, so its oracle says None and its trial ids have 4 digits
+    assert tuner.oracle.max_trials is None and tuner.oracle.remaining_trials() is None
+    assert sorted(tuner.oracle.trials) == ["0000", "0001", "0002", "0003", "0004"]
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert os.path.isfile(os.path.join(tuner.get_trial_dir(best.trial_id), "checkpoint.weights.h5"))
 
 
 class _EpochsFromHyperparameters(mltune.Hyperband):
@@ -1109,6 +1127,29 @@ def _uncompiled_softmax(hp: Any) -> keras.Model:
                              keras.layers.Dense(10, activation="softmax")])
 
 
+_SHARED: dict[str, Any] = {}
+
+
+def _shared_base(hp: Any) -> keras.Model:
+    """Transfer learning's pattern: a base built once, outside, that every trial's model trains."""
+    base = _SHARED.setdefault("base", keras.layers.Dense(16, activation="relu"))
+    model = keras.Sequential([keras.Input((64,)), base, keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 3e-2, sampling="log")),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_best_models_hold_their_trials_weights_though_later_trials_trained_a_shared_layer(workdir: Path,
+                                                                                          storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    _SHARED.clear()
+    tuner = _tuner(storage, build=_shared_base, objective="val_loss", max_trials=3)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
+    for view in tuner.oracle.get_best_trials(3):  # each rebuilt and given its weights, as KerasTuner's
+        model = tuner.load_model(view)
+        assert model.evaluate(xv, yv, verbose=0, return_dict=True)["loss"] == pytest.approx(view.score, rel=1e-4)
+
+
 def test_keras_tuners_compile_arguments_override_the_models_own(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
     optimizer = keras.optimizers.Adam(1e-2)
@@ -1125,7 +1166,7 @@ def test_keras_tuners_compile_arguments_override_the_models_own(workdir: Path, s
     recompiled.search(x, y, epochs=1, verbose=0, validation_data=(xv, yv))  # its loss and optimizer kept
     [run] = _trial_runs(MlflowClient(), recompiled.parent_run_id)
     assert "val_sparse_categorical_accuracy" in run.data.metrics and "val_accuracy" not in run.data.metrics
-    assert recompiled.get_best_models(1)[0].optimizer.name == "adam"
+    assert isinstance(recompiled.get_best_models(1)[0].optimizer, keras.optimizers.Adam)
 
 
 class _CrossValidated(mltune.engine.tuner.Tuner):  # type: ignore[name-defined,misc]

@@ -49,7 +49,7 @@ from mltune.runtime.workers import (
     trials_counted,
 )
 from mltune.search import oracles
-from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction, keras_tuner_trial_id
+from mltune.search.keras_tuner import HyperParameters, Objective, infer_direction, trial_id_of
 from mltune.search.objective import close_trial_run
 from mltune.search.oracles import (
     GridSearchOracle,
@@ -239,7 +239,7 @@ class Tuner:
                                executions=self.executions, preset=self.preset,
                                tune_new_entries=self.tune_new_entries, grid=isinstance(self.sampler, InOrder),
                                run_trial=self.run_trial if self._own_trials else None,
-                               retries=self.max_retries_per_trial, hooks=self, max_trials=self.max_trials,
+                               retries=self.max_retries_per_trial, hooks=self, max_trials=self.keras_tuner_max_trials,
                                max_epochs=self.max_epochs, fit_hooks=self._fit_hooks)
         self._objective = objective = HyperModelObjective(setting)
         lost = RetryLostTrial(tracking_uri=self.tracker.tracking_uri)
@@ -446,6 +446,11 @@ class Tuner:
         return None if self.max_trials is None else max(self.max_trials - trials_counted(self.study), 0)
 
     @property
+    def keras_tuner_max_trials(self) -> int | None:
+        """``max_trials`` as KerasTuner's oracle has it (trial ids are padded to its digits): this Tuner's."""
+        return self.max_trials
+
+    @property
     def oracle(self) -> Oracle:
         """KerasTuner's ``tuner.oracle``, for what scripts read from it (see :class:`Oracle`)."""
         return Oracle(self)
@@ -453,27 +458,28 @@ class Tuner:
     def get_best_models(self, num_models: int = 1) -> list[Any]:
         """The best trials' compiled models with their trained weights (the best epoch's), best first.
 
-        The best trial's model is the one this process trained; others are rebuilt with ``build_model`` and given
-        their saved weights (see ``directory``), or the weights of the model logged with the study's best trial.
+        As in KerasTuner, each is built anew with ``build_model`` and given its trial's saved weights (see
+        ``directory``; else the weights of the model logged with the study's best trial), so that a layer the
+        trials share (a base model built once) holds the trial's weights. The best trial's model of a ``run_trial``
+        that trains one of its own (saved with ``save_model``, no weights file) is the one this process kept.
 
         Raises:
             NoCompleteTrial: no trial completed, or a trial's weights were not kept.
         """
-        models = []
-        for trial in self._best_trials(num_models):
-            if self._best is not None and self._best[0] == trial.number:
-                models.append(self._best[1])
-                continue
-            models.append(self._rebuilt(trial))
-        return models
+        return [self._model_of(trial) for trial in self._best_trials(num_models)]
 
-    def _rebuilt(self, trial: optuna.trial.FrozenTrial) -> Any:
-        """The trial's model rebuilt with ``build_model`` and given its weights: from this Tuner's checkpoints, else
-        from the model logged with the trial (the study's best)."""
+    def _model_of(self, trial: optuna.trial.FrozenTrial) -> Any:
+        weights = checkpoint_path(self.checkpoints, trial_id_of(trial, self.keras_tuner_max_trials))
+        if self._best is not None and self._best[0] == trial.number and not os.path.isfile(weights):
+            return self._best[1]
+        return self._rebuilt(trial, weights)
+
+    def _rebuilt(self, trial: optuna.trial.FrozenTrial, weights: str) -> Any:
+        """The trial's model rebuilt with ``build_model`` and given its weights: ``weights`` (its checkpoint), else
+        those of the model logged with the trial (the study's best)."""
         if isinstance(self.hypermodel.target, _NoHyperModel):
             raise NoCompleteTrial(f"trial {trial.number} has no model: {type(self).__name__} was given no "
                                   "hypermodel, and its run_trial built none")
-        weights = checkpoint_path(self.checkpoints, keras_tuner_trial_id(trial.number, self.max_trials))
         if not os.path.isfile(weights):
             run_id = str(trial.user_attrs.get(RUN_ID_ATTR, ""))
             if not run_id or not self.tracker.has_model(run_id):
@@ -489,7 +495,7 @@ class Tuner:
             shape = config.get("input_shape")
             if not model.built and isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
                 model(np.zeros([d or 1 for d in shape], dtype="float32"))  # a subclassed model: built by a call
-        if model.optimizer is not None:  # an uncompiled model of a HyperModel with its own training loop
+        if getattr(model, "optimizer", None) is not None:  # not an uncompiled model (its own training loop)
             model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
         model.load_weights(weights)
         return model
@@ -497,10 +503,7 @@ class Tuner:
     def load_model(self, trial: Any) -> Any:
         """KerasTuner's: the model of ``trial`` (from ``oracle.get_best_trials``, or its id) with its best epoch's
         weights (see :meth:`get_best_models`)."""
-        number = int(getattr(trial, "trial_id", trial))
-        if self._best is not None and self._best[0] == number:
-            return self._best[1]
-        return self._rebuilt(self.study.get_trials(deepcopy=False)[number])
+        return self._model_of(self.study.get_trials(deepcopy=False)[int(getattr(trial, "trial_id", trial))])
 
     def get_trial_dir(self, trial_id: str) -> str:
         """KerasTuner's: the trial's folder under ``directory`` (created if missing), which holds its ``trial.json``
@@ -532,7 +535,7 @@ class Tuner:
                  repr(self.objective)]
         complete = self._best_trials(num_trials) if _best_trial(study) is not None else []
         for trial in complete:
-            lines += ["", *_summary(keras_tuner_trial_id(trial.number, self.max_trials), _values(trial),
+            lines += ["", *_summary(trial_id_of(trial, self.keras_tuner_max_trials), _values(trial),
                                     trial.value)]
         counts = {s.name: 0 for s in (optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)}
         for trial in study.get_trials(deepcopy=False):
@@ -719,10 +722,12 @@ class TrialMetrics:
 
     @property
     def metrics(self) -> dict[str, MetricHistory]:
-        """Each metric the trial logged, by name (KerasTuner's ``trial.metrics.metrics``)."""
+        """Each metric the trial's training logged, by name (KerasTuner's ``trial.metrics.metrics``): not mltune's
+        own once-a-trial ones, nor a second execution's ``execution_<k>/`` copies."""
         names = self.tracker.client.get_run(self.run_id).data.metrics if self.run_id else {}
-        ours = (OBJECTIVE_METRIC, BEST_EPOCH_METRIC, TRAINING_TIME_METRIC)  # mltune's, logged once a trial
-        return {name: MetricHistory(self, name) for name in sorted(names) if name not in ours}
+        ours = (OBJECTIVE_METRIC, BEST_EPOCH_METRIC, TRAINING_TIME_METRIC)
+        return {name: MetricHistory(self, name) for name in sorted(names)
+                if name not in ours and not name.startswith("execution_")}
 
     def exists(self, name: str) -> bool:
         return bool(self.get_history(name))
@@ -845,15 +850,15 @@ class Oracle:
 
     @property
     def max_trials(self) -> int | None:
-        return self.tuner.max_trials
+        return self.tuner.keras_tuner_max_trials
 
     @property
     def seed(self) -> int:
         return self.tuner.seed
 
     def remaining_trials(self) -> int | None:
-        """KerasTuner's ``oracle.remaining_trials()``: trials left before ``max_trials``."""
-        return self.tuner.remaining_trials
+        """KerasTuner's ``oracle.remaining_trials()``: trials left before ``max_trials`` (None with no bound)."""
+        return None if self.max_trials is None else self.tuner.remaining_trials
 
     @property
     def hyperparameters(self) -> HyperParameters:
@@ -903,7 +908,7 @@ class Oracle:
         pick = max if self.tuner.objective.direction == "max" else min
         steps = trial.intermediate_values  # epochs, 1-based; the best one among them (EpochReports.close)
         best = pick(steps, key=steps.__getitem__, default=None)
-        return TrialView(keras_tuner_trial_id(trial.number, self.tuner.max_trials),
+        return TrialView(trial_id_of(trial, self.tuner.keras_tuner_max_trials),
                          None if trial.value is None else float(trial.value),
                          0 if best is None else best - 1, _KERAS_TUNER_STATUS[trial.state.name],
                          HyperParameters.fixed(_values(trial), self.tuner.space if space is None else space),
@@ -1020,8 +1025,13 @@ class Hyperband(Tuner):
                                  max_trials=max_trials).search(options.get("seed", 0))
         super().__init__(hypermodel, objective=objective, max_trials=search.max_trials,  # type: ignore[arg-type]
                          sampler=sampler, pruner=search.pruner, **options)
-        self.max_epochs = search.max_epochs
+        self.max_epochs, self._given_max_trials = search.max_epochs, max_trials
         self.oracle_settings.update(max_epochs=max_epochs, factor=factor, hyperband_iterations=hyperband_iterations)
+
+    @property
+    def keras_tuner_max_trials(self) -> int | None:
+        """None unless given, as KerasTuner's Hyperband has it (its trial ids are ``"0003"``)."""
+        return self._given_max_trials
 
 
 KERAS_TUNER_ONLY = frozenset({

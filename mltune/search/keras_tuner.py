@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mltune.errors import ConfigError
+from mltune.names import TRIAL_ID_ATTR
 
 if TYPE_CHECKING:
     import optuna
@@ -101,6 +102,12 @@ def keras_tuner_trial_id(number: int, max_trials: int | None) -> str:
     """KerasTuner's id of trial ``number``: zero-padded to the digits of ``max_trials`` (``"03"`` of 10; ``"0003"``
     with no bound, as ``len(str(None))`` makes it for KerasTuner's Hyperband)."""
     return f"{number:0{len(str(max_trials))}d}"
+
+
+def trial_id_of(trial: optuna.trial.FrozenTrial | optuna.Trial, max_trials: int | None) -> str:
+    """The trial's KerasTuner id as it was given when the trial started (a trial of an older study: as
+    :func:`keras_tuner_trial_id` gives it now)."""
+    return str(trial.user_attrs.get(TRIAL_ID_ATTR) or keras_tuner_trial_id(trial.number, max_trials))
 
 
 _MINIMIZED = ("loss", "error", "crossentropy", "hinge", "divergence", "poisson", "logcosh", "mse", "mae", "mape",

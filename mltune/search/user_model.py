@@ -20,7 +20,7 @@ import optuna
 
 from mltune.errors import FailedTrialError, FatalError, TrialDiverged, TrialError
 from mltune.model.hypermodel import HyperModel, TrialFit, fit_trial, returned_metrics, returned_value
-from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR
+from mltune.names import BUILD_CONFIG_ATTR, HP_VALUES_ATTR, TRIAL_ID_ATTR
 from mltune.runtime.workers import stop_if_interrupted
 from mltune.search.keras_tuner import HyperParameters, Objective, Spec, keras_tuner_trial_id
 from mltune.search.objective import beats_best, trial_outcome
@@ -233,7 +233,9 @@ class HyperModelObjective:
             if s.objective.name in values:
                 reports.epoch(epoch + 1, values[s.objective.name])
 
-        running = RunningTrial(keras_tuner_trial_id(trial.number, s.max_trials), hp, train, epoch_end)
+        trial_id = keras_tuner_trial_id(trial.number, s.max_trials)
+        trial.set_user_attr(TRIAL_ID_ATTR, trial_id)
+        running = RunningTrial(trial_id, hp, train, epoch_end)
         return running, reports
 
     def _train(self, trial: optuna.Trial, hp: HyperParameters, run: TrialRun, running: RunningTrial,
@@ -324,7 +326,7 @@ class HyperModelObjective:
         if built:
             trial.set_user_attr(BUILD_CONFIG_ATTR, json.dumps(built))
         if s.checkpoints:
-            trial_id = keras_tuner_trial_id(trial.number, s.max_trials)
+            trial_id = str(trial.user_attrs[TRIAL_ID_ATTR])
             os.makedirs(trial_folder(s.checkpoints, trial_id), exist_ok=True)
             result.model.save_weights(checkpoint_path(s.checkpoints, trial_id))
             with open(os.path.join(trial_folder(s.checkpoints, trial_id), "build_config.json"), "w") as file:
