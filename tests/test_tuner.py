@@ -581,12 +581,25 @@ def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Pat
     assert len(again.study.trials) == 4  # nothing left to try
 
 
+def test_keras_tuners_max_model_size_fails_an_oversized_trial(workdir: Path, storage: str) -> None:
+    x, y, xv, yv, *_ = _digits(100, 40)
+    tuner = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet",
+                              max_model_size=64 * 8 + 8 + 8 * 10 + 10)  # 8 units fit; 16 do not
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    assert sorted((t.params["units"], t.state.name) for t in tuner.study.trials) == [
+        (8, "COMPLETE"), (8, "COMPLETE"), (16, "FAIL"), (16, "FAIL")]
+    failed = [r for r in _trial_runs(MlflowClient(), tuner.parent_run_id) if r.info.status == "FAILED"]
+    assert failed and all("Oversized model: 1210 parameters (max_model_size=610). Skip model."
+                          in r.data.tags["mltune.error"] for r in failed)
+
+
 def test_keras_tuner_settings_mltune_does_not_use_are_warned_about_and_a_typo_is_refused(workdir: Path,
                                                                                          storage: str) -> None:
     with pytest.warns(UserWarning, match="mltune does not use KerasTuner's distribution_strategy, logger") as seen:
         tuner = mltune.RandomSearch(build_model, "val_accuracy", 3, storage=storage, logger=None,
                                     distribution_strategy=None)
     assert seen[0].filename == __file__  # the warning points at the user's line
+    assert (tuner.distribution_strategy, tuner.logger, tuner.tuner_id) == (None, None, "tuner0")  # scripts read them
     assert tuner.max_trials == 3 and tuner.pruner_name == "none"  # KerasTuner's RandomSearch trains every trial
     with pytest.raises(TypeError, match="unexpected keyword argument.s.: max_trails"):
         mltune.RandomSearch(build_model, objective="val_accuracy", max_trails=3, storage=storage)

@@ -137,6 +137,12 @@ class Tuner:
         ConfigError: a setting breaks a rule (``max_trials < 1``, an unknown sampler, ...).
     """
 
+    distribution_strategy: Any = None
+    """KerasTuner's setting, kept for scripts that read it (``with tuner.distribution_strategy.scope():``);
+    mltune trains each trial on the default strategy."""
+    logger: Any = None
+    tuner_id = "tuner0"
+
     def __init__(self, hypermodel: Any = None, *oracle_form: Any, objective: Any = None, max_trials: int = 20,
                  study_name: str | None = None, storage: str | None = None, experiment_name: str | None = None,
                  sampler: Any = "tpe", pruner: Any = "hyperband", seed: int = 0, timeout: float | None = None,
@@ -161,12 +167,12 @@ class Tuner:
         self.preset: HyperParameters | None = keras_tuner_only.pop("hyperparameters", None)
         self.tune_new_entries, self.allow_new_entries = (
             bool(keras_tuner_only.pop(key, True)) for key in ("tune_new_entries", "allow_new_entries"))
-        _refuse_what_mltune_would_not_do(self, keras_tuner_only)
         _check_limits(None if isinstance(sampler, InOrder) and max_trials is None else max_trials, timeout,
                       executions_per_trial, max_consecutive_failed_trials)
         self._own_trials = own_trials = type(self).run_trial is not Tuner.run_trial
         self.hypermodel = _hypermodel(hypermodel, own_trials=own_trials, tuner=type(self).__name__,
                                       compile_with=compile_with)
+        _keras_tuner_settings(self, keras_tuner_only)
         if objective is None and not self.hypermodel.fits_itself and not own_trials:
             objective = "val_accuracy"
         self.objective = Objective.of(objective)
@@ -1036,12 +1042,14 @@ class Hyperband(Tuner):
 
 KERAS_TUNER_ONLY = frozenset({
     "distribution_strategy", "logger", "tuner_id", "max_model_size", "alpha", "beta"})
-"""KerasTuner settings that mltune accepts, warns about and does not use, so that a KerasTuner script runs
-(``hyperparameters`` and ``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""
+"""KerasTuner settings that mltune accepts so that a KerasTuner script runs: ``max_model_size`` fails a trial
+whose model has more trainable parameters, as KerasTuner's; the others are kept as the Tuner's attributes of those
+names (``tuner.distribution_strategy``, which scripts read) and not used, with a warning (``hyperparameters`` and
+``tune_new_entries`` it does use: see :meth:`HyperParameters.for_trial`)."""
 
 
-def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> None:
-    """Refuses unknown settings; warns about KerasTuner's that mltune does not use.
+def _keras_tuner_settings(tuner: Tuner, options: dict[str, Any]) -> None:
+    """Applies KerasTuner's settings of :data:`KERAS_TUNER_ONLY` given in ``options``; warns about those unused.
 
     Raises:
         TypeError: a setting neither mltune nor KerasTuner has (a typo), as Python would.
@@ -1049,6 +1057,9 @@ def _refuse_what_mltune_would_not_do(tuner: Tuner, options: dict[str, Any]) -> N
     unknown = sorted(set(options) - KERAS_TUNER_ONLY)
     if unknown:
         raise TypeError(f"{type(tuner).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}")
+    tuner.hypermodel.max_model_size = options.pop("max_model_size", None)
+    tuner.distribution_strategy, tuner.logger = options.get("distribution_strategy"), options.get("logger")
+    tuner.tuner_id = options.get("tuner_id") or tuner.tuner_id
     if options:
         warnings.warn(f"{type(tuner).__name__}: mltune does not use KerasTuner's {', '.join(sorted(options))} "
                       "(ignored)", UserWarning, stacklevel=_callers_level())

@@ -19,7 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mltune.errors import TrialDiverged, TrialError
+from mltune.errors import FailedTrialError, TrialDiverged, TrialError
 from mltune.model.training import build_optimizer
 
 EpochHook = Callable[[int, dict[str, float]], None]
@@ -45,6 +45,8 @@ class HyperModel:
         self.compile_with = {k: v for k, v in (compile_with or {}).items() if v is not None}
         self.last_built: keras.Model | None = None
         """The model the last :meth:`build` returned."""
+        self.max_model_size: int | None = None
+        """KerasTuner's: a model with more trainable parameters fails its trial."""
 
     @property
     def name(self) -> str:
@@ -74,6 +76,10 @@ class HyperModel:
         if not compiled and self.must_compile:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
                              f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
+        size = sum(math.prod(w.shape) for w in model.trainable_weights) if model.built else 0  # KerasTuner's count
+        if self.max_model_size and size > self.max_model_size:
+            raise FailedTrialError(f"{label}: Oversized model: {size} parameters (max_model_size="
+                                   f"{self.max_model_size}). Skip model.")
         self.last_built = model
         return model
 
