@@ -146,10 +146,14 @@ def test_a_decimal_step_that_divides_the_range_draws_no_warning() -> None:
     assert trial.distributions["dropout"].high == 0.3 and round(rate, 6) in (0.0, 0.1, 0.2, 0.3)
 
 
-def test_a_list_of_one_objective_is_that_objective_and_of_more_their_sum_as_in_keras_tuner() -> None:
-    assert Objective.of(["val_loss"]) == Objective("val_loss", "min")
+def test_a_list_of_objectives_is_their_sum_as_in_keras_tuner() -> None:
+    one = Objective.of([Objective("val_auc", "max")])  # KerasTuner's MultiObjective too: -val_auc, minimized
+    assert (one.name, one.direction, one.objectives) == ("multi_objective", "min", [Objective("val_auc", "max")])
+    assert one.add_to({"val_auc": 0.75})["multi_objective"] == -0.75
     both = Objective.of(["val_loss", Objective("val_auc", "max")])
     assert (both.name, both.direction) == ("multi_objective", "min")
+    assert repr(both) == ('MultiObjective(name="multi_objective", direction="min"): [Objective(name="val_loss", '
+                          'direction="min"), Objective(name="val_auc", direction="max")]')
     assert both.add_to({"val_loss": 0.5, "val_auc": 0.75})["multi_objective"] == -0.25
     assert "multi_objective" not in both.add_to({"val_loss": 0.5})  # not before every part is there
     with pytest.raises(ConfigError, match="the list must name at least one metric"):

@@ -47,8 +47,14 @@ class Objective:
                               f"but got {self.direction!r}")
         object.__setattr__(self, "direction", direction)
 
-    def __repr__(self) -> str:
-        return f'Objective(name="{self.name}", direction="{self.direction}")'  # KerasTuner's
+    def __repr__(self) -> str:  # KerasTuner's
+        single = f'Objective(name="{self.name}", direction="{self.direction}")'
+        return f"Multi{single}: [{', '.join(map(repr, self.objectives))}]" if self.parts else single
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """KerasTuner's ``MultiObjective.objectives``: the objectives a list combines (none for one objective)."""
+        return [Objective(name, direction) for name, direction in self.parts]
 
     @property
     def optuna_direction(self) -> str:
@@ -68,9 +74,7 @@ class Objective:
         if isinstance(objective, (list, tuple)):
             if not objective:
                 raise ConfigError("objective: the list must name at least one metric, but it is empty")
-            parts = [cls.of(part) for part in objective]
-            if len(parts) == 1:
-                return parts[0]
+            parts = [cls.of(part) for part in objective]  # a list of one too, as KerasTuner's
             return cls("multi_objective", "min", tuple((part.name, part.direction) for part in parts))
         if objective is None:  # KerasTuner's default: the number HyperModel.fit returns, minimized
             return cls("default_objective", "min")
