@@ -76,7 +76,7 @@ class HyperModel:
         if not compiled and self.must_compile:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
                              f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
-        size = sum(math.prod(w.shape) for w in model.trainable_weights) if model.built else 0  # KerasTuner's count
+        size = _trainable_size(model) if self.max_model_size else 0
         if self.max_model_size and size > self.max_model_size:
             raise FailedTrialError(f"{label}: Oversized model: {size} parameters (max_model_size="
                                    f"{self.max_model_size}). Skip model.")
@@ -100,6 +100,11 @@ class HyperModel:
         if name.startswith("__") or name == "target":
             raise AttributeError(name)
         return getattr(self.target, name)
+
+
+def _trainable_size(model: keras.Model) -> int:
+    """KerasTuner's model size: its trainable parameters once built (0 before)."""
+    return sum(math.prod(w.shape) for w in model.trainable_weights) if model.built else 0
 
 
 def _recompile(model: keras.Model, overrides: dict[str, Any]) -> None:
