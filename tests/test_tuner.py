@@ -1160,7 +1160,8 @@ def test_best_models_hold_their_trials_weights_though_later_trials_trained_a_sha
     tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0)
     for view in tuner.oracle.get_best_trials(3):  # each rebuilt and given its weights, as KerasTuner's
         model = tuner.load_model(view)
-        assert model.evaluate(xv, yv, verbose=0, return_dict=True)["loss"] == pytest.approx(view.score, rel=1e-4)
+        logs = model.evaluate(xv, yv, verbose=0, return_dict=True)
+        assert logs["loss"] == pytest.approx(view.score, rel=1e-4)
 
 
 def test_keras_tuners_compile_arguments_override_the_models_own(workdir: Path, storage: str) -> None:

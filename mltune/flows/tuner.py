@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import optuna
 
@@ -493,6 +494,7 @@ class Tuner:
                                       "and the study's best trial's model in MLflow); rebuild it with "
                                       "build_model(hp) from get_best_hyperparameters(n) and train it")
             weights = self.tracker.keras_model_file(run_id)
+        keras.backend.clear_session()  # as KerasTuner: an unnamed AUC() is `auc` again, its layers `dense`, ...
         model = self.hypermodel.build(HyperParameters.fixed(_values(trial)))
         built = trial.user_attrs.get(BUILD_CONFIG_ATTR)
         if not model.built and built:  # a Sequential with no Input is built by fit: build it as fit did
@@ -523,8 +525,9 @@ class Tuner:
         declared = self._objective.space if self._objective is not None else []
         view = self.oracle._view(trial, merged_space(self._space, declared))  # building no model to learn them
         try:
+            text = json.dumps(view.get_state(), indent=1)  # whole, or no file: never half a trial.json
             with open(os.path.join(self.get_trial_dir(view.trial_id), "trial.json"), "w") as file:
-                json.dump(view.get_state(), file, indent=1)
+                file.write(text)
         except (OSError, TypeError, ValueError) as error:  # the trial is recorded: only its copy here is missing
             warnings.warn(f"trial {trial.number}'s trial.json could not be written: {error}", UserWarning,
                           stacklevel=_callers_level())
