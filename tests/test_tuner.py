@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -583,6 +584,10 @@ def test_grid_search_by_name_tries_every_combination_once_and_stops(workdir: Pat
 
 def test_keras_tuners_max_model_size_fails_an_oversized_trial(workdir: Path, storage: str) -> None:
     x, y, xv, yv, *_ = _digits(100, 40)
+    for bad in (0, -5, 1.5, "big"):
+        with pytest.raises(ConfigError, match=rf"max_model_size: must be a whole number of parameters >= 1, but got "
+                                              rf"{re.escape(repr(bad))}"):
+            mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, max_model_size=bad)
     tuner = mltune.GridSearch(_two_choices, objective="val_accuracy", storage=storage, progress="quiet",
                               max_model_size=64 * 8 + 8 + 8 * 10 + 10)  # 8 units fit; 16 do not
     tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)

@@ -1056,11 +1056,15 @@ def _keras_tuner_settings(tuner: Tuner, options: dict[str, Any]) -> None:
 
     Raises:
         TypeError: a setting neither mltune nor KerasTuner has (a typo), as Python would.
+        ConfigError: ``max_model_size`` is not a whole number >= 1.
     """
     unknown = sorted(set(options) - KERAS_TUNER_ONLY)
     if unknown:
         raise TypeError(f"{type(tuner).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}")
-    tuner.hypermodel.max_model_size = options.pop("max_model_size", None)
+    size = options.pop("max_model_size", None)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(f"max_model_size: must be a whole number of parameters >= 1, but got {size!r}")
+    tuner.hypermodel.max_model_size = size
     tuner.distribution_strategy, tuner.logger = options.get("distribution_strategy"), options.get("logger")
     tuner.tuner_id = options.get("tuner_id") or tuner.tuner_id
     if options:

@@ -76,8 +76,7 @@ class HyperModel:
         if not compiled and self.must_compile:
             raise TrialError(f"{label}: {self.name}(hp) must return a compiled model (call model.compile(...) "
                              f"before returning it), but got an uncompiled {type(model).__name__} {model.name!r}")
-        size = _trainable_size(model) if self.max_model_size else 0
-        if self.max_model_size and size > self.max_model_size:
+        if self.max_model_size and (size := _trainable_size(model)) > self.max_model_size:
             raise FailedTrialError(f"{label}: Oversized model: {size} parameters (max_model_size="
                                    f"{self.max_model_size}). Skip model.")
         self.last_built = model
