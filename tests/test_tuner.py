@@ -1167,6 +1167,11 @@ def test_best_models_hold_their_trials_weights_though_later_trials_trained_a_sha
         model = tuner.load_model(view)
         logs = model.evaluate(xv, yv, verbose=0, return_dict=True)
         assert logs["loss"] == pytest.approx(view.score, rel=1e-4)
+    assert int(model.optimizer.iterations) == 0  # a fresh optimizer, as KerasTuner's: trained on, it starts over
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == -(-len(x) // 32)
 
 
 def test_keras_tuners_compile_arguments_override_the_models_own(workdir: Path, storage: str) -> None:

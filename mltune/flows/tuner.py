@@ -503,9 +503,9 @@ class Tuner:
             shape = config.get("input_shape")
             if not model.built and isinstance(shape, list) and all(d is None or isinstance(d, int) for d in shape):
                 model(np.zeros([d or 1 for d in shape], dtype="float32"))  # a subclassed model: built by a call
-        if getattr(model, "optimizer", None) is not None:  # not an uncompiled model (its own training loop)
-            model.optimizer.build(model.trainable_variables)  # the saved weights hold the optimizer's too
-        model.load_weights(weights)
+        with warnings.catch_warnings():  # as KerasTuner: the layers' weights, and a fresh optimizer
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            model.load_weights(weights)
         return model
 
     def load_model(self, trial: Any) -> Any:
