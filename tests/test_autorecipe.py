@@ -139,6 +139,23 @@ def test_the_default_space_trains_fewer_epochs_of_larger_batches_on_larger_table
         [32, 64], [32, 64], [256, 512], [512, 1024], [512, 1024], [512, 1024]]
 
 
+def test_a_large_tables_short_trials_register_one_model_trained_as_long_as_the_ensemble_would(
+        tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    large = write(tmp_path, pd.DataFrame({"x": rng.normal(size=30_000), "y": rng.normal(size=30_000)}))
+    recipe, text = infer_recipe(str(large), "y")
+    assert "epochs: 30" in text and "trains for 120 (promotion.epochs)" in text
+    assert (recipe.promotion.epochs, recipe.promotion.ensemble) == (120, 1)
+    shorter, _ = infer_recipe(str(large), "y", ["search.epochs=10"])
+    assert shorter.promotion.epochs == 40  # follows the trials' epochs given with --set
+    given, _ = infer_recipe(str(large), "y", ["search.epochs=10", "promotion.epochs=15"])
+    assert given.promotion.epochs == 15
+    longer, _ = infer_recipe(str(large), "y", ["search.epochs=80"])  # trials in full: the ensemble of seeds
+    assert (longer.promotion.epochs, longer.promotion.ensemble) == (None, 5)
+    small, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance")
+    assert (small.promotion.epochs, small.promotion.ensemble) == (None, 5)
+
+
 def test_decimal_commas_are_sniffed_and_the_numbers_read(tmp_path: Path) -> None:
     table = messy_table().drop(columns=["note"])
     path = write(tmp_path, table, sep=";", decimal=",")

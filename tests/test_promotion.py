@@ -169,6 +169,22 @@ def test_refit_registers_the_best_configuration_trained_on_all_development_rows_
     assert again.decision == "already champion" and again.version == first.version  # refitted once
 
 
+def test_promotion_epochs_registers_the_best_configuration_trained_longer_than_its_trial(storage: str) -> None:
+    result = tune(load_recipe(TINY, ["promotion.epochs=4", "promotion.baseline=false", "search.epochs=2",
+                                     "search.patience=1"]), storage=storage, n_trials=2)
+    first = promote(study_name=result.study_name, storage=storage)
+    again = promote(study_name=result.study_name, storage=storage)
+
+    client = MlflowClient()
+    run = client.get_run(client.get_model_version(first.model_name, first.version).run_id)
+    assert run.data.tags["mltune.role"] == "ensemble"
+    assert run.data.tags["mltune.trial_number"] == str(result.best_trial)
+    assert run.data.tags["mltune.model_fit"] == f"trial {result.best_trial}'s configuration trained for 4 epochs"
+    assert (run.data.params["epochs"], run.data.params["patience"], run.data.params["ensemble_size"]) == (
+        "4", "2", "1")  # patience scaled as the epochs
+    assert again.decision == "already champion" and again.version == first.version  # trained once
+
+
 @pytest.mark.slow
 def test_ensemble_registers_the_average_of_the_best_configurations_seeds_once(storage: str) -> None:
     result = tune(load_recipe(TINY, ["promotion.ensemble=3", "promotion.baseline=false",

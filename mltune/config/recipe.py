@@ -349,6 +349,10 @@ class PromotionSpec(_Frozen):
     ensemble: int = Field(1, ge=1, le=32)
     """Register the average of this many models of the best configuration (the best trial's own and the others
     trained with other seeds on the same rows; an ``ensemble`` run under the study's parent run). 1: one model."""
+    epochs: int | None = Field(None, ge=1)
+    """Train the registered model's configuration anew for this many epochs (``patience`` scaled alike) instead
+    of the trial's: a study that searched with short trials registers a model trained in full. With ``refit``: its
+    epochs on all development rows; else each of the ``ensemble`` members. None: as the trial trained."""
 
 
 class RetuneSpec(_Frozen):

@@ -37,6 +37,13 @@ quality 3-8, cases 0-17): a number to predict. Fewer values, or values about as 
 codes."""
 TRIAL_ROWS = 640_000
 """About how many rows a trial of the default space trains on (its epochs times the training rows)."""
+MAX_EPOCHS_LARGE = 50
+"""A trial's epochs on a table of 5,000 rows or more, unless TRIAL_ROWS asks for fewer."""
+ENSEMBLE = 5
+"""The registered model averages this many seeds of the best configuration (``promotion.ensemble``)."""
+LONGER = ENSEMBLE - 1
+"""When trials were cut short, the registered model trains this many times their epochs instead (the cost of the
+ensemble's other members)."""
 
 
 def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple[Recipe, str]:
@@ -74,6 +81,8 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
     epochs = resolved.get("search", {}).get("epochs")
     if isinstance(epochs, int) and epochs > 0 and not any(k.startswith("pruner") for k in given):
         resolved["pruner"]["min_resource"] = first_rung(epochs)  # the rungs follow epochs given with --set
+    if isinstance(epochs, int) and epochs > 0 and not any(k.startswith("promotion") for k in given):
+        resolved["promotion"] = promotion_for(str(resolved["promotion"].get("model_name")), epochs)
     header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
               "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes),
               *([f"# with --set {' '.join(overrides)}"] if overrides else [])]
@@ -180,12 +189,26 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
         search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
         search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
         notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
+    promotion = promotion_for(name, search["epochs"])
+    if "epochs" in promotion:
+        notes.append(f"trials of {search['epochs']} epochs over {rows} rows: the registered model, the best "
+                     f"configuration, trains for {promotion['epochs']} (promotion.epochs)")
     raw = {"name": name, "seed": 0, "task": task, "data": data, **({"split": split} if split else {}),
            "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
            "pruner": {"name": "hyperband", "min_resource": first_rung(search["epochs"])},
-           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": {"model_name": name, "ensemble": 5}}
+           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": promotion}
     return raw, notes
+
+
+def promotion_for(name: str, epochs: int) -> dict[str, Any]:
+    """What promotion registers for trials of ``epochs`` epochs: an average of ENSEMBLE seeds of the best
+    configuration; or, when the trials were cut short for the table's size (the network is still learning when
+    they end), one model of it trained LONGER times as long, which costs what the other seeds would and measured
+    better (``docs/benchmarks.md``)."""
+    if epochs < MAX_EPOCHS_LARGE:
+        return {"model_name": name, "epochs": LONGER * epochs}
+    return {"model_name": name, "ensemble": ENSEMBLE}
 
 
 def first_rung(epochs: int) -> int:
@@ -209,7 +232,7 @@ def default_search_space(rows: int) -> dict[str, Any]:
     base = 2 ** min(max(round(math.log2(train_rows / 25)), 5), 9)  # ~25 steps an epoch, 32 to 512 rows
     # An epoch costs about 50 us a row on 2 cores, however large the batch: past 20,000 rows a trial trains on
     # about TRIAL_ROWS rows (at least 10 epochs), so a 20-trial study on 50,000 rows fits in about 5 minutes.
-    epochs = int(min(100 if rows < 5_000 else 50, max(round(TRIAL_ROWS / train_rows, -1), 10)))
+    epochs = int(min(100 if rows < 5_000 else MAX_EPOCHS_LARGE, max(round(TRIAL_ROWS / train_rows, -1), 10)))
     return {
         "epochs": epochs,
         "batch_size": {"type": "categorical", "choices": [base, base * 2], "default": base},

@@ -197,8 +197,9 @@ def _challenger(context: StudyContext, study: optuna.Study, model: Any, *,
     or the refit, or the ensemble, when asked)."""
     best = _best_trial(study)
     best_run_id = str(best.user_attrs.get(RUN_ID_ATTR, ""))
-    if ensemble > 1:
-        best_run_id, model = ensemble_of_best(context, study, best, model, ensemble)
+    epochs = context.recipe.promotion.epochs
+    if ensemble > 1 or (epochs and not refit):
+        best_run_id, model = ensemble_of_best(context, study, best, model, ensemble, epochs)
     elif refit:
         best_run_id, model = _refit_best(context, study, best)
     elif model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died first
@@ -363,7 +364,7 @@ def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.
     epochs = (max if context.recipe.direction == "maximize" else min)(steps, key=lambda s: steps[s]) if steps \
         else None
     params = context.space.sample(optuna.trial.FixedTrial(trial.params))
-    params.update({"epochs": epochs or params["epochs"], "patience": None})
+    params.update({"epochs": context.recipe.promotion.epochs or epochs or params["epochs"], "patience": None})
     development = context.splits.development
     result = fit_fold(recipe=context.recipe, params=params, table=context.table,
                       fold=Fold(train=development, validation=development), seed=context.recipe.seed)
