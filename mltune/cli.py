@@ -383,7 +383,7 @@ def _run_promotion(**kwargs: Any) -> Any:
 
 def _promotion_lines(result: Any) -> list[str]:
     """The promotion's decision, the model, and its score on the held-out test split (with any call-out)."""
-    validation = "" if result.validation_score is None else f" (validation {result.validation_score:.6g})"
+    validation = "" if result.validation_score is None else f" (best trial's validation {result.validation_score:.6g})"
     lines = [f"promotion: {result.decision} — {result.reason}",
              f"model {result.model_name} version {result.version}; champion is version {result.champion_after}",
              f"test {result.metric}={result.test_score:.6g} on the held-out test split{validation}"]
