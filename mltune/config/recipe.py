@@ -351,8 +351,9 @@ class PromotionSpec(_Frozen):
     trained with other seeds on the same rows; an ``ensemble`` run under the study's parent run). 1: one model."""
     epochs: int | None = Field(None, ge=1)
     """Train the registered model's configuration anew for this many epochs (``patience`` scaled alike) instead
-    of the trial's: a study that searched with short trials registers a model trained in full. With ``refit``: its
-    epochs on all development rows; else each of the ``ensemble`` members. None: as the trial trained."""
+    of the trial's: a study that searched with short trials registers a model trained in full. Each of the
+    ``ensemble`` members; with ``refit`` and no ensemble, the one model on all development rows. None: as the trial
+    trained."""
 
 
 class RetuneSpec(_Frozen):
