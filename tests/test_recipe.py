@@ -125,6 +125,12 @@ BAD = [
     ),
     pytest.param(put("budget.n_trials", None), (), "budget: give n_trials or timeout (or both)", id="no-budget"),
     pytest.param(
+        put("promotion.epochs", 0),
+        (),
+        "promotion.epochs: Input should be greater than or equal to 1, but got 0",
+        id="zero-promotion-epochs",
+    ),
+    pytest.param(
         put("search", [1, 2]), (), "search: Input should be a valid dictionary, but got [1, 2]", id="search-not-a-map"
     ),
     # ------------------------------------------------------------ ranges
@@ -481,9 +487,11 @@ def test_bad_recipe_is_a_config_error_naming_file_field_rule_and_value(
         (("split={test: 2}",), "--set split={test: 2}: split.test: Input should be less than 1, but got 2"),
         (("promotion.model_name=a/b",), "--set promotion.model_name=a/b: promotion.model_name: a registered model "
          "name must not contain '/' or ':' (MLflow's Model Registry refuses them), but got 'a/b'"),
+        (("promotion.epochs=2.5",), "--set promotion.epochs=2.5: promotion.epochs: Input should be a valid integer, "
+         "got a number with a fractional part, but got 2.5"),
     ],
     ids=["unknown-budget-field", "misspelt-target", "last-of-two", "inside-a-param", "section-set-whole",
-         "model-name"],
+         "model-name", "fractional-promotion-epochs"],
 )
 def test_set_error_names_the_override_not_the_file(
     tmp_path: Path, overrides: tuple[str, ...], expected: str
