@@ -184,6 +184,12 @@ def test_promotion_epochs_registers_the_best_configuration_trained_longer_than_i
         "4", "2", "1")  # patience scaled as the epochs
     assert again.decision == "already champion" and again.version == first.version  # trained once
 
+    refit = tune(load_recipe(TINY, ["promotion.epochs=3", "promotion.refit=true", "promotion.baseline=false",
+                                    "search.epochs=2"]), storage=storage, study_name="refit", n_trials=1)
+    refitted = promote(study_name=refit.study_name, storage=storage)
+    run = client.get_run(client.get_model_version(refitted.model_name, refitted.version).run_id)
+    assert (run.data.tags["mltune.role"], run.data.params["epochs"]) == ("refit", "3")  # not its best epoch
+
 
 @pytest.mark.slow
 def test_ensemble_registers_the_average_of_the_best_configurations_seeds_once(storage: str) -> None:

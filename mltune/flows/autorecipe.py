@@ -83,6 +83,9 @@ def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple
         resolved["pruner"]["min_resource"] = first_rung(epochs)  # the rungs follow epochs given with --set
     if isinstance(epochs, int) and epochs > 0 and not any(k.startswith("promotion") for k in given):
         resolved["promotion"] = promotion_for(str(resolved["promotion"].get("model_name")), epochs)
+        if "epochs" in resolved["promotion"]:
+            notes.append(f"trials of {epochs} epochs over {len(values)} rows: the registered model, the best "
+                         f"configuration, trains for {resolved['promotion']['epochs']} (promotion.epochs)")
     header = [f"# inferred by `mltune tune --data {path} --target {target}`; copy, edit and run",
               "#   mltune tune THIS.yaml", f"# task: {task} ({why})", *(f"# {note}" for note in notes),
               *([f"# with --set {' '.join(overrides)}"] if overrides else [])]
@@ -189,15 +192,11 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
         search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
         search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
         notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
-    promotion = promotion_for(name, search["epochs"])
-    if "epochs" in promotion:
-        notes.append(f"trials of {search['epochs']} epochs over {rows} rows: the registered model, the best "
-                     f"configuration, trains for {promotion['epochs']} (promotion.epochs)")
     raw = {"name": name, "seed": 0, "task": task, "data": data, **({"split": split} if split else {}),
            "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
            "pruner": {"name": "hyperband", "min_resource": first_rung(search["epochs"])},
-           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": promotion}
+           "budget": {"n_trials": 20, "timeout": 3600}, "promotion": promotion_for(name, search["epochs"])}
     return raw, notes
 
 

@@ -49,7 +49,7 @@ def ensemble_of_best(context: StudyContext, study: optuna.Study, trial: optuna.t
         members.append(result.model)
         encoding = encoding or result.encoding
     assert encoding is not None  # size >= 1: at least one member
-    ensemble = averaged(members) if size > 1 else members[0]
+    ensemble = averaged(members)
     trained = f"trial {trial.number}'s configuration" + (f" trained for {epochs} epochs" if epochs else "")
     run_id = context.log_model_run(trial.number, role="ensemble", params={**params, "ensemble_size": size},
                                    model=ensemble, encoding=encoding,

@@ -201,7 +201,7 @@ def _challenger(context: StudyContext, study: optuna.Study, model: Any, *,
     if ensemble > 1 or (epochs and not refit):
         best_run_id, model = ensemble_of_best(context, study, best, model, ensemble, epochs)
     elif refit:
-        best_run_id, model = _refit_best(context, study, best)
+        best_run_id, model = _refit_best(context, study, best, epochs)
     elif model is None and not context.tracker.has_model(best_run_id):  # k-fold, or its process died first
         model = _refit_on_development(context, best, best_run_id)
     test = context.table.frame.iloc[context.splits.test]
@@ -351,9 +351,11 @@ def _refit_on_development(context: StudyContext, trial: optuna.trial.FrozenTrial
     return KerasTabularModel.of(result.model, result.encoding)
 
 
-def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> tuple[str, Any]:
+def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                given: int | None = None) -> tuple[str, Any]:
     """``promotion.refit``: the best configuration trained on all development rows for as many epochs as its best
-    epoch, logged as a ``refit`` run under the study's parent run. Once per best trial: Optuna keeps the run."""
+    epoch (or ``given``, ``promotion.epochs``), logged as a ``refit`` run under the study's parent run. Once per
+    best trial: Optuna keeps the run."""
     from mltune.model.training import fit_fold
     from mltune.tracking.pyfunc import KerasTabularModel
 
@@ -364,7 +366,7 @@ def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.
     epochs = (max if context.recipe.direction == "maximize" else min)(steps, key=lambda s: steps[s]) if steps \
         else None
     params = context.space.sample(optuna.trial.FixedTrial(trial.params))
-    params.update({"epochs": context.recipe.promotion.epochs or epochs or params["epochs"], "patience": None})
+    params.update({"epochs": given or epochs or params["epochs"], "patience": None})
     development = context.splits.development
     result = fit_fold(recipe=context.recipe, params=params, table=context.table,
                       fold=Fold(train=development, validation=development), seed=context.recipe.seed)

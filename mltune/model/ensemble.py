@@ -10,7 +10,10 @@ import keras
 
 def averaged(models: Sequence[Any]) -> Any:
     """One model that takes what each member takes and answers with the mean of their outputs (class
-    probabilities, or the scaled target): the registered model stays one Keras file behind one pyfunc."""
+    probabilities, or the scaled target): the registered model stays one Keras file behind one pyfunc. One
+    member is itself."""
+    if len(models) == 1:
+        return models[0]
     inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
                                       models[0].input)
     for i, member in enumerate(models):
