@@ -46,7 +46,7 @@ from mltune.search.objective import Objective, close_trial_run
 from mltune.search.space import SearchSpace
 from mltune.search.strategies import build_pruner, build_sampler
 from mltune.tracking.reachability import check_reachable
-from mltune.tracking.runs import Tracker
+from mltune.tracking.runs import Tracker, log_dataset
 from mltune.views.plots import draw_or_warn
 from mltune.views.progress import ProgressMode, StudyProgress
 
@@ -344,7 +344,7 @@ def _open_parent_run(study: optuna.Study, context: StudyContext, experiment_name
     })
     tracker.log_text(parent, recipe.to_yaml(), "recipe.yaml")  # for people; Optuna's copy is the one read back
     _log_data_report(tracker, parent, context.table)
-    tracker.client.log_inputs(parent, datasets=[context.dataset])
+    log_dataset(tracker.client, parent, context.dataset)
     study.set_user_attr(PARENT_RUN_ATTR, parent)
     study.set_user_attr(EXPERIMENT_ATTR, experiment_id)
     study.set_user_attr(RECIPE_ATTR, recipe.name)

@@ -58,6 +58,17 @@ def is_missing(error: mlflow.exceptions.MlflowException) -> bool:
         error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in error.message)
 
 
+def log_dataset(client: MlflowClient, run_id: str, dataset: Any) -> None:
+    """``client.log_inputs`` of one dataset, once more if another process stored the same dataset at the same
+    moment (the store's get-or-create is not atomic: "UNIQUE constraint failed: datasets...")."""
+    try:
+        client.log_inputs(run_id, datasets=[dataset])
+    except mlflow.exceptions.MlflowException as error:
+        if "UNIQUE constraint" not in str(error):
+            raise
+        client.log_inputs(run_id, datasets=[dataset])  # the row exists now: this one finds it
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -120,7 +131,7 @@ class TrialRun:
     def flush(self, *, tags: dict[str, Any] | None = None) -> None:
         """Writes the params, buffered metrics and given tags (in batches within MLflow's limits)."""
         if self.dataset is not None:
-            self.client.log_inputs(self.run_id, datasets=[self.dataset])
+            log_dataset(self.client, self.run_id, self.dataset)
             self.dataset = None
         params = [Param(mlflow_key(k), _text(v)) for k, v in self.params.items()]
         run_tags = [RunTag(mlflow_key(k), _text(v)) for k, v in (tags or {}).items()]
