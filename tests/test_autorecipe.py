@@ -156,6 +156,19 @@ def test_a_large_tables_short_trials_register_one_model_trained_as_long_as_the_e
     assert (small.promotion.epochs, small.promotion.ensemble) == (None, 5)
 
 
+def test_a_few_numeric_inputs_are_embedded_periodically_and_many_are_read_plain(tmp_path: Path) -> None:
+    recipe, text = infer_recipe(str(write(tmp_path, messy_table())), "balance")
+    # age, income, student, cards and the date's parts: a few numbers, each embedded
+    assert recipe.search["numeric_embedding"].value == "periodic"  # type: ignore[union-attr]
+    assert "numeric input(s), at most 16: each embedded with periodic functions" in text
+    plain, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance", ["search.numeric_embedding=none"])
+    assert plain.search["numeric_embedding"].value == "none"  # type: ignore[union-attr]
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(300, 18)), columns=[f"pixel_{i}" for i in range(18)])
+    recipe, text = infer_recipe(str(write(tmp_path, wide, "wide.csv")), "pixel_0")
+    assert "numeric_embedding" not in recipe.search and "periodic" not in text  # 17 inputs: read plain
+
+
 def test_decimal_commas_are_sniffed_and_the_numbers_read(tmp_path: Path) -> None:
     table = messy_table().drop(columns=["note"])
     path = write(tmp_path, table, sep=";", decimal=",")

@@ -24,6 +24,7 @@ from mltune.data.columns import (
     decimal_comma_number,
     few_whole_numbers,
     infer_columns,
+    numeric_names,
     read_numbers,
 )
 from mltune.data.report import IMBALANCED
@@ -44,6 +45,10 @@ ENSEMBLE = 5
 LONGER = ENSEMBLE - 1
 """When trials were cut short, the registered model trains this many times their epochs instead (the cost of the
 ensemble's other members)."""
+MAX_PERIODIC_INPUTS = 16
+"""A table with at most this many numeric inputs (a date counts as its parts) embeds each periodically
+(``search.numeric_embedding: periodic``): it measured better on such tables and worse on digits' 64 pixels
+(``docs/benchmarks.md``)."""
 
 
 def infer_recipe(path: str, target: str, overrides: Sequence[str] = ()) -> tuple[Recipe, str]:
@@ -192,6 +197,11 @@ def _raw_recipe(frame: pd.DataFrame, file: Path, target: str, task: str, separat
         search["categorical_encoding"] = {"type": "categorical", "choices": ["onehot", "embedding"]}
         search["embedding_dim"] = {"type": "int", "low": 2, "high": 16, "log": True}
         notes.append(f"categorical columns with more than 10 categories {many}: one-hot or embeddings are tuned")
+    width = len(numeric_names([c for c in columns if c.used]))
+    if 0 < width <= MAX_PERIODIC_INPUTS:
+        search["numeric_embedding"] = "periodic"
+        notes.append(f"{width} numeric input(s), at most {MAX_PERIODIC_INPUTS}: each embedded with periodic functions "
+                     "(search.numeric_embedding periodic; --set search.numeric_embedding=none to read them plain)")
     raw = {"name": name, "seed": 0, "task": task, "data": data, **({"split": split} if split else {}),
            "objective": {"metric": metric},
            "search": search, "sampler": {"name": "tpe"},
