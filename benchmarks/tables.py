@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -84,7 +85,8 @@ def run_table(name: str, out: Path, trials: int, sets: tuple[str, ...] | list[st
     """Tunes one table with the CLI and scores the champion and HistGradientBoosting on the same test rows."""
     load, target = TABLES[name]
     folder = out / name
-    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)  # a study left by an earlier run would be resumed, not run again
+    folder.mkdir(parents=True)
     path = folder / f"{name}.csv"
     load().to_csv(path, index=False)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
