@@ -102,7 +102,7 @@ def run_table(name: str, out: Path, trials: int, sets: tuple[str, ...] | list[st
     if done.returncode != 0:
         return {"table": name, "error": done.stderr[-2000:], "console": console}
     payload = json.loads(done.stdout)
-    mltune_test, baseline = _scores(path, target, payload, env)
+    mltune_test, baseline = _scores(path, target, payload, env, sets)
     return {"table": name, "rows": int(len(pd.read_csv(path))), "target": target, "metric": payload["metric"],
             "seconds": round(seconds, 1), "study_seconds": payload["seconds"],
             "baseline": payload["promotion"].get("baseline"),
@@ -110,8 +110,10 @@ def run_table(name: str, out: Path, trials: int, sets: tuple[str, ...] | list[st
             "champion_rescored": mltune_test, "hist_gradient_boosting": baseline, "console": console}
 
 
-def _scores(path: Path, target: str, payload: dict[str, Any], env: dict[str, str]) -> tuple[float, float]:
-    """The champion (loaded from the registry) and HistGradientBoosting on the study's test rows."""
+def _scores(path: Path, target: str, payload: dict[str, Any], env: dict[str, str],
+            sets: tuple[str, ...] | list[str]) -> tuple[float, float]:
+    """The champion (loaded from the registry) and HistGradientBoosting on the study's test rows (its split follows
+    the study's ``--set`` overrides: another seed is another split)."""
     import mlflow
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
@@ -120,7 +122,7 @@ def _scores(path: Path, target: str, payload: dict[str, Any], env: dict[str, str
     from mltune.tasks import score
 
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
-    recipe, _ = infer_recipe(str(path), target)
+    recipe, _ = infer_recipe(str(path), target, list(sets))
     table = load_table(recipe)
     splits = make_splits(recipe, table)
     rows = pd.read_csv(path)
