@@ -1,8 +1,9 @@
 """A recipe inferred from a table: ``mltune tune --data FILE --target COLUMN`` with no recipe file.
 
 The task comes from the target (text, yes/no or a few whole numbers: classification; other numbers: regression),
-the metric from the task and the class balance, the search space from the table's size and its categorical
-columns. The result is an ordinary recipe: printed and logged, so it can be copied into a file and edited.
+the metric from the task and the class balance, the search space from the table's size and its columns (many
+categories: their encoding is tuned; at most MAX_PERIODIC_INPUTS numeric inputs: each embedded periodically).
+The result is an ordinary recipe: printed and logged, so it can be copied into a file and edited.
 """
 
 from __future__ import annotations
