@@ -163,6 +163,9 @@ def test_a_few_numeric_inputs_are_embedded_periodically_and_many_are_read_plain(
     assert "numeric input(s), at most 16: each embedded with periodic functions" in text
     plain, _ = infer_recipe(str(write(tmp_path, messy_table())), "balance", ["search.numeric_embedding=none"])
     assert plain.search["numeric_embedding"].value == "none"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"--set search.numeric_embedding=bogus: search.numeric_embedding: value "
+                                          r"must be one of none, periodic, but got value='bogus'"):
+        infer_recipe(str(write(tmp_path, messy_table())), "balance", ["search.numeric_embedding=bogus"])
     rng = np.random.default_rng(0)
     wide = pd.DataFrame(rng.normal(size=(300, 18)), columns=[f"pixel_{i}" for i in range(18)])
     recipe, text = infer_recipe(str(write(tmp_path, wide, "wide.csv")), "pixel_0")
