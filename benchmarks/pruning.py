@@ -2,7 +2,7 @@
 
     python -m benchmarks.pruning [--trials 30] [--seeds 3] [--smoke]
     python -m benchmarks.pruning --tables diabetes,wage [--budget 60] [--seeds 2] [--jobs 2] [--outcomes FILE]
-        [--set KEY=VALUE ...] [--redraw]
+        [--set KEY=VALUE ...] [--pruner YAML] [--redraw]
 
 For each seed, the default recipe (digits, TPE) runs ``--trials`` trials twice, each in a fresh process: with
 its Hyperband pruner and with ``pruner=none``. The target is the unpruned study's best validation score; the
@@ -121,17 +121,23 @@ def main_tables(args: argparse.Namespace) -> None:
     from benchmarks import search
 
     outcomes_path = args.outcomes or Path("docs/benchmarks/pruning_outcomes.jsonl")
+    variants = [("unpruned", ["pruner=none"]), *((f"pruner {i + 1}", [f"pruner={yaml}"])
+                                                  for i, yaml in enumerate(args.pruner))]
     if not args.redraw:
         search.run(outcomes_path.parent, smoke=False, budget=args.budget, seeds=args.seeds,
                    tables=args.tables.split(","), methods=["mltune"], jobs=args.jobs,
-                   variants=[("unpruned", ["pruner=none"])], overrides=args.overrides, outcomes=outcomes_path)
-    _, outcomes = search.read_outcomes(outcomes_path)
-    rows, ratios = on_tables(outcomes, search.REFERENCE, "mltune unpruned")
-    print(table(["table", "seed", "target (val)", "no pruning: trials / reached at", "Hyperband: trials",
-                 "Hyperband reached it at", "time ratio"], rows))
-    if ratios:
-        print(f"\nHyperband / no pruning, time to the unpruned best: median {statistics.median(ratios):.2f}x over "
-              f"{len(ratios)} of {len(rows)} studies that reached it")
+                   variants=variants, overrides=args.overrides, outcomes=outcomes_path)
+    header, outcomes = search.read_outcomes(outcomes_path)
+    pruners = {search.REFERENCE: "Hyperband", **{f"mltune {name}": sets[0].removeprefix("pruner=")
+                                                 for name, sets in (header.get("variants") or {}).items()
+                                                 if name.startswith("pruner ")}}
+    for method, name in pruners.items():
+        rows, ratios = on_tables(outcomes, method, "mltune unpruned")
+        print(table(["table", "seed", "target (val)", "no pruning: trials / reached at", f"{name}: trials",
+                     f"{name} reached it at", "time ratio"], rows))
+        if ratios:
+            print(f"\n{name} / no pruning, time to the unpruned best: median {statistics.median(ratios):.2f}x over "
+                  f"{len(ratios)} of {len(rows)} studies that reached it\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -139,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trials", type=count, default=30)
     parser.add_argument("--seeds", type=count, default=3)
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--pruner", help="the pruned study's pruner as YAML, e.g. '{name: median}'")
+    parser.add_argument("--pruner", action="append", default=[],
+                        help="the pruned study's pruner as YAML, e.g. '{name: median}' (table mode, repeatable: one "
+                             "more study each, beside the inferred recipe's Hyperband and the unpruned one)")
     parser.add_argument("--tables", help="comma-separated tables of the search benchmark: the table mode")
     parser.add_argument("--budget", type=positive, default=60.0, help="table mode: seconds per study")
     parser.add_argument("--jobs", type=count, default=2, help="table mode: studies at once")
@@ -149,6 +157,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="table mode: overrides of the inferred recipe for both studies (the unpruned one's "
                              "pruner stays none), e.g. 'pruner={name: hyperband, min_resource: 10}'")
     args = parser.parse_args(argv)
+    for yaml in args.pruner:
+        check_recipe(parser, "--pruner", ROOT / DATASETS["digits"][0],
+                     [*(args.overrides if args.tables else []), f"pruner={yaml}"])
     if args.tables:
         from benchmarks.search_tables import TABLES
 
@@ -157,10 +168,10 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"argument --tables: unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
         main_tables(args)
         return
-    if args.pruner:
-        check_recipe(parser, "--pruner", ROOT / DATASETS["digits"][0], [f"pruner={args.pruner}"])
+    if len(args.pruner) > 1:
+        parser.error("argument --pruner: give it once without --tables")
     section = run(Path("docs/benchmarks"), smoke=args.smoke, trials=args.trials, seeds=args.seeds,
-                  pruner=args.pruner)
+                  pruner=args.pruner[0] if args.pruner else None)
     print(section.body)
 
 

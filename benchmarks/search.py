@@ -171,7 +171,9 @@ def _mltune_search(rows: Any, *, budget: float, overrides: Sequence[str]) -> Any
                                                            f"budget.timeout={budget}", *overrides])
     loaded = load_table(recipe)
     splits = make_splits(recipe, loaded)
-    if list(splits.test) != list(rows.test) or list(splits.folds[0].validation) != list(rows.validation):
+    cross_validated = len(splits.folds) > 1  # the rivals' validation rows are then one fold's, in mltune's CV
+    if list(splits.test) != list(rows.test) or (
+            not cross_validated and list(splits.folds[0].validation) != list(rows.validation)):
         raise RuntimeError(f"the overrides {list(overrides)} change mltune's split: the methods would not be "
                            "scored on the same rows")
     import mltune.model.inputs
@@ -192,7 +194,14 @@ def _mltune_search(rows: Any, *, budget: float, overrides: Sequence[str]) -> Any
 
         result = tune(recipe, n_trials=100_000, timeout=budget, storage=f"journal:{tmp / 'j.log'}",
                       on_trial=on_trial, table=loaded)
-        model = mlflow.pyfunc.load_model(model_uri(_best_run(result))).unwrap_python_model()
+        if cross_validated:  # no trial keeps a model: promotion refits the best configuration on the development rows
+            from mltune.flows.promote import promote
+
+            promoted = promote(run_id=result.parent_run_id, context=result.context)
+            uri = f"models:/{promoted.model_name}/{promoted.version}"
+        else:
+            uri = model_uri(_best_run(result))
+        model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     parts = {"validation": rows.validation, "test": rows.test}
     found.predict = lambda part: model.predict(None, rows.features.iloc[parts[part]])
     return found

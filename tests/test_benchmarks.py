@@ -94,6 +94,11 @@ def test_search_methods_take_turns_and_compare_by_error_ratio(tmp_path: Path) ->
      "--recipe: missing.yaml: cannot read the recipe (No such file or directory)"),
     ("benchmarks.pruning", ["--tables", "diabetes,wine"], "argument --tables: unknown table(s) wine; choose from "),
     ("benchmarks.pruning", ["--tables", "diabetes", "--budget", "0"], "argument --budget: "),
+    ("benchmarks.pruning", ["--tables", "diabetes", "--pruner", "{name: wilcoxon}"],
+     "--pruner: --set pruner={name: wilcoxon}: pruner.name: 'wilcoxon' compares trials fold by fold and needs "
+     "`split.folds` >= 2, but got folds=None"),
+    ("benchmarks.pruning", ["--pruner", "median", "--pruner", "none"],
+     "argument --pruner: give it once without --tables"),
     ("benchmarks.holdout", ["--target", "quality"], "arguments --csv and --target are required (or --extract WHEEL)"),
     ("benchmarks.holdout", ["--csv", "missing.csv", "--target", "y"], "argument --csv: no such file: missing.csv"),
     ("benchmarks.holdout", ["--csv", "x.csv", "--target", "y", "--seeds", "0"], "argument --seeds: "),
