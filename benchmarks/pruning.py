@@ -15,6 +15,8 @@ inferred recipe and its Hyperband pruner) on its tables, against the same recipe
 ``--budget`` seconds of wall-clock (:mod:`benchmarks.search`, whose outcomes file keeps every trial's time and
 value). The target is the unpruned study's best validation score at its deadline; the figure is the share of that
 time the pruned study needed to reach it, and where it never did, how far its own best stayed from it.
+Each ``--pruner`` adds one more study with that pruner (e.g. ``{name: wilcoxon}`` with ``--set split.folds=5``),
+reported against the same unpruned one; under cross-validation the studies' models are promotion's refits.
 """
 
 from __future__ import annotations
