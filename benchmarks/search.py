@@ -168,7 +168,8 @@ def _mltune_search(rows: Any, *, budget: float, overrides: Sequence[str]) -> Any
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     recipe, _ = infer_recipe(str(rows.path), rows.target, [f"seed={rows.seed}", "budget.n_trials=100000",
-                                                           f"budget.timeout={budget}", *overrides])
+                                                           f"budget.timeout={budget}", "promotion.baseline=false",
+                                                           *overrides])  # the trees are a method of their own here
     loaded = load_table(recipe)
     splits = make_splits(recipe, loaded)
     cross_validated = len(splits.folds) > 1  # the rivals' validation rows are then one fold's, in mltune's CV
