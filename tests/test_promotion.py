@@ -169,6 +169,26 @@ def test_refit_registers_the_best_configuration_trained_on_all_development_rows_
     assert again.decision == "already champion" and again.version == first.version  # refitted once
 
 
+def test_refit_after_a_wilcoxon_study_trains_its_folds_best_epochs(storage: str) -> None:
+    """Under ``wilcoxon`` a trial's steps are folds; the refit's epoch count still comes from its epochs."""
+    recipe = load_recipe(RECIPES / "diabetes_regression.yaml", [
+        "split.folds=3", "search.epochs=6", "search.learning_rate=0.01", "budget.n_trials=1",
+        "pruner={name: wilcoxon}", "promotion.refit=true", "promotion.baseline=false"])
+    result = tune(recipe, storage=storage, study_name="wilcoxon-refit")
+    promoted = promote(study_name="wilcoxon-refit", storage=storage)
+
+    client = MlflowClient()
+    refit_run = client.get_run(client.get_model_version(promoted.model_name, promoted.version).run_id)
+    trial_run, = client.search_runs([refit_run.info.experiment_id], filter_string=(
+        f"tags.`mltune.role` = 'trial' and tags.`mltune.trial_number` = '{result.best_trial}'"))
+    best_epochs = []
+    for k in range(3):
+        curve = [m.value for m in sorted(client.get_metric_history(trial_run.info.run_id, f"fold_{k}/val_rmse"),
+                                         key=lambda m: m.step)]
+        best_epochs.append(1 + curve.index(min(curve)))
+    assert refit_run.data.params["epochs"] == str(round(sum(best_epochs) / 3))
+
+
 def test_promotion_epochs_registers_the_best_configuration_trained_longer_than_its_trial(storage: str) -> None:
     result = tune(load_recipe(TINY, ["promotion.epochs=4", "promotion.baseline=false", "search.epochs=2",
                                      "search.patience=1"]), storage=storage, n_trials=2)

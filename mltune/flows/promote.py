@@ -26,6 +26,7 @@ from mltune.model.notices import no_retracing_warnings
 from mltune.names import CHALLENGER, CHAMPION, PREVIOUS, ROLLED_BACK, RUN_ID_ATTR, TEST_SCORE_ATTR
 from mltune.runtime.storage import existing_study, promotion_lock
 from mltune.search.context import StudyContext
+from mltune.search.reports import best_epoch
 from mltune.tasks import is_better
 from mltune.tracking.registry import Registry
 from mltune.tracking.runs import Tracker, is_missing, load_python_model, model_uri
@@ -362,9 +363,7 @@ def _refit_best(context: StudyContext, study: optuna.Study, trial: optuna.trial.
     kept = study.user_attrs.get(names.REFIT_ATTR)
     if kept and kept["trial"] == trial.number:
         return str(kept["run_id"]), None
-    steps = trial.intermediate_values
-    epochs = (max if context.recipe.direction == "maximize" else min)(steps, key=lambda s: steps[s]) if steps \
-        else None
+    epochs = best_epoch(trial, direction=context.recipe.direction)
     params = context.space.sample(optuna.trial.FixedTrial(trial.params))
     params.update({"epochs": given or epochs or params["epochs"], "patience": None})
     development = context.splits.development

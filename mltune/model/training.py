@@ -37,6 +37,7 @@ class FitResult:
         encoding: how to turn its outputs into labels or target units.
         history: per-epoch values (``loss``, ``val_loss``, ``<metric>``, ``val_<metric>``) in target units.
         value: the objective metric on the validation rows, at the epoch whose weights the model holds.
+        best_epoch: that epoch, 1-based.
         seconds: wall time of ``fit``.
     """
 
@@ -44,6 +45,7 @@ class FitResult:
     encoding: Encoding
     history: dict[str, list[float]] = field(default_factory=dict)
     value: float = math.nan
+    best_epoch: int = 0
     seconds: float = 0.0
 
     @property
@@ -300,4 +302,5 @@ def fit_fold(
     if stopper.best_weights is not None:
         # Keras 3 restores the best epoch's weights at the end of training whether or not it stopped early.
         at = int(stopper.best_epoch)
-    return FitResult(model=model, encoding=encoding, history=recorder.history, value=curve[at], seconds=seconds)
+    return FitResult(model=model, encoding=encoding, history=recorder.history, value=curve[at], best_epoch=at + 1,
+                     seconds=seconds)

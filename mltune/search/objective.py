@@ -15,6 +15,7 @@ import optuna
 
 from mltune.errors import TrialDiverged
 from mltune.names import (
+    BEST_EPOCH_ATTR,
     ENQUEUED,
     ENQUEUED_ATTR,
     ERROR,
@@ -87,7 +88,7 @@ class Objective:
         s = self.setting
         metric, folds = s.recipe.metric, s.splits.folds
         monitor = f"val_{metric}"
-        values, seconds = [], 0.0
+        values, best_epochs, seconds = [], [], 0.0
         by_fold = s.recipe.pruner.name == "wilcoxon"
         for k, fold in enumerate(folds):
             prefix = f"fold_{k}/" if len(folds) > 1 else ""
@@ -110,6 +111,7 @@ class Objective:
             if reports is not None:
                 reports.close()
             values.append(result.value)
+            best_epochs.append(result.best_epoch)
             seconds += result.seconds
             if len(folds) > 1:
                 run.log_value(f"fold_{monitor}", result.value, step=k)
@@ -119,6 +121,8 @@ class Objective:
                     raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(folds)} with "
                                              f"{monitor}={statistics.fmean(values):.6g} so far")
         value = statistics.fmean(values)
+        if by_fold:  # its steps are folds: what a refit needs is kept beside them
+            trial.set_user_attr(BEST_EPOCH_ATTR, round(statistics.fmean(best_epochs)))
         if not math.isfinite(value):
             raise TrialDiverged(f"the objective {monitor} is {value}")
         run.log_value("objective", value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from mltune.names import BEST_EPOCH_ATTR
 from mltune.tasks import is_better
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ def pruner_reads(pruner: optuna.pruners.BasePruner) -> Callable[[int], bool]:
         if isinstance(start, int) and isinstance(factor, int) and start >= 1 and factor >= 2:
             return lambda epoch: _is_rung(epoch, start, factor)
     return lambda epoch: True
+
+
+def best_epoch(trial: optuna.trial.FrozenTrial, *, direction: str) -> int | None:
+    """The (1-based) epoch at which a trial was best: its best reported step (:meth:`EpochReports.close` reports
+    it), or, where its steps are folds (``wilcoxon``), the epoch it keeps beside them. None: it reported none."""
+    if BEST_EPOCH_ATTR in trial.user_attrs:
+        return int(trial.user_attrs[BEST_EPOCH_ATTR])
+    steps = trial.intermediate_values
+    return (max if direction == "maximize" else min)(steps, key=steps.__getitem__) if steps else None
 
 
 def _is_rung(epoch: int, start: int, factor: int) -> bool:
