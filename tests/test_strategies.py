@@ -205,39 +205,3 @@ def test_a_trial_without_a_pruner_reports_only_its_best_and_last_epoch() -> None
         reports.epoch(epoch, value)
     reports.close()
     assert study.trials[0].intermediate_values == {3: 1.5, 5: 1.9}
-
-
-def test_under_k_fold_a_trial_is_judged_past_its_first_fold_and_where_patience_ended_a_fold() -> None:
-    """3 folds of 4 epochs are steps 1-12 (rungs at 2, 4 and 8): a configuration level with the best on its first
-    fold and worse on its second stops in the second; one whose first fold patience ended at epoch 1 is judged at
-    the rungs it skipped instead of starting its second fold unjudged."""
-    import statistics
-
-    from mltune.search.reports import EpochReports
-
-    study = optuna.create_study(direction="minimize",
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=2))
-
-    def cross_validate(folds: list[list[float]]) -> str:
-        trial, finished = study.ask(), []
-        reports = EpochReports(trial, direction="minimize", label="val_mae", epochs=12, fold_epochs=4)
-        try:
-            for k, curve in enumerate(folds):
-                for epoch, value in enumerate(curve, start=1):
-                    reports.epoch(4 * k + epoch, statistics.fmean([*finished, value]))
-                finished.append(min(curve))
-                if k < len(folds) - 1:
-                    reports.stands(4 * (k + 1), statistics.fmean(finished))
-        except optuna.TrialPruned as pruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            return str(pruned)
-        reports.close()
-        study.tell(trial, statistics.fmean(finished))
-        return "complete"
-
-    good = [5.0, 4.0, 3.0, 2.0]
-    assert cross_validate([good, good, good]) == "complete"
-    assert cross_validate([good, [9.0] * 4, good]) == \
-        "pruned at epoch 4 of fold 2 with val_mae=5.5 (the mean of its folds so far)"
-    assert cross_validate([[9.0], good, good]).startswith("pruned at epoch 4 of fold 1 with val_mae=9")
-    assert [t.last_step for t in study.trials] == [12, 8, 4]

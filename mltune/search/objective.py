@@ -53,13 +53,10 @@ class KeptModel:
 class Objective:
     """The Optuna objective. It owns the trial: it trains, reports per epoch and decides when to prune.
 
-    Under k-fold cross-validation the folds train one after the other, and the pruner's steps count the epochs
-    of every fold in turn (fold ``k``'s epoch ``e`` is step ``k * epochs + e``): its value there is the mean of
-    the finished folds' values and that epoch's, so a rung past the first fold judges a trial on its folds so
-    far against the trials that reached the same point, and a trial stops in any fold. A fold that patience
-    ended early keeps its value for the epochs it skipped. With the ``wilcoxon`` pruner each fold reports its
-    value instead (steps are folds), and a trial stops between folds. The objective is the mean of the folds'
-    final validation metric; its spread is logged as ``cv_std_val_<metric>``.
+    Under k-fold cross-validation the folds train one after the other; only the first fold reports to the
+    pruner (steps are its epochs), so a trial is pruned early or runs all folds. With the ``wilcoxon`` pruner
+    each fold reports its value instead (steps are folds), and a trial stops between folds. The objective is the mean of
+    the folds' final validation metric; its spread is logged as ``cv_std_val_<metric>``.
 
     The model of the best trial this process has run stays in memory (``kept``) and is saved once, by
     :meth:`finish` at the end of the study, as the MLflow model that will be registered, instead of after every
@@ -91,28 +88,28 @@ class Objective:
         s = self.setting
         metric, folds = s.recipe.metric, s.splits.folds
         monitor = f"val_{metric}"
-        values: list[float] = []
-        best_epochs: list[int] = []
-        seconds = 0.0
+        values, best_epochs, seconds = [], [], 0.0
         by_fold = s.recipe.pruner.name == "wilcoxon"
-        epochs = int(params["epochs"])
-        reports = None if by_fold else EpochReports(
-            trial, direction=s.recipe.direction, label=monitor, epochs=len(folds) * epochs,
-            fold_epochs=epochs if len(folds) > 1 else None)
         for k, fold in enumerate(folds):
             prefix = f"fold_{k}/" if len(folds) > 1 else ""
 
+            reports = EpochReports(trial, direction=s.recipe.direction, label=monitor,
+                                   epochs=int(params["epochs"])) if k == 0 and not by_fold \
+                else None
+
             def on_epoch(epoch: int, logs: dict[str, float], prefix: str = prefix,
-                         before: tuple[float, ...] = tuple(values)) -> None:
+                         reports: EpochReports | None = reports) -> None:
                 stop_if_interrupted()
                 run.log_epoch(epoch, logs, prefix=prefix)
                 if reports is not None:
-                    reports.epoch(len(before) * epochs + epoch, statistics.fmean((*before, logs[monitor])))
+                    reports.epoch(epoch, logs[monitor])
 
             if k not in self.prepared:
                 self.prepared[k] = prepare(s.recipe, s.table, fold)
             result = fit_fold(recipe=s.recipe, params=params, table=s.table, fold=fold,
                               seed=s.recipe.seed + trial.number, on_epoch=on_epoch, prepared=self.prepared[k])
+            if reports is not None:
+                reports.close()
             values.append(result.value)
             best_epochs.append(result.best_epoch)
             seconds += result.seconds
@@ -123,12 +120,8 @@ class Objective:
                 if k < len(folds) - 1 and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after fold {k + 1} of {len(folds)} with "
                                              f"{monitor}={statistics.fmean(values):.6g} so far")
-            elif reports is not None and k < len(folds) - 1:
-                reports.stands((k + 1) * epochs, statistics.fmean(values))
-        if reports is not None:
-            reports.close()
         value = statistics.fmean(values)
-        if len(folds) > 1:  # its steps are not one fold's epochs: what a refit needs is kept beside them
+        if by_fold:  # its steps are folds: what a refit needs is kept beside them
             trial.set_user_attr(BEST_EPOCH_ATTR, round(statistics.fmean(best_epochs)))
         if not math.isfinite(value):
             raise TrialDiverged(f"the objective {monitor} is {value}")

@@ -57,13 +57,10 @@ def _is_rung(epoch: int, start: int, factor: int) -> bool:
 class EpochReports:
     """Reports one training run's epochs of a trial to Optuna and asks its pruner where it reads them."""
 
-    def __init__(self, trial: optuna.Trial, *, direction: str, label: str, epochs: int | None = None,
-                 fold_epochs: int | None = None) -> None:
+    def __init__(self, trial: optuna.Trial, *, direction: str, label: str, epochs: int | None = None) -> None:
         """``epochs``: the epochs the training runs for, when known: a trial that trained them all is not pruned
-        at the last one (Hyperband's brackets may decide at it), it is complete. ``fold_epochs``: under k-fold,
-        the epochs of one fold; the steps then count the epochs of every fold in turn (``epochs`` is their sum)."""
+        at the last one (Hyperband's brackets may decide at it), it is complete."""
         self.trial, self.direction, self.label, self.epochs = trial, direction, label, epochs
-        self.fold_epochs = fold_epochs
         self.reads = pruner_reads(trial.study.pruner)
         self.reported: set[int] = set()
         self.best: tuple[int, float] | None = None
@@ -75,34 +72,15 @@ class EpochReports:
         Raises:
             optuna.TrialPruned: the pruner stops the trial here.
         """
+        import optuna
+
         self.last = (epoch, value)
         if self.best is None or is_better(value, self.best[1], direction=self.direction):
             self.best = self.last
         if self.reads(epoch):
-            self._judge(epoch, value)
-
-    def stands(self, step: int, value: float) -> None:
-        """Takes ``value`` as the trial's up to ``step``, where training stopped short of it (patience ended a fold
-        early: its best epoch stands for the epochs it did not train); it is judged there if it passed a rung.
-
-        Raises:
-            optuna.TrialPruned: the pruner stops the trial here.
-        """
-        start = self.last[0] + 1 if self.last else 1
-        if any(self.reads(passed) for passed in range(start, step + 1)):
-            self.last = (step, value)
-            self._judge(step, value)
-
-    def _judge(self, step: int, value: float) -> None:
-        import optuna
-
-        self._report(step, value)
-        if step != self.epochs and self.trial.should_prune():
-            if not self.fold_epochs:
-                raise optuna.TrialPruned(f"pruned at epoch {step} with {self.label}={value:.6g}")
-            epoch, fold = (step - 1) % self.fold_epochs + 1, (step - 1) // self.fold_epochs + 1
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} of fold {fold} with {self.label}={value:.6g} "
-                                     "(the mean of its folds so far)")
+            self._report(epoch, value)
+            if epoch != self.epochs and self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} with {self.label}={value:.6g}")
 
     def close(self) -> None:
         """Reports the best and the last epoch, once training has ended."""
